@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "gpiobridge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gpiobridge", targets: ["gpiobridge"]),
+        .library(name: "MQTT", targets: ["MQTT"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MQTT 3.1.1 / 5.0: codec (bytes <-> packets), session state machines, connection service.
+        // Depends on nothing of ours.
+        .target(
+            name: "MQTT",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The command-line tool: thin ArgumentParser commands over the modules.
+        .executableTarget(
+            name: "gpiobridge",
+            dependencies: [
+                "MQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // libFuzzer entry point for the packet decoder; built only by scripts/fuzz.sh.
+        .executableTarget(
+            name: "MQTTDecoderFuzz",
+            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/MQTTDecoderFuzz"
+        ),
+        // Prints latency and throughput figures against a broker; run by scripts/bench-mqtt.sh.
+        .executableTarget(
+            name: "mqtt-bench",
+            dependencies: [
+                "MQTT",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/MQTTBench"
+        ),
+        .testTarget(
+            name: "MQTTTests",
+            dependencies: [
+                "MQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "MQTTIntegrationTests",
+            dependencies: [
+                "MQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)

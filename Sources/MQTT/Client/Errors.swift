@@ -1,0 +1,94 @@
+/// Why a connection to the broker failed or ended. Each case names a different thing to fix.
+public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
+    /// The host name did not resolve.
+    case dnsLookupFailed(host: String, detail: String)
+    /// TCP could not connect (refused, unreachable).
+    case tcpConnectFailed(host: String, port: Int, detail: String)
+    /// TCP, TLS and CONNACK together took longer than the connect timeout.
+    case connectTimedOut(host: String, port: Int, after: Duration)
+    /// The TLS handshake failed.
+    case tls(TLSFailure)
+    /// The broker answered CONNECT with a failure reason code.
+    case refused(ReasonCode, reasonString: String?)
+    /// The connection closed before the broker answered CONNECT.
+    case closedBeforeConnAck
+    /// The broker closed the connection without DISCONNECT.
+    case closedByBroker
+    /// The broker sent DISCONNECT with this reason.
+    case disconnectedByBroker(ReasonCode, reasonString: String?)
+    /// The broker stayed silent for `silence` despite a PINGREQ (half-open connection).
+    case keepAliveTimedOut(silence: Duration)
+    /// The broker broke the protocol; we sent DISCONNECT with `code`.
+    case protocolViolation(ReasonCode, detail: String)
+    /// Another socket error.
+    case io(String)
+
+    /// What went wrong in a TLS handshake.
+    public enum TLSFailure: Sendable, CustomStringConvertible {
+        /// The broker's certificate is not signed by a trusted CA.
+        case untrustedCertificate(detail: String)
+        /// The certificate is valid but not for this host name or IP.
+        case hostnameMismatch(host: String)
+        /// The broker rejected our client certificate, or another handshake error.
+        case handshakeFailed(detail: String)
+
+        public var description: String {
+            switch self {
+            case .untrustedCertificate(let detail):
+                "the broker's certificate is not trusted (wrong CA file?): \(detail)"
+            case .hostnameMismatch(let host):
+                "the broker's certificate is not valid for \"\(host)\" (hostname verification failed)"
+            case .handshakeFailed(let detail):
+                "TLS handshake failed: \(detail)"
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .dnsLookupFailed(let host, let detail): "cannot resolve host \"\(host)\": \(detail)"
+        case .tcpConnectFailed(let host, let port, let detail): "cannot connect to \(host):\(port): \(detail)"
+        case .connectTimedOut(let host, let port, let after): "no answer from \(host):\(port) within \(after)"
+        case .tls(let failure): failure.description
+        case .refused(let code, let reason):
+            "the broker refused the connection: \(code)" + (reason.map { " (\($0))" } ?? "")
+        case .closedBeforeConnAck: "the broker closed the connection before answering CONNECT"
+        case .closedByBroker: "the broker closed the connection"
+        case .disconnectedByBroker(let code, let reason):
+            "the broker disconnected us: \(code)" + (reason.map { " (\($0))" } ?? "")
+        case .keepAliveTimedOut(let silence): "no packet from the broker for \(silence) despite PINGREQ (connection is half-open)"
+        case .protocolViolation(let code, let detail): "the broker broke the protocol, disconnected with \(code): \(detail)"
+        case .io(let detail): "connection error: \(detail)"
+        }
+    }
+}
+
+/// Why an operation (publish, subscribe, unsubscribe) failed.
+public enum MQTTClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidTopicName(String)
+    case invalidTopicFilter(String)
+    /// Larger than the broker's Maximum Packet Size [MQTT-3.2.2-15].
+    case packetTooLarge(size: Int, limit: Int)
+    /// The broker answered PUBACK/PUBREC with a failure code (for example 0x87 not authorized).
+    case publishRefused(ReasonCode, reasonString: String?)
+    case session(ClientSession.SessionError)
+    case encoding(String)
+
+    public var description: String {
+        switch self {
+        case .invalidTopicName(let topic): "\"\(topic)\" is not a valid topic name (empty, or contains + or #)"
+        case .invalidTopicFilter(let filter): "\"\(filter)\" is not a valid topic filter"
+        case .packetTooLarge(let size, let limit): "the packet is \(size) bytes; the broker accepts at most \(limit)"
+        case .publishRefused(let code, let reason):
+            "the broker refused the message: \(code)" + (reason.map { " (\($0))" } ?? "")
+        case .session(let error): error.description
+        case .encoding(let detail): detail
+        }
+    }
+}
+
+/// A client configuration that cannot work (a TLS file missing or unreadable, a bad key).
+public struct MQTTConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,210 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An MQTT 5.0 / 3.1.1 client that keeps one connection to a broker alive.
+///
+/// It is a `Service`: ``run()`` connects, reconnects with backoff when the link drops, and returns
+/// after a graceful shutdown (DISCONNECT sent). Operations may be called before or between
+/// connections: QoS 1/2 messages and subscriptions wait for the next connection; QoS 0 messages
+/// fail with ``ClientSession/SessionError/notConnected``.
+///
+/// ```swift
+/// let client = try MQTTClient(configuration: config, logger: logger)
+/// try await withThrowingTaskGroup(of: Void.self) { group in
+///     group.addTask { try await client.run() }
+///     _ = try await client.subscribe(to: "test")
+///     for await message in client.messages { print(message.topic, message.payloadString) }
+/// }
+/// ```
+public final class MQTTClient: Service, Sendable {
+    public let configuration: MQTTClientConfiguration
+    /// Every message the broker delivers, in order. A single consumer should iterate it.
+    public let messages: AsyncStream<MQTTMessage>
+    private let core: ClientCore
+    private let eventLoop: any EventLoop
+
+    /// Creates the client and its TLS context; a missing or bad TLS file fails here, not later.
+    public init(configuration: MQTTClientConfiguration,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger) throws {
+        guard !configuration.host.isEmpty else { throw MQTTConfigurationError("the broker host is empty") }
+        guard (1...65_535).contains(configuration.port) else {
+            throw MQTTConfigurationError("port \(configuration.port) is not in 1...65535")
+        }
+        self.configuration = configuration
+        let sslContext = try configuration.tls.map(Self.makeSSLContext)
+        let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
+        self.messages = stream
+        self.eventLoop = eventLoopGroup.next()
+        var logger = logger
+        logger[metadataKey: "broker"] = "\(configuration.host):\(configuration.port)"
+        self.core = ClientCore(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
+                               logger: logger, messages: continuation)
+    }
+
+    /// Connects and stays connected until graceful shutdown, ``stop()`` or cancellation.
+    ///
+    /// With ``MQTTReconnectPolicy/never`` it throws the first ``MQTTConnectionError``; otherwise it
+    /// logs one line per failure and retries with backoff.
+    public func run() async throws {
+        defer { eventLoop.execute { [core] in core.finish() } }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await connectionLoop()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    private func connectionLoop() async throws {
+        var backoff: ReconnectBackoff?
+        if case .exponentialBackoff(let initial, let maximum) = configuration.reconnect {
+            backoff = ReconnectBackoff(initial: initial, maximum: maximum)
+        }
+        let core = self.core
+        while !(try await eventLoop.submit { core.isStopping }.get()) {
+            let failure: MQTTConnectionError
+            do {
+                let ended = try await eventLoop.flatSubmit { core.establish() }.get()
+                backoff?.reset()
+                let reason = try await ended.get()
+                if try await eventLoop.submit({ core.isStopping }).get() { return }
+                core.logger.warning("connection lost: \(reason)")
+                failure = reason
+            } catch let error as MQTTConnectionError {
+                if try await eventLoop.submit({ core.isStopping }).get() { return }
+                if backoff != nil {
+                    core.logger.error("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+                }
+                failure = error
+            }
+            guard var policy = backoff else { throw failure }
+            let delay = policy.nextDelay()
+            backoff = policy
+            core.logger.info("reconnecting in \(delay.formattedSeconds)")
+            try await eventLoop.flatSubmit { core.waitBeforeReconnect(delay, after: failure) }.get()
+        }
+    }
+
+    /// Stops gracefully: sends DISCONNECT (so the broker discards the will) and makes ``run()`` return.
+    public func stop() {
+        eventLoop.execute { [core] in _ = core.stop() }
+    }
+
+    /// Publishes a message. Returns when it is handed to the socket (QoS 0), acknowledged with
+    /// PUBACK (QoS 1) or completed with PUBCOMP (QoS 2); a message survives reconnects meanwhile.
+    public func publish(_ message: MQTTMessage) async throws {
+        guard TopicName.isValid(message.topic) else { throw MQTTClientError.invalidTopicName(message.topic) }
+        try await eventLoop.flatSubmit { [core] in core.publish(message) }.get()
+    }
+
+    /// Publishes `payload` to `topic`.
+    public func publish(to topic: String, payload: String, qos: QoS = .atMostOnce, retain: Bool = false) async throws {
+        try await publish(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
+    }
+
+    /// Subscribes and returns the broker's answer, one code per filter (granted QoS, or a failure
+    /// code such as 0x87 not authorized). The subscriptions are restored after a reconnect that
+    /// finds no session.
+    public func subscribe(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties()) async throws
+        -> [ReasonCode]
+    {
+        try await eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }.get()
+    }
+
+    /// Subscribes to one filter at `qos`.
+    public func subscribe(to filter: String, qos: QoS = .atLeastOnce) async throws -> ReasonCode {
+        guard let topicFilter = TopicFilter(filter) else { throw MQTTClientError.invalidTopicFilter(filter) }
+        return try await subscribe([Subscription(topicFilter, qos: qos)]).first ?? .unspecifiedError
+    }
+
+    /// Unsubscribes and returns one code per filter (empty under 3.1.1, which has none).
+    public func unsubscribe(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties()) async throws
+        -> [ReasonCode]
+    {
+        try await eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }.get()
+    }
+
+    /// The connection state now and every change after, until the client stops.
+    public func connectionStates() -> AsyncStream<MQTTConnectionState> {
+        let (stream, continuation) = AsyncStream.makeStream(of: MQTTConnectionState.self)
+        eventLoop.execute { [core] in core.addObserver(continuation) }
+        return stream
+    }
+
+    /// The session's counters, for diagnostics and tests.
+    public func sessionStatus() async throws -> (inflight: Int, queued: Int) {
+        try await eventLoop.submit { [core] in
+            let session = core.sessionSnapshot
+            return (session.inflightCount, session.queuedCount)
+        }.get()
+    }
+
+    private static func makeSSLContext(_ options: MQTTTLSOptions) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = options.caFile {
+            try requireReadable(caFile, what: "CA file")
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw MQTTConfigurationError("CA file \(caFile) holds no PEM certificate: \(error)")
+            }
+            guard !certificates.isEmpty else { throw MQTTConfigurationError("CA file \(caFile) holds no PEM certificate") }
+            tls.trustRoots = .certificates(certificates)
+        }
+        switch (options.certificateFile, options.keyFile) {
+        case (let certificateFile?, let keyFile?):
+            try requireReadable(certificateFile, what: "client certificate")
+            try requireReadable(keyFile, what: "client key")
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            } catch {
+                throw MQTTConfigurationError("client certificate \(certificateFile) is not a PEM certificate: \(error)")
+            }
+            do {
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            } catch {
+                throw MQTTConfigurationError("client key \(keyFile) is not a PEM private key: \(error)")
+            }
+        case (nil, nil):
+            break
+        default:
+            throw MQTTConfigurationError("a client certificate needs both --cert and --key")
+        }
+        if options.insecure { tls.certificateVerification = .none }
+        do {
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw MQTTConfigurationError("cannot set up TLS: \(error) (does the key match the certificate?)")
+        }
+    }
+
+    private static func requireReadable(_ path: String, what: String) throws {
+        guard access(path, R_OK) == 0 else {
+            throw MQTTConfigurationError("\(what) \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension Duration {
+    /// "1.25 s": seconds with two decimals, for log lines.
+    var formattedSeconds: String {
+        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let whole = milliseconds / 1000
+        let fraction = (milliseconds % 1000) / 10
+        return "\(whole).\(fraction < 10 ? "0" : "")\(fraction) s"
+    }
+}
