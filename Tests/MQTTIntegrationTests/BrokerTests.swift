@@ -1,1 +1,212 @@
+import Foundation
+import MQTT
+import NIOCore
 import Testing
+
+/// The client against a real Mosquitto: every listener kind, both protocol versions.
+@Suite("Mosquitto: listeners and delivery", .serialized)
+struct BrokerTests {
+    @Test("publish and receive at QoS 0, 1 and 2 with retain", arguments: [MQTTVersion.v5, .v3_1_1])
+    func roundTrip(version: MQTTVersion) async throws {
+        try await withMosquitto { broker in
+            let publisher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "pub", version: version),
+                                           logger: testLogger("pub"))
+            let subscriber = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "sub", version: version),
+                                            logger: testLogger("sub"))
+            let inbox = Inbox(subscriber)
+            try await withRunningClients([publisher, subscriber]) {
+                let granted = try await subscriber.subscribe([Subscription(TopicFilter("test/#")!, qos: .exactlyOnce)])
+                #expect(granted == [.grantedQoS2])
+                try await publisher.publish(to: "test/q0", payload: "zero", qos: .atMostOnce)
+                try await publisher.publish(to: "test/q1", payload: "one", qos: .atLeastOnce)
+                try await publisher.publish(to: "test/q2", payload: "two", qos: .exactlyOnce, retain: true)
+                let messages = try await inbox.wait(for: 3)
+                #expect(Set(messages.map { "\($0.topic)=\($0.payloadString)@\($0.qos)" })
+                    == ["test/q0=zero@0", "test/q1=one@1", "test/q2=two@2"])
+            }
+            // A new subscriber gets the retained message, flagged as retained.
+            let late = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "late", version: version),
+                                      logger: testLogger("late"))
+            let lateInbox = Inbox(late)
+            try await withRunningClients([late]) {
+                _ = try await late.subscribe(to: "test/q2", qos: .atLeastOnce)
+                let retained = try await lateInbox.wait(for: 1)
+                #expect(retained.first?.retain == true)
+                #expect(retained.first?.payloadString == "two")
+            }
+        }
+    }
+
+    @Test("5.0 properties survive the broker: content type, expiry, user properties, response topic")
+    func properties() async throws {
+        try await withMosquitto { broker in
+            let publisher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "pub"), logger: testLogger("pub"))
+            let subscriber = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "sub"), logger: testLogger("sub"))
+            let inbox = Inbox(subscriber)
+            try await withRunningClients([publisher, subscriber]) {
+                _ = try await subscriber.subscribe(to: "test/props", qos: .atLeastOnce)
+                var properties = MQTTProperties()
+                properties.contentType = "application/json"
+                properties.messageExpiryInterval = 600
+                properties.responseTopic = "test/reply"
+                properties.correlationData = ByteBuffer(bytes: [1, 2, 3])
+                properties.userProperties = [UserProperty("source", "gpiobridge")]
+                // Several publishes on one topic: the publisher uses topic aliases (mosquitto allows 10).
+                for index in 0..<5 {
+                    try await publisher.publish(MQTTMessage(topic: "test/props", payload: "{\"n\":\(index)}", qos: .atLeastOnce,
+                                                            properties: properties))
+                }
+                let messages = try await inbox.wait(for: 5)
+                #expect(messages.map(\.payloadString) == (0..<5).map { "{\"n\":\($0)}" })
+                for message in messages {
+                    #expect(message.topic == "test/props")
+                    #expect(message.properties.contentType == "application/json")
+                    #expect(message.properties.responseTopic == "test/reply")
+                    #expect(message.properties.correlationData == ByteBuffer(bytes: [1, 2, 3]))
+                    #expect(message.properties.userProperties == [UserProperty("source", "gpiobridge")])
+                    #expect((message.properties.messageExpiryInterval ?? 0) > 590)
+                }
+            }
+        }
+    }
+
+    @Test("user name, password and ACL: accepted, a bad password refused, an ACL-denied publish answered 0x87")
+    func passwordAndACL() async throws {
+        try await withMosquitto { broker in
+            var good = clientConfiguration(port: broker.ports.auth, "alice", reconnect: .never)
+            good.username = "alice"
+            good.password = "secret"
+            var readOnly = clientConfiguration(port: broker.ports.auth, "bob", reconnect: .never)
+            readOnly.username = "bob"
+            readOnly.password = "bobpw"
+            let alice = try MQTTClient(configuration: good, logger: testLogger("alice"))
+            let bob = try MQTTClient(configuration: readOnly, logger: testLogger("bob"))
+            let inbox = Inbox(bob)
+            try await withRunningClients([alice, bob]) {
+                _ = try await bob.subscribe(to: "test/#")
+                try await alice.publish(to: "test/acl", payload: "allowed", qos: .atLeastOnce)
+                #expect(try await inbox.wait(for: 1).first?.payloadString == "allowed")
+                await #expect(throws: MQTTClientError.publishRefused(.notAuthorized, reasonString: nil)) {
+                    try await bob.publish(to: "test/acl", payload: "denied", qos: .atLeastOnce)
+                }
+            }
+
+            for version in [MQTTVersion.v5, .v3_1_1] {
+                var wrong = clientConfiguration(port: broker.ports.auth, "mallory", version: version, reconnect: .never)
+                wrong.username = "alice"
+                wrong.password = "wrong"
+                let client = try MQTTClient(configuration: wrong, logger: testLogger("mallory"))
+                do {
+                    try await client.run()
+                    Issue.record("a wrong password must fail")
+                } catch MQTTConnectionError.refused(let code, _) {
+                    // Mosquitto 2.0 answers a bad password with 0x87 (5.0) or return code 5 (3.1.1),
+                    // both "not authorized".
+                    #expect(code == .notAuthorized)
+                    #expect("\(MQTTConnectionError.refused(code, reasonString: nil))"
+                        == "the broker refused the connection: not authorized (0x87)")
+                }
+            }
+        }
+    }
+
+    @Test("TLS with a CA file and hostname verification, for localhost and for 127.0.0.1")
+    func tls() async throws {
+        try await withMosquitto { broker in
+            for host in ["localhost", "127.0.0.1"] {
+                var configuration = clientConfiguration(port: broker.ports.tls, "tls", reconnect: .never)
+                configuration.host = host
+                configuration.username = "alice"
+                configuration.password = "secret"
+                configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"))
+                let client = try MQTTClient(configuration: configuration, logger: testLogger("tls"))
+                let inbox = Inbox(client)
+                try await withRunningClients([client]) {
+                    _ = try await client.subscribe(to: "test/tls")
+                    try await client.publish(to: "test/tls", payload: "secure", qos: .exactlyOnce)
+                    #expect(try await inbox.wait(for: 1).first?.payloadString == "secure")
+                }
+            }
+        }
+    }
+
+    @Test("TLS failures name their cause: wrong CA, wrong host name, missing client certificate")
+    func tlsFailures() async throws {
+        try await withMosquitto { broker in
+            func connect(port: Int, _ tls: MQTTTLSOptions, host: String = "localhost") async throws -> MQTTConnectionError? {
+                var configuration = clientConfiguration(port: port, "tls", reconnect: .never)
+                configuration.host = host
+                configuration.username = "alice"
+                configuration.password = "secret"
+                configuration.tls = tls
+                let client = try MQTTClient(configuration: configuration, logger: testLogger("tls"))
+                do {
+                    try await client.run()
+                    return nil
+                } catch let error as MQTTConnectionError {
+                    return error
+                }
+            }
+            let wrongCA = try await connect(port: broker.ports.tls, MQTTTLSOptions(caFile: try TestPKI.path("other-ca.crt")))
+            guard case .tls(.untrustedCertificate)? = wrongCA else {
+                Issue.record("wrong CA gave \(String(describing: wrongCA))")
+                return
+            }
+            let wrongHost = try await connect(port: broker.ports.wrongHost, MQTTTLSOptions(caFile: try TestPKI.path("ca.crt")))
+            guard case .tls(.hostnameMismatch(let host))? = wrongHost else {
+                Issue.record("wrong host gave \(String(describing: wrongHost))")
+                return
+            }
+            #expect(host == "localhost")
+            let noClientCertificate = try await connect(port: broker.ports.mtls, MQTTTLSOptions(caFile: try TestPKI.path("ca.crt")))
+            guard case .tls? = noClientCertificate else {
+                Issue.record("mTLS without a certificate gave \(String(describing: noClientCertificate))")
+                return
+            }
+            // --insecure connects to the wrong-host listener (with a warning).
+            #expect(try await withTimeout(.seconds(10), "insecure connection") {
+                var configuration = clientConfiguration(port: broker.ports.wrongHost, "insecure", reconnect: .never)
+                configuration.tls = MQTTTLSOptions(insecure: true)
+                let log = CapturedLog()
+                let client = try MQTTClient(configuration: configuration, logger: log.logger())
+                try await withRunningClients([client]) {}
+                return log.all.contains { $0.level == .warning && $0.message.contains("verification are OFF") }
+            })
+        }
+    }
+
+    @Test("mutual TLS: the client certificate's CN is the user the ACL knows")
+    func mutualTLS() async throws {
+        try await withMosquitto { broker in
+            var configuration = clientConfiguration(port: broker.ports.mtls, "mtls", reconnect: .never)
+            configuration.host = "localhost"
+            configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"), certificateFile: try TestPKI.path("client.crt"),
+                                               keyFile: try TestPKI.path("client.key"))
+            let client = try MQTTClient(configuration: configuration, logger: testLogger("mtls"))
+            let inbox = Inbox(client)
+            try await withRunningClients([client]) {
+                _ = try await client.subscribe(to: "test/mtls")
+                try await client.publish(to: "test/mtls", payload: "mutual", qos: .atLeastOnce)
+                #expect(try await inbox.wait(for: 1).first?.payloadString == "mutual")
+                // client1 may not publish outside test/#.
+                await #expect(throws: MQTTClientError.publishRefused(.notAuthorized, reasonString: nil)) {
+                    try await client.publish(to: "gpiobridge/x", payload: "no", qos: .atLeastOnce)
+                }
+            }
+        }
+    }
+
+    @Test("bad TLS files fail at construction with a clear message")
+    func badTLSFiles() throws {
+        var configuration = clientConfiguration(port: 8883, "bad")
+        configuration.tls = MQTTTLSOptions(caFile: "/nonexistent/ca.crt")
+        #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
+        configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.key"))
+        let error = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
+        #expect(error?.description.contains("no PEM certificate") == true)
+        configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"), certificateFile: try TestPKI.path("client.crt"),
+                                           keyFile: try TestPKI.path("server.key"))
+        let mismatch = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
+        #expect(mismatch?.description.contains("key") == true)
+    }
+}

@@ -88,7 +88,7 @@ final class ClientCore: @unchecked Sendable {
                 return self.eventLoop.makeFailedFuture(error)
             }
             switch error as? MQTTConnectionError {
-            case .refused(.unsupportedProtocolVersion, _)?, .closedBeforeConnAck?:
+            case .refused(.unsupportedProtocolVersion, _)?, .closedBeforeConnAck?, .noConnAck?:
                 self.logger.notice("broker did not accept MQTT 5.0 (\(error)); trying MQTT 3.1.1")
                 self.version = .v3_1_1
                 return self.attemptConnection(version: .v3_1_1)
@@ -105,7 +105,9 @@ final class ClientCore: @unchecked Sendable {
         let port = configuration.port
         let timeout = configuration.connectTimeout
         connection.handshakeTimer = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            end(connection, reason: .connectTimedOut(host: host, port: port, after: timeout))
+            let reason: MQTTConnectionError = connection.channel == nil
+                ? .connectTimedOut(host: host, port: port, after: timeout) : .noConnAck(after: timeout)
+            abandon(connection, reason: reason)
         }
         let sslContext = self.sslContext
         let serverName = configuration.tls?.serverName ?? (Self.isIPAddress(host) ? nil : host)

@@ -12,6 +12,9 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
     case refused(ReasonCode, reasonString: String?)
     /// The connection closed before the broker answered CONNECT.
     case closedBeforeConnAck
+    /// The connection is up but the broker did not answer CONNECT in time (some 3.1.1-only
+    /// brokers ignore a 5.0 CONNECT).
+    case noConnAck(after: Duration)
     /// The broker closed the connection without DISCONNECT.
     case closedByBroker
     /// The broker sent DISCONNECT with this reason.
@@ -53,6 +56,7 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
         case .refused(let code, let reason):
             "the broker refused the connection: \(code)" + (reason.map { " (\($0))" } ?? "")
         case .closedBeforeConnAck: "the broker closed the connection before answering CONNECT"
+        case .noConnAck(let after): "the broker did not answer CONNECT within \(after)"
         case .closedByBroker: "the broker closed the connection"
         case .disconnectedByBroker(let code, let reason):
             "the broker disconnected us: \(code)" + (reason.map { " (\($0))" } ?? "")

@@ -127,6 +127,7 @@ public struct MQTTPacketDecoder: Sendable {
         // A 3.1.1 broker answers a 5.0 CONNECT with a two-byte 3.1.1 CONNACK; read it as one so the
         // client can fall back.
         if version == .v3_1_1 || body.readableBytes == 0 {
+            guard code <= 5 else { throw .malformed("3.1.1 CONNACK return code \(code) is reserved") }
             return ConnAckPacket(sessionPresent: flags & 1 != 0, reasonCode: .fromV3ConnectReturnCode(code))
         }
         let properties = try readProperties(&body, .connack)

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process started with posix_spawn and a clean signal state.
+///
+/// Foundation's `Process` passes on the blocked-signal mask of the thread that starts it; started
+/// from a Swift concurrency thread, a daemon such as mosquitto then never sees SIGTERM.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private var exitStatus: Int32?
+
+    /// Starts `path` with `arguments`; its stdout and stderr go to `outputPath` (or /dev/null).
+    init(_ path: String, _ arguments: [String], outputPath: String = "/dev/null") throws {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard result == 0 else {
+            throw HarnessError("cannot start \(path): \(String(cString: strerror(result)))")
+        }
+        self.pid = pid
+    }
+
+    /// Whether the process is still running (reaps it once it has exited).
+    var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            exitStatus = status
+            return false
+        }
+        return result == 0
+    }
+
+    func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// Sends `signal` and waits for the process to exit (SIGKILL after `grace`).
+    func terminate(_ signal: Int32 = SIGTERM, grace: Duration = .seconds(10)) async {
+        guard isRunning else { return }
+        kill(pid, SIGCONT)
+        kill(pid, signal)
+        let deadline = ContinuousClock.now + grace
+        while isRunning {
+            if ContinuousClock.now > deadline { kill(pid, SIGKILL) }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

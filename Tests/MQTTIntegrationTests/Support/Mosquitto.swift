@@ -1,0 +1,256 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The root of this package, found from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<4 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// Failure of the test harness itself (not of the code under test).
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a program to completion and returns its exit status and output.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+                timeout: Duration = .seconds(30)) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    let inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inPipe
+    try process.run()
+    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try? inPipe.fileHandleForWriting.close()
+    let deadline = ContinuousClock.now + timeout
+    // Read both pipes to the end while the program runs (pipes would otherwise fill up).
+    let group = DispatchGroup()
+    nonisolated(unsafe) var stdoutData = Data()
+    nonisolated(unsafe) var stderrData = Data()
+    group.enter()
+    DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    while process.isRunning {
+        if ContinuousClock.now > deadline {
+            process.terminate()
+            throw HarnessError("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+        }
+        usleep(10_000)
+    }
+    group.wait()
+    return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw HarnessError("bind() failed") }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func isListening(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// Test certificates, generated once per test process by scripts/gen-test-certs.sh (EC P-256):
+/// a CA, a server certificate for localhost and 127.0.0.1, one for wrong.example, a client
+/// certificate (CN client1), and an unrelated CA.
+enum TestPKI {
+    static let directory: Result<String, HarnessError> = {
+        let directory = NSTemporaryDirectory() + "gpiobridge-pki-\(getpid())"
+        do {
+            let result = try runProgram("/bin/bash", [packageRoot + "/scripts/gen-test-certs.sh", directory])
+            guard result.status == 0 else {
+                return .failure(HarnessError("gen-test-certs.sh failed: \(result.stderr)"))
+            }
+            return .success(directory)
+        } catch {
+            return .failure(HarnessError("cannot run openssl: \(error)"))
+        }
+    }()
+
+    static func path(_ file: String) throws -> String {
+        try directory.get() + "/" + file
+    }
+}
+
+/// A real Mosquitto broker, started by the test on free 127.0.0.1 ports with its own config and
+/// stopped by pid. Listeners: plain anonymous; user/password with ACL; TLS with user/password;
+/// mutual TLS (certificate CN is the user); TLS with a certificate for the wrong host name.
+final class Mosquitto: @unchecked Sendable {
+    struct Ports {
+        var plain: Int
+        var auth: Int
+        var tls: Int
+        var mtls: Int
+        var wrongHost: Int
+    }
+
+    let directory: String
+    let ports: Ports
+    private let process = Locked<ChildProcess?>(nil)
+
+    /// - Parameter extraGlobalOptions: lines added to the config before the listeners, such as
+    ///   `max_keepalive 2`.
+    init(extraGlobalOptions: [String] = []) throws {
+        directory = NSTemporaryDirectory() + "gpiobridge-mosquitto-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        ports = Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(),
+                      wrongHost: try freePort())
+        let ca = try TestPKI.path("ca.crt")
+        let acl = """
+            user alice
+            topic readwrite test/#
+            topic readwrite gpiobridge/#
+            user bob
+            topic read test/#
+            user client1
+            topic readwrite test/#
+            """
+        try acl.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        let passwd = directory + "/passwd"
+        _ = FileManager.default.createFile(atPath: passwd, contents: nil)
+        for (user, password) in [("alice", "secret"), ("bob", "bobpw")] {
+            let result = try runProgram("/usr/bin/mosquitto_passwd", ["-b", passwd, user, password])
+            guard result.status == 0 else { throw HarnessError("mosquitto_passwd failed: \(result.stderr)") }
+        }
+        let config = """
+            per_listener_settings true
+            persistence true
+            persistence_location \(directory)/data/
+            autosave_interval 1
+            set_tcp_nodelay true
+            max_queued_messages 0
+            log_dest file \(directory)/mosquitto.log
+            log_type all
+            \(extraGlobalOptions.joined(separator: "\n"))
+
+            listener \(ports.plain) 127.0.0.1
+            allow_anonymous true
+
+            listener \(ports.auth) 127.0.0.1
+            allow_anonymous false
+            password_file \(passwd)
+            acl_file \(directory)/acl
+
+            listener \(ports.tls) 127.0.0.1
+            allow_anonymous false
+            password_file \(passwd)
+            acl_file \(directory)/acl
+            cafile \(ca)
+            certfile \(try TestPKI.path("server.crt"))
+            keyfile \(try TestPKI.path("server.key"))
+
+            listener \(ports.mtls) 127.0.0.1
+            allow_anonymous false
+            acl_file \(directory)/acl
+            cafile \(ca)
+            certfile \(try TestPKI.path("server.crt"))
+            keyfile \(try TestPKI.path("server.key"))
+            require_certificate true
+            use_identity_as_username true
+
+            listener \(ports.wrongHost) 127.0.0.1
+            allow_anonymous true
+            cafile \(ca)
+            certfile \(try TestPKI.path("wrong-host.crt"))
+            keyfile \(try TestPKI.path("wrong-host.key"))
+
+            """
+        try config.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        // Mosquitto started as root drops to user "mosquitto": let it read and write its files.
+        for path in [directory, directory + "/data"] { chmod(path, 0o777) }
+        for file in ["acl", "passwd", "mosquitto.conf"] { chmod(directory + "/" + file, 0o644) }
+    }
+
+    /// Starts the broker and waits until every listener accepts connections.
+    func start() async throws {
+        let child = try ChildProcess("/usr/sbin/mosquitto", ["-c", directory + "/mosquitto.conf"],
+                                     outputPath: directory + "/stderr.log")
+        process.withLock { $0 = child }
+        let all = [ports.plain, ports.auth, ports.tls, ports.mtls, ports.wrongHost]
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !all.allSatisfy(isListening) {
+            guard child.isRunning else { throw HarnessError("mosquitto exited; log:\n\(log)") }
+            guard ContinuousClock.now < deadline else { throw HarnessError("mosquitto did not listen within 10 s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Stops the broker with SIGTERM (it saves its persistence file) and waits for it to exit.
+    func stop() async {
+        guard let child = process.withLock({ process in defer { process = nil }; return process }) else { return }
+        await child.terminate()
+    }
+
+    /// Freezes the broker (SIGSTOP): sockets stay open, nothing is answered.
+    func pause() {
+        process.value?.signal(SIGSTOP)
+    }
+
+    /// Thaws a paused broker.
+    func resume() {
+        process.value?.signal(SIGCONT)
+    }
+
+    var log: String { (try? String(contentsOfFile: directory + "/mosquitto.log", encoding: .utf8)) ?? "" }
+
+    /// Removes the broker's folder; call after ``stop()``.
+    func removeFiles() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Starts a broker for the duration of `body`, then stops it.
+func withMosquitto<T>(extraGlobalOptions: [String] = [], _ body: (Mosquitto) async throws -> T) async throws -> T {
+    let broker = try Mosquitto(extraGlobalOptions: extraGlobalOptions)
+    try await broker.start()
+    do {
+        let result = try await body(broker)
+        await broker.stop()
+        broker.removeFiles()
+        return result
+    } catch {
+        await broker.stop()
+        print("mosquitto log of the failed test:\n\(broker.log.suffix(4000))")
+        broker.removeFiles()
+        throw error
+    }
+}

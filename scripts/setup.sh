@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what gpiobridge's build, tests and demo need on Debian 12 (run as root, or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    mosquitto mosquitto-clients openssl python3 python3-venv ca-certificates >/dev/null
+# The tests start their own brokers; the packaged service would only take port 1883.
+$SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+
+# amqtt, a 3.1.1-only broker, proves the fallback from MQTT 5.0 to 3.1.1 against a real peer.
+if [ ! -x .build-amqtt/bin/amqtt ]; then
+    /usr/bin/python3 -m venv .build-amqtt
+    .build-amqtt/bin/pip install --quiet --disable-pip-version-check 'amqtt==0.12.1'
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        echo "note: add /opt/swift/usr/bin to PATH" >&2
+    else
+        echo "error: Swift 6 is not installed (expected /opt/swift/usr/bin/swift)" >&2
+        exit 1
+    fi
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
+# real Mosquitto and amqtt brokers, a bounded fuzzing run of the packet decoder, and a short
+# benchmark run (figures are printed, never asserted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
+
+scripts/setup.sh
+
+echo "== build"
+swift build --build-tests
+
+echo "== unit and integration tests"
+swift test --skip-build
+
+echo "== fuzzing the packet decoder"
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
