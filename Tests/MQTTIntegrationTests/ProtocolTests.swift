@@ -1,0 +1,276 @@
+import MQTT
+import NIOCore
+import Testing
+
+private func publishes(_ packets: [MQTTPacket]) -> [PublishPacket] {
+    packets.compactMap { if case .publish(let publish) = $0 { publish } else { nil } }
+}
+
+/// Runs `client` against `broker` while `body` plays the broker's side.
+private func scripted(_ configure: (inout MQTTClientConfiguration) -> Void = { _ in },
+                      _ body: @escaping @Sendable (ScriptedBroker, MQTTClient) async throws -> Void) async throws {
+    let broker = try await ScriptedBroker.start()
+    var configuration = clientConfiguration(port: broker.port, "scripted")
+    configure(&configuration)
+    let client = try MQTTClient(configuration: configuration, logger: testLogger("scripted"))
+    do {
+        try await withRunningClients([client], waitForConnection: false) {
+            try await body(broker, client)
+        }
+    } catch {
+        await broker.close()
+        throw error
+    }
+    await broker.close()
+}
+
+/// The statements of the specification that clients most often get wrong, each against a
+/// scripted broker over real TCP.
+@Suite("Protocol corners against a scripted broker")
+struct ProtocolTests {
+    @Test("a malformed packet from the broker gets DISCONNECT 0x81, then the client reconnects")
+    func malformedFromBroker() async throws {
+        try await scripted { broker, client in
+            let (first, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            try await first.sendRaw([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01])  // PUBLISH with QoS 3
+            #expect(try await first.receive() == .disconnect(ReasonPacket(reasonCode: .malformedPacket, properties: {
+                var properties = MQTTProperties()
+                properties.reasonString = "PUBLISH with QoS 3"
+                return properties
+            }())))
+            try await first.waitForClose()
+            _ = try await broker.accept()
+            try await client.waitUntilConnected()
+        }
+    }
+
+    @Test("a packet above our Maximum Packet Size gets DISCONNECT 0x95 [MQTT-3.1.2-24]")
+    func oversizeFromBroker() async throws {
+        try await scripted({ $0.maximumPacketSize = 1024 }) { broker, client in
+            let (connection, connect) = try await broker.accept()
+            #expect(connect.properties.maximumPacketSize == 1024)
+            try await client.waitUntilConnected()
+            let big = PublishPacket(topic: "t", payload: ByteBuffer(repeating: 0x41, count: 2000))
+            try await connection.send(.publish(big))
+            guard case .disconnect(let disconnect) = try await connection.receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(disconnect.reasonCode == .packetTooLarge)
+            try await connection.waitForClose()
+        }
+    }
+
+    @Test("CONNACK 0x84 makes the client fall back to MQTT 3.1.1")
+    func fallbackOnUnsupportedVersion() async throws {
+        try await scripted { broker, client in
+            let first = try await broker.nextConnection()
+            guard case .connect(let connect5) = try await first.receive() else { throw HarnessError("no CONNECT") }
+            #expect(connect5.version == .v5)
+            try await first.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .unsupportedProtocolVersion)))
+            let (_, connect311) = try await broker.accept()
+            #expect(connect311.version == .v3_1_1)
+            let state = try await client.waitForState("connected") { $0.isConnected }
+            guard case .connected(let info) = state else { return }
+            #expect(info.version == .v3_1_1)
+        }
+    }
+
+    @Test("the broker's Server Keep Alive replaces ours [MQTT-3.2.2-21], and PINGREQ flows when idle [MQTT-3.1.2-20]")
+    func serverKeepAlive() async throws {
+        try await scripted({ $0.keepAlive = 60 }) { broker, client in
+            var properties = MQTTProperties()
+            properties.serverKeepAlive = 1
+            let (connection, connect) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
+                                                                              properties: properties))
+            #expect(connect.keepAlive == 60)
+            let state = try await client.waitForState("connected") { $0.isConnected }
+            if case .connected(let info) = state { #expect(info.keepAlive == 1) }
+            // With a 1 s keep alive, pings come every half second while idle.
+            #expect(try await connection.receive(timeout: .seconds(2)) == .pingreq)
+            try await connection.send(.pingresp)
+            #expect(try await connection.receive(timeout: .seconds(2)) == .pingreq)
+        }
+    }
+
+    @Test("topic aliases: never 0, never above the broker's maximum, not carried to the next connection [MQTT-3.3.2-7..-10]")
+    func topicAliases() async throws {
+        try await scripted { broker, client in
+            var properties = MQTTProperties()
+            properties.topicAliasMaximum = 2
+            let accepted = ConnAckPacket(sessionPresent: false, reasonCode: .success, properties: properties)
+            let (first, _) = try await broker.accept(accepted)
+            try await client.waitUntilConnected()
+            for topic in ["a", "b", "c", "a", "b", "c"] {
+                try await client.publish(to: topic, payload: "x")
+            }
+            var sent: [PublishPacket] = []
+            for _ in 0..<6 { sent += publishes([try await first.receive()]) }
+            #expect(sent.map(\.topic) == ["a", "b", "c", "", "", "c"])
+            #expect(sent.map(\.properties.topicAlias) == [1, 2, nil, 1, 2, nil])
+            await first.close()
+
+            let (second, _) = try await broker.accept(accepted)
+            try await client.waitUntilConnected()
+            try await client.publish(to: "a", payload: "y")
+            let again = publishes([try await second.receive()])
+            #expect(again.first?.topic == "a", "a new connection must name the topic again")
+            #expect(again.first?.properties.topicAlias == 1)
+        }
+    }
+
+    @Test("never more QoS 1 messages in flight than the broker's Receive Maximum [MQTT-3.3.4-7]")
+    func receiveMaximum() async throws {
+        try await scripted { broker, client in
+            var properties = MQTTProperties()
+            properties.receiveMaximum = 1
+            let (connection, _) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
+                                                                        properties: properties))
+            try await client.waitUntilConnected()
+            let publishing = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<3 {
+                        group.addTask { try await client.publish(to: "t", payload: "\(index)", qos: .atLeastOnce) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            for _ in 0..<3 {
+                guard case .publish(let publish) = try await connection.receive() else { throw HarnessError("no PUBLISH") }
+                try await Task.sleep(for: .milliseconds(100))
+                #expect(connection.pending.isEmpty, "a second PUBLISH arrived before the first was acknowledged")
+                try await connection.send(.puback(PublishAckPacket(packetID: publish.packetID!)))
+            }
+            try await publishing.value
+        }
+    }
+
+    @Test("nothing larger than the broker's Maximum Packet Size is sent [MQTT-3.2.2-15]")
+    func serverMaximumPacketSize() async throws {
+        try await scripted { broker, client in
+            var properties = MQTTProperties()
+            properties.maximumPacketSize = 64
+            let (connection, _) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
+                                                                        properties: properties))
+            try await client.waitUntilConnected()
+            await #expect(throws: MQTTClientError.packetTooLarge(size: 108, limit: 64)) {
+                try await client.publish(to: "t", payload: String(repeating: "x", count: 100), qos: .atLeastOnce)
+            }
+            try await client.publish(to: "t", payload: "small")
+            #expect(publishes([try await connection.receive()]).first?.payload == ByteBuffer(string: "small"))
+        }
+    }
+
+    @Test("a DISCONNECT from the broker ends the connection with its reason, and the client reconnects")
+    func disconnectFromBroker() async throws {
+        try await scripted { broker, client in
+            let (first, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            let states = client.connectionStates()
+            try await first.send(.disconnect(ReasonPacket(reasonCode: .serverShuttingDown)))
+            let waiting = try await withTimeout(.seconds(5), "reconnect wait") {
+                for await state in states {
+                    if case .waitingToReconnect(_, let error) = state { return error }
+                }
+                throw HarnessError("stream ended")
+            }
+            guard case .disconnectedByBroker(.serverShuttingDown, _) = waiting else {
+                Issue.record("unexpected reason \(waiting)")
+                return
+            }
+            _ = try await broker.accept()
+            try await client.waitUntilConnected()
+        }
+    }
+
+    @Test("reconnecting to a present session resends PUBLISH with DUP and its id, and PUBREL [MQTT-4.4.0-1]")
+    func redelivery() async throws {
+        try await scripted({ $0.sessionExpiry = 300 }) { broker, client in
+            let (first, connect) = try await broker.accept()
+            #expect(connect.cleanStart)
+            try await client.waitUntilConnected()
+            let qos1 = Task { try await client.publish(to: "t/1", payload: "one", qos: .atLeastOnce) }
+            guard case .publish(let original) = try await first.receive() else { throw HarnessError("no PUBLISH") }
+            let qos2 = Task { try await client.publish(to: "t/2", payload: "two", qos: .exactlyOnce) }
+            guard case .publish(let original2) = try await first.receive() else { throw HarnessError("no PUBLISH") }
+            try await first.send(.pubrec(PublishAckPacket(packetID: original2.packetID!)))
+            #expect(try await first.receive() == .pubrel(PublishAckPacket(packetID: original2.packetID!)))
+            await first.close()
+
+            let (second, reconnect) = try await broker.accept(ConnAckPacket(sessionPresent: true, reasonCode: .success))
+            #expect(!reconnect.cleanStart, "a reconnect must ask to resume the session")
+            guard case .publish(let resent) = try await second.receive() else { throw HarnessError("no resent PUBLISH") }
+            #expect(resent.dup)
+            #expect(resent.packetID == original.packetID)
+            #expect(resent.topic == "t/1")
+            #expect(resent.payload == ByteBuffer(string: "one"))
+            #expect(try await second.receive() == .pubrel(PublishAckPacket(packetID: original2.packetID!)))
+            try await second.send(.puback(PublishAckPacket(packetID: original.packetID!)))
+            try await second.send(.pubcomp(PublishAckPacket(packetID: original2.packetID!)))
+            try await qos1.value
+            try await qos2.value
+        }
+    }
+
+    @Test("an inbound topic alias above our maximum gets DISCONNECT 0x94")
+    func inboundAliasTooLarge() async throws {
+        try await scripted({ $0.topicAliasMaximum = 4 }) { broker, client in
+            let (connection, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            var properties = MQTTProperties()
+            properties.topicAlias = 5
+            try await connection.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(), properties: properties)))
+            guard case .disconnect(let disconnect) = try await connection.receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(disconnect.reasonCode == .topicAliasInvalid)
+        }
+    }
+
+    @Test("inbound topic aliases are resolved for the application")
+    func inboundAlias() async throws {
+        try await scripted { broker, client in
+            let inbox = Inbox(client)
+            let (connection, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            var properties = MQTTProperties()
+            properties.topicAlias = 3
+            try await connection.send(.publish(PublishPacket(topic: "long/topic/name", payload: ByteBuffer(string: "1"),
+                                                             properties: properties)))
+            try await connection.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "2"), properties: properties)))
+            let messages = try await inbox.wait(for: 2)
+            #expect(messages.map(\.topic) == ["long/topic/name", "long/topic/name"])
+        }
+    }
+
+    @Test("session present after a clean start is a protocol error [MQTT-3.2.2-4]")
+    func sessionPresentAfterCleanStart() async throws {
+        try await scripted { broker, _ in
+            let (connection, _) = try await broker.accept(ConnAckPacket(sessionPresent: true, reasonCode: .success))
+            guard case .disconnect(let disconnect) = try await connection.receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(disconnect.reasonCode == .protocolError)
+        }
+    }
+
+    @Test("a failure code in CONNACK ends the connection and names the reason")
+    func connAckFailure() async throws {
+        let broker = try await ScriptedBroker.start()
+        var configuration = clientConfiguration(port: broker.port, "refused", reconnect: .never)
+        configuration.version = .v5
+        let client = try MQTTClient(configuration: configuration, logger: testLogger("refused"))
+        async let run: Void = client.run()
+        _ = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .banned))
+        do {
+            try await run
+            Issue.record("run() must throw")
+        } catch MQTTConnectionError.refused(let code, _) {
+            #expect(code == .banned)
+        }
+        await broker.close()
+    }
+}
