@@ -73,10 +73,11 @@ struct BrokerTests {
     @Test("user name, password and ACL: accepted, a bad password refused, an ACL-denied publish answered 0x87")
     func passwordAndACL() async throws {
         try await withMosquitto { broker in
-            var good = clientConfiguration(port: broker.ports.auth, "alice", reconnect: .never)
+            // Mosquitto drops the connection after an ACL-denied publish: these clients reconnect.
+            var good = clientConfiguration(port: broker.ports.auth, "alice")
             good.username = "alice"
             good.password = "secret"
-            var readOnly = clientConfiguration(port: broker.ports.auth, "bob", reconnect: .never)
+            var readOnly = clientConfiguration(port: broker.ports.auth, "bob")
             readOnly.username = "bob"
             readOnly.password = "bobpw"
             let alice = try MQTTClient(configuration: good, logger: testLogger("alice"))
@@ -118,7 +119,7 @@ struct BrokerTests {
                 configuration.host = host
                 configuration.username = "alice"
                 configuration.password = "secret"
-                configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"))
+                configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt"))
                 let client = try MQTTClient(configuration: configuration, logger: testLogger("tls"))
                 let inbox = Inbox(client)
                 try await withRunningClients([client]) {
@@ -147,18 +148,18 @@ struct BrokerTests {
                     return error
                 }
             }
-            let wrongCA = try await connect(port: broker.ports.tls, MQTTTLSOptions(caFile: try TestPKI.path("other-ca.crt")))
+            let wrongCA = try await connect(port: broker.ports.tls, MQTTTLSOptions(caFile: try await TestPKI.path("other-ca.crt")))
             guard case .tls(.untrustedCertificate)? = wrongCA else {
                 Issue.record("wrong CA gave \(String(describing: wrongCA))")
                 return
             }
-            let wrongHost = try await connect(port: broker.ports.wrongHost, MQTTTLSOptions(caFile: try TestPKI.path("ca.crt")))
+            let wrongHost = try await connect(port: broker.ports.wrongHost, MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt")))
             guard case .tls(.hostnameMismatch(let host))? = wrongHost else {
                 Issue.record("wrong host gave \(String(describing: wrongHost))")
                 return
             }
             #expect(host == "localhost")
-            let noClientCertificate = try await connect(port: broker.ports.mtls, MQTTTLSOptions(caFile: try TestPKI.path("ca.crt")))
+            let noClientCertificate = try await connect(port: broker.ports.mtls, MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt")))
             guard case .tls? = noClientCertificate else {
                 Issue.record("mTLS without a certificate gave \(String(describing: noClientCertificate))")
                 return
@@ -178,10 +179,10 @@ struct BrokerTests {
     @Test("mutual TLS: the client certificate's CN is the user the ACL knows")
     func mutualTLS() async throws {
         try await withMosquitto { broker in
-            var configuration = clientConfiguration(port: broker.ports.mtls, "mtls", reconnect: .never)
+            var configuration = clientConfiguration(port: broker.ports.mtls, "mtls")
             configuration.host = "localhost"
-            configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"), certificateFile: try TestPKI.path("client.crt"),
-                                               keyFile: try TestPKI.path("client.key"))
+            configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
+                                               keyFile: try await TestPKI.path("client.key"))
             let client = try MQTTClient(configuration: configuration, logger: testLogger("mtls"))
             let inbox = Inbox(client)
             try await withRunningClients([client]) {
@@ -197,15 +198,15 @@ struct BrokerTests {
     }
 
     @Test("bad TLS files fail at construction with a clear message")
-    func badTLSFiles() throws {
+    func badTLSFiles() async throws {
         var configuration = clientConfiguration(port: 8883, "bad")
         configuration.tls = MQTTTLSOptions(caFile: "/nonexistent/ca.crt")
         #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
-        configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.key"))
+        configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.key"))
         let error = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
         #expect(error?.description.contains("no PEM certificate") == true)
-        configuration.tls = MQTTTLSOptions(caFile: try TestPKI.path("ca.crt"), certificateFile: try TestPKI.path("client.crt"),
-                                           keyFile: try TestPKI.path("server.key"))
+        configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
+                                           keyFile: try await TestPKI.path("server.key"))
         let mismatch = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
         #expect(mismatch?.description.contains("key") == true)
     }

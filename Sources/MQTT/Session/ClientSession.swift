@@ -180,20 +180,11 @@ public struct ClientSession: Sendable {
                 }
             }
         } else {
-            // The broker has no session: its state for our ids is gone. Unconfirmed messages are
-            // sent again as new messages (at least once); those the broker already took with
-            // PUBREC are complete.
+            // The broker has no session: its state for our ids is gone. Every unconfirmed message is
+            // sent again as a new one, even after PUBREC, because a broker that lost the session may
+            // have lost the message too: at least once beats silently never [MQTT-3.2.2-5].
             inboundQoS2.removeAll()
-            var resend: [Queued] = []
-            for id in outboundOrder {
-                guard let entry = outbound[id] else { continue }
-                switch entry.state {
-                case .awaitingPubAck, .awaitingPubRec:
-                    resend.append(Queued(packet: entry.packet, operation: entry.operation))
-                case .awaitingPubComp:
-                    if let operation = entry.operation { actions.append(.complete(operation, .published)) }
-                }
-            }
+            let resend = outboundOrder.compactMap { outbound[$0] }.map { Queued(packet: $0.packet, operation: $0.operation) }
             outbound.removeAll()
             outboundOrder.removeAll()
             for queued in resend.reversed() { queue.prepend(queued) }

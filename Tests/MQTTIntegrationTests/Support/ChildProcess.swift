@@ -8,7 +8,8 @@ import Glibc
 /// from a Swift concurrency thread, a daemon such as mosquitto then never sees SIGTERM.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
-    private var exitStatus: Int32?
+    /// The exit status once the process has ended (read ``isRunning`` first).
+    private(set) var exitStatus: Int32?
 
     /// Starts `path` with `arguments`; its stdout and stderr go to `outputPath` (or /dev/null).
     init(_ path: String, _ arguments: [String], outputPath: String = "/dev/null") throws {
@@ -46,7 +47,8 @@ final class ChildProcess: @unchecked Sendable {
         var status: Int32 = 0
         let result = waitpid(pid, &status, WNOHANG)
         if result == pid {
-            exitStatus = status
+            // WEXITSTATUS, or 128 + the signal that ended it.
+            exitStatus = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
             return false
         }
         return result == 0

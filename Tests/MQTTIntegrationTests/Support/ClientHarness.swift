@@ -5,21 +5,29 @@ import NIOCore
 import Synchronization
 import Testing
 
-/// Runs `operation`, failing with `what` if it takes longer than `timeout`.
+/// Runs `operation`, failing with `what` if it takes longer than `timeout`. The operation need
+/// not honour cancellation: when time is up the caller goes on and the operation is cancelled.
 func withTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T)
     async throws -> T
 {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
+    let resumed = Locked(false)
+    let claim: @Sendable () -> Bool = { resumed.withLock { wasResumed in defer { wasResumed = true }; return !wasResumed } }
+    return try await withCheckedThrowingContinuation { continuation in
+        let work = Task {
+            do {
+                let value = try await operation()
+                if claim() { continuation.resume(returning: value) }
+            } catch {
+                if claim() { continuation.resume(throwing: error) }
+            }
         }
-        defer { group.cancelAll() }
-        guard let result = try await group.next()!, let value = Optional(result) else {
-            throw HarnessError("timed out after \(timeout) waiting for \(what)")
+        Task {
+            try? await Task.sleep(for: timeout)
+            if claim() {
+                work.cancel()
+                continuation.resume(throwing: HarnessError("timed out after \(timeout) waiting for \(what)"))
+            }
         }
-        return value
     }
 }
 

@@ -18,41 +18,25 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a program to completion and returns its exit status and output.
+/// Runs a program to completion without blocking a thread, and returns its exit status and
+/// combined output.
 @discardableResult
-func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
-                timeout: Duration = .seconds(30)) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    let inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try? inPipe.fileHandleForWriting.close()
+func runProgram(_ path: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws
+    -> (status: Int32, output: String)
+{
+    let outputPath = NSTemporaryDirectory() + "gpiobridge-run-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let child = try ChildProcess(path, arguments, outputPath: outputPath)
     let deadline = ContinuousClock.now + timeout
-    // Read both pipes to the end while the program runs (pipes would otherwise fill up).
-    let group = DispatchGroup()
-    nonisolated(unsafe) var stdoutData = Data()
-    nonisolated(unsafe) var stderrData = Data()
-    group.enter()
-    DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    while process.isRunning {
+    while child.isRunning {
         if ContinuousClock.now > deadline {
-            process.terminate()
+            await child.terminate(SIGKILL)
             throw HarnessError("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }
-        usleep(10_000)
+        try await Task.sleep(for: .milliseconds(5))
     }
-    group.wait()
-    return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return (child.exitStatus ?? -1, output)
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
@@ -93,21 +77,26 @@ func isListening(_ port: Int) -> Bool {
 /// a CA, a server certificate for localhost and 127.0.0.1, one for wrong.example, a client
 /// certificate (CN client1), and an unrelated CA.
 enum TestPKI {
-    static let directory: Result<String, HarnessError> = {
-        let directory = NSTemporaryDirectory() + "gpiobridge-pki-\(getpid())"
-        do {
-            let result = try runProgram("/bin/bash", [packageRoot + "/scripts/gen-test-certs.sh", directory])
-            guard result.status == 0 else {
-                return .failure(HarnessError("gen-test-certs.sh failed: \(result.stderr)"))
-            }
-            return .success(directory)
-        } catch {
-            return .failure(HarnessError("cannot run openssl: \(error)"))
-        }
-    }()
+    private static let cache = Cache()
 
-    static func path(_ file: String) throws -> String {
-        try directory.get() + "/" + file
+    /// Generates once; every caller awaits the same generation.
+    private actor Cache {
+        var generation: Task<String, any Error>?
+        func get() async throws -> String {
+            if generation == nil {
+                generation = Task {
+                    let directory = NSTemporaryDirectory() + "gpiobridge-pki-\(getpid())"
+                    let result = try await runProgram("/bin/bash", [packageRoot + "/scripts/gen-test-certs.sh", directory])
+                    guard result.status == 0 else { throw HarnessError("gen-test-certs.sh failed: \(result.output)") }
+                    return directory
+                }
+            }
+            return try await generation!.value
+        }
+    }
+
+    static func path(_ file: String) async throws -> String {
+        try await cache.get() + "/" + file
     }
 }
 
@@ -129,12 +118,12 @@ final class Mosquitto: @unchecked Sendable {
 
     /// - Parameter extraGlobalOptions: lines added to the config before the listeners, such as
     ///   `max_keepalive 2`.
-    init(extraGlobalOptions: [String] = []) throws {
+    init(extraGlobalOptions: [String] = []) async throws {
         directory = NSTemporaryDirectory() + "gpiobridge-mosquitto-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         ports = Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(),
                       wrongHost: try freePort())
-        let ca = try TestPKI.path("ca.crt")
+        let ca = try await TestPKI.path("ca.crt")
         let acl = """
             user alice
             topic readwrite test/#
@@ -148,8 +137,8 @@ final class Mosquitto: @unchecked Sendable {
         let passwd = directory + "/passwd"
         _ = FileManager.default.createFile(atPath: passwd, contents: nil)
         for (user, password) in [("alice", "secret"), ("bob", "bobpw")] {
-            let result = try runProgram("/usr/bin/mosquitto_passwd", ["-b", passwd, user, password])
-            guard result.status == 0 else { throw HarnessError("mosquitto_passwd failed: \(result.stderr)") }
+            let result = try await runProgram("/usr/bin/mosquitto_passwd", ["-b", passwd, user, password])
+            guard result.status == 0 else { throw HarnessError("mosquitto_passwd failed: \(result.output)") }
         }
         let config = """
             per_listener_settings true
@@ -175,23 +164,23 @@ final class Mosquitto: @unchecked Sendable {
             password_file \(passwd)
             acl_file \(directory)/acl
             cafile \(ca)
-            certfile \(try TestPKI.path("server.crt"))
-            keyfile \(try TestPKI.path("server.key"))
+            certfile \(try await TestPKI.path("server.crt"))
+            keyfile \(try await TestPKI.path("server.key"))
 
             listener \(ports.mtls) 127.0.0.1
             allow_anonymous false
             acl_file \(directory)/acl
             cafile \(ca)
-            certfile \(try TestPKI.path("server.crt"))
-            keyfile \(try TestPKI.path("server.key"))
+            certfile \(try await TestPKI.path("server.crt"))
+            keyfile \(try await TestPKI.path("server.key"))
             require_certificate true
             use_identity_as_username true
 
             listener \(ports.wrongHost) 127.0.0.1
             allow_anonymous true
             cafile \(ca)
-            certfile \(try TestPKI.path("wrong-host.crt"))
-            keyfile \(try TestPKI.path("wrong-host.key"))
+            certfile \(try await TestPKI.path("wrong-host.crt"))
+            keyfile \(try await TestPKI.path("wrong-host.key"))
 
             """
         try config.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
@@ -240,7 +229,7 @@ final class Mosquitto: @unchecked Sendable {
 
 /// Starts a broker for the duration of `body`, then stops it.
 func withMosquitto<T>(extraGlobalOptions: [String] = [], _ body: (Mosquitto) async throws -> T) async throws -> T {
-    let broker = try Mosquitto(extraGlobalOptions: extraGlobalOptions)
+    let broker = try await Mosquitto(extraGlobalOptions: extraGlobalOptions)
     try await broker.start()
     do {
         let result = try await body(broker)
