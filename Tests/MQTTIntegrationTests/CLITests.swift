@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// The `gpiobridge` binary that `swift build` made, run as a user would.
+private let gpiobridge = packageRoot + "/.build/debug/gpiobridge"
+
+private func run(_ arguments: [String], timeout: Duration = .seconds(20)) async throws -> (status: Int32, output: String) {
+    guard FileManager.default.isExecutableFile(atPath: gpiobridge) else {
+        throw HarnessError("\(gpiobridge) is missing: run `swift build` first")
+    }
+    return try await runProgram(gpiobridge, arguments, timeout: timeout)
+}
+
+@Suite("gpiobridge pub and sub against Mosquitto")
+struct CLITests {
+    @Test("sub and pub round-trip over TLS with a CA file, user and password, and hostname verification")
+    func tlsRoundTrip() async throws {
+        try await withMosquitto { broker in
+            let tls = ["-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile", try await TestPKI.path("ca.crt"),
+                       "-u", "alice", "-P", "secret"]
+            async let subscriber = run(["sub"] + tls + ["-t", "test", "-C", "1", "-v"])
+            // Publish until the subscriber is there to see it (it may still be connecting).
+            var published = 0
+            while published < 50 {
+                let result = try await run(["pub"] + tls + ["-t", "test", "-m", "42", "-q", "1"])
+                #expect(result.status == 0, "pub failed: \(result.output)")
+                published += 1
+                try await Task.sleep(for: .milliseconds(100))
+                if broker.log.contains("Received SUBSCRIBE") && published > 1 { break }
+            }
+            let result = try await subscriber
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.hasPrefix("test 42\n"))
+        }
+    }
+
+    @Test("a wrong CA, a bad password and a closed port each fail with a message that names the cause")
+    func errors() async throws {
+        try await withMosquitto { broker in
+            let wrongCA = try await run(["pub", "-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile",
+                                         try await TestPKI.path("other-ca.crt"), "-u", "alice", "-P", "secret",
+                                         "-t", "test", "-m", "42", "-q", "1"])
+            #expect(wrongCA.status == 1)
+            #expect(wrongCA.output.contains("Error: the broker's certificate is not trusted (wrong CA file?)"), "\(wrongCA.output)")
+
+            let wrongHost = try await run(["pub", "-h", "localhost", "-p", "\(broker.ports.wrongHost)", "--cafile",
+                                           try await TestPKI.path("ca.crt"), "-t", "test", "-m", "1"])
+            #expect(wrongHost.status == 1)
+            #expect(wrongHost.output.contains("is not valid for \"localhost\""), "\(wrongHost.output)")
+
+            let badPassword = try await run(["pub", "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "nope",
+                                             "-t", "test", "-m", "42"])
+            #expect(badPassword.status == 1)
+            #expect(badPassword.output.contains("Error: the broker refused the connection: not authorized (0x87)"),
+                    "\(badPassword.output)")
+
+            let closedPort = try freePort()
+            let refused = try await run(["pub", "-h", "127.0.0.1", "-p", "\(closedPort)", "-t", "test", "-m", "42"])
+            #expect(refused.status == 1)
+            #expect(refused.output.contains("connection refused"), "\(refused.output)")
+
+            let missingCA = try await run(["pub", "--cafile", "/nonexistent/ca.crt", "-t", "test", "-m", "42"])
+            #expect(missingCA.status == 1)
+            #expect(missingCA.output.contains("Error: CA file /nonexistent/ca.crt: No such file or directory"), "\(missingCA.output)")
+
+            let badTopic = try await run(["pub", "-t", "a/#", "-m", "42"])
+            #expect(badTopic.status != 0)
+            #expect(badTopic.output.contains("not a valid topic name"))
+        }
+    }
+
+    @Test("sub -W ends with exit code 27 when nothing arrives; -V 311 speaks 3.1.1")
+    func timeoutAndVersion() async throws {
+        try await withMosquitto { broker in
+            let result = try await run(["sub", "-h", "127.0.0.1", "-p", "\(broker.ports.plain)", "-t", "quiet/#", "-W", "1", "-V", "311"])
+            #expect(result.status == 27)
+            #expect(broker.log.contains("(p2, c1, k60)"), "mosquitto logs protocol level 4 as p2")
+        }
+    }
+}
