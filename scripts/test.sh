@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
-# real Mosquitto and amqtt brokers, a bounded fuzzing run of the packet decoder, and a short
-# benchmark run (figures are printed, never asserted).
+# real Mosquitto and amqtt brokers, a bounded fuzzing run of the packet decoder, the release
+# binary's size and library check, and a short benchmark run (figures are printed, never asserted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -17,3 +17,9 @@ swift test --skip-build
 
 echo "== fuzzing the packet decoder"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+
+echo "== release binary"
+scripts/check-binary.sh
+
+echo "== benchmark (short run; figures only)"
+BENCH_QUICK=1 scripts/bench-mqtt.sh

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the release agent binary with the Swift runtime linked in statically and checks what a
+# Raspberry Pi needs to run it: its size once stripped (goal <= 25 MB), the shared libraries it
+# asks for (libc and friends only), and that Foundation is not linked in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+limit_mb="${BINARY_LIMIT_MB:-25}"
+
+swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
+stripped=$(mktemp)
+trap 'rm -f "$stripped"' EXIT
+strip -o "$stripped" .build/release/gpiobridge
+size=$(stat -c %s "$stripped")
+needed=$(readelf -d "$stripped" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $5); print $5}' | sort | tr '\n' ' ')
+echo "gpiobridge: $((size / 1024 / 1024)) MB stripped ($size bytes); NEEDED: $needed"
+
+status=0
+allowed=" libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libgpiod.so.2 libgpiod.so.3 libi2c.so.0 "
+for library in $needed; do
+    case "$allowed" in
+        *" $library "*) ;;
+        *) echo "FAIL: unexpected shared library $library"; status=1 ;;
+    esac
+done
+if nm "$stripped" >/dev/null 2>&1 && nm .build/release/gpiobridge | grep -q 'Foundation.*NSObject\|s10Foundation'; then
+    echo "FAIL: Foundation is linked into the binary"
+    status=1
+fi
+if [ "$size" -gt $((limit_mb * 1024 * 1024)) ]; then
+    echo "FAIL: the stripped binary is larger than $limit_mb MB"
+    status=1
+fi
+[ "$status" -eq 0 ] && echo "binary check passed (limit $limit_mb MB)"
+exit "$status"
