@@ -84,8 +84,8 @@ struct ResilienceTests {
         }
     }
 
-    @Test("a graceful stop sends DISCONNECT so the will is discarded; a dropped connection publishes it")
-    func will() async throws {
+    @Test("DISCONNECT 0x00 discards the will; DISCONNECT 0x04 and a dropped connection publish it", arguments: [MQTTVersion.v5, .v3_1_1])
+    func will(version: MQTTVersion) async throws {
         try await withMosquitto { broker in
             let watcher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.auth, "watcher") {
                 $0.username = "alice"
@@ -94,6 +94,7 @@ struct ResilienceTests {
             let inbox = Inbox(watcher)
             @Sendable func device(_ name: String) throws -> MQTTClient {
                 try MQTTClient(configuration: clientConfiguration(port: broker.ports.auth, name) {
+                    $0.version = version
                     $0.username = "alice"
                     $0.password = "secret"
                     $0.will = WillMessage(topic: "gpiobridge/\(name)/status", payload: ByteBuffer(string: "offline"),
@@ -110,8 +111,13 @@ struct ResilienceTests {
                     _ = try? await dropped.publish(to: "forbidden/topic", payload: "x", qos: .atLeastOnce)
                     try await inbox.wait(for: 1)
                 }
+                let withWill = try device("farewell")
+                try await withRunningClients([withWill]) {
+                    withWill.stop(sendingWill: true)
+                    try await inbox.wait(for: 2)
+                }
                 try await Task.sleep(for: .milliseconds(300))
-                #expect(inbox.messages.map(\.topic) == ["gpiobridge/dropped/status"])
+                #expect(inbox.messages.map(\.topic) == ["gpiobridge/dropped/status", "gpiobridge/farewell/status"])
             }
         }
     }

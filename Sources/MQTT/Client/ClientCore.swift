@@ -439,8 +439,10 @@ final class ClientCore: @unchecked Sendable {
         return promise.futureResult.always { [self] _ in reconnectWait = nil }
     }
 
-    /// Starts a graceful stop: DISCONNECT (which discards the will) and close.
-    func stop() -> EventLoopFuture<Void> {
+    /// Starts a graceful stop: DISCONNECT and close. DISCONNECT 0x00 makes the broker discard the
+    /// will; with `sendingWill` it is 0x04 under 5.0, and under 3.1.1 (which has no such code) the
+    /// socket is closed without DISCONNECT, which publishes the will too.
+    func stop(sendingWill: Bool) -> EventLoopFuture<Void> {
         isStopping = true
         if let wait = reconnectWait {
             wait.task.cancel()
@@ -451,10 +453,16 @@ final class ClientCore: @unchecked Sendable {
             end(connection, reason: .closedByBroker)
             return eventLoop.makeSucceededVoidFuture()
         }
-        let closed = channel.writeAndFlush(MQTTPacket.disconnect(ReasonPacket(reasonCode: .success)))
-            .flatMap { channel.close() }
-            .recover { _ in }
-        logger.info("disconnecting from \(configuration.host):\(configuration.port)")
+        let closed: EventLoopFuture<Void>
+        if sendingWill && connection.version == .v3_1_1 {
+            closed = channel.close().recover { _ in }
+        } else {
+            let code: ReasonCode = sendingWill ? .disconnectWithWillMessage : .success
+            closed = channel.writeAndFlush(MQTTPacket.disconnect(ReasonPacket(reasonCode: code)))
+                .flatMap { channel.close() }
+                .recover { _ in }
+        }
+        logger.info("disconnecting from \(configuration.host):\(configuration.port)\(sendingWill ? " (will requested)" : "")")
         let reason = MQTTConnectionError.closedByBroker
         connection.endReason = reason
         return closed.always { [self] _ in end(connection, reason: reason) }

@@ -98,9 +98,11 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
-    /// Stops gracefully: sends DISCONNECT (so the broker discards the will) and makes ``run()`` return.
-    public func stop() {
-        eventLoop.execute { [core] in _ = core.stop() }
+    /// Stops gracefully and makes ``run()`` return. By default it sends DISCONNECT 0x00, so the
+    /// broker discards the will [MQTT-3.1.2-10]; with `sendingWill` it asks the broker to publish
+    /// the will (DISCONNECT 0x04 in 5.0, a close without DISCONNECT in 3.1.1).
+    public func stop(sendingWill: Bool = false) {
+        eventLoop.execute { [core] in _ = core.stop(sendingWill: sendingWill) }
     }
 
     /// Publishes a message. Returns when it is handed to the socket (QoS 0), acknowledged with
