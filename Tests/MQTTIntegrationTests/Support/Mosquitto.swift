@@ -113,7 +113,11 @@ final class Mosquitto: @unchecked Sendable {
     }
 
     let directory: String
-    let ports: Ports
+    private let extraGlobalOptions: [String]
+    private let currentPorts: Locked<Ports>
+    private let hasStarted = Locked(false)
+    /// The listeners' ports; fixed once the broker has started (a restart keeps them).
+    var ports: Ports { currentPorts.value }
     private let process = Locked<ChildProcess?>(nil)
 
     /// - Parameter extraGlobalOptions: lines added to the config before the listeners, such as
@@ -121,9 +125,8 @@ final class Mosquitto: @unchecked Sendable {
     init(extraGlobalOptions: [String] = []) async throws {
         directory = NSTemporaryDirectory() + "gpiobridge-mosquitto-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-        ports = Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(),
-                      wrongHost: try freePort())
-        let ca = try await TestPKI.path("ca.crt")
+        self.extraGlobalOptions = extraGlobalOptions
+        currentPorts = Locked(try Self.freshPorts())
         let acl = """
             user alice
             topic readwrite test/#
@@ -140,6 +143,19 @@ final class Mosquitto: @unchecked Sendable {
             let result = try await runProgram("/usr/bin/mosquitto_passwd", ["-b", passwd, user, password])
             guard result.status == 0 else { throw HarnessError("mosquitto_passwd failed: \(result.output)") }
         }
+        try await writeConfiguration()
+    }
+
+    private static func freshPorts() throws -> Ports {
+        Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(), wrongHost: try freePort())
+    }
+
+    /// Writes mosquitto.conf for the current ports. Mosquitto started as root drops to user
+    /// "mosquitto": its folder and files must be readable and writable by it.
+    private func writeConfiguration() async throws {
+        let ports = self.ports
+        let passwd = directory + "/passwd"
+        let ca = try await TestPKI.path("ca.crt")
         let config = """
             per_listener_settings true
             persistence true
@@ -184,20 +200,46 @@ final class Mosquitto: @unchecked Sendable {
 
             """
         try config.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
-        // Mosquitto started as root drops to user "mosquitto": let it read and write its files.
         for path in [directory, directory + "/data"] { chmod(path, 0o777) }
         for file in ["acl", "passwd", "mosquitto.conf"] { chmod(directory + "/" + file, 0o644) }
     }
 
-    /// Starts the broker and waits until every listener accepts connections.
+    /// Starts the broker and waits until every listener accepts connections. A port taken in the
+    /// meantime by another process makes the first start pick new ports; a restart keeps its
+    /// ports and tries again.
     func start() async throws {
+        let restart = hasStarted.value
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await launch()
+                hasStarted.withLock { $0 = true }
+                return
+            } catch let error as HarnessError where error.description.contains("Address already in use") && attempt < 5 {
+                if restart {
+                    try await Task.sleep(for: .milliseconds(200))
+                } else {
+                    currentPorts.withLock { $0 = (try? Self.freshPorts()) ?? $0 }
+                    try await writeConfiguration()
+                }
+            }
+        }
+    }
+
+    private func launch() async throws {
+        try? FileManager.default.removeItem(atPath: directory + "/stderr.log")
         let child = try ChildProcess("/usr/sbin/mosquitto", ["-c", directory + "/mosquitto.conf"],
                                      outputPath: directory + "/stderr.log")
         process.withLock { $0 = child }
+        let ports = self.ports
         let all = [ports.plain, ports.auth, ports.tls, ports.mtls, ports.wrongHost]
         let deadline = ContinuousClock.now + .seconds(10)
         while !all.allSatisfy(isListening) {
-            guard child.isRunning else { throw HarnessError("mosquitto exited; log:\n\(log)") }
+            guard child.isRunning else {
+                let stderr = (try? String(contentsOfFile: directory + "/stderr.log", encoding: .utf8)) ?? ""
+                throw HarnessError("mosquitto exited with \(child.exitStatus ?? -1); stderr:\n\(stderr)\nlog:\n\(log.suffix(2000))")
+            }
             guard ContinuousClock.now < deadline else { throw HarnessError("mosquitto did not listen within 10 s") }
             try await Task.sleep(for: .milliseconds(20))
         }
