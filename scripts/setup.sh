@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what gpiobridge's build, tests and demo need on Debian 12 (run as root, or with sudo).
+# Installs what gpiobridge's build, tests and demo need on Debian 12 (run as root, or with sudo):
+# brokers for the tests, and the libgpiod and libi2c headers the hardware layer builds against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,8 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    mosquitto mosquitto-clients openssl python3 python3-venv ca-certificates >/dev/null
+    mosquitto mosquitto-clients openssl python3 python3-venv ca-certificates \
+    libgpiod-dev libi2c-dev pkg-config >/dev/null
 # The tests start their own brokers; the packaged service would only take port 1883.
 $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 

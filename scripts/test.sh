@@ -18,6 +18,10 @@ swift test --skip-build
 echo "== fuzzing the packet decoder"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
+echo "== real-kernel harness (qemu: gpio-sim, i2c-stub, libgpiod v1 and v2)"
+scripts/qemu/prepare.sh
+scripts/qemu/selftest.sh
+
 echo "== release binary"
 scripts/check-binary.sh
 
