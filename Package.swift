@@ -28,14 +28,29 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // libgpiod, found with pkg-config (v1 on Debian 12, v2 on Raspberry Pi OS trixie).
+        .systemLibrary(
+            name: "CGPIOD",
+            pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]
+        ),
+        // One C API over both libgpiod APIs, chosen at compile time.
+        .target(name: "CGPIOShim", dependencies: ["CGPIOD"]),
+        // GPIO chips and lines, I2C buses and sensor drivers. Knows nothing of MQTT.
+        .target(
+            name: "Hardware",
+            dependencies: ["CGPIOShim"]
+        ),
         // The command-line tool: thin ArgumentParser commands over the modules.
         .executableTarget(
             name: "gpiobridge",
             dependencies: [
                 "MQTT",
+                "Hardware",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // libFuzzer entry point for the packet decoder; built only by scripts/fuzz.sh.
@@ -61,6 +76,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "HardwareTests",
+            dependencies: ["Hardware"]
         ),
         .testTarget(
             name: "MQTTIntegrationTests",

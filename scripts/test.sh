@@ -18,9 +18,10 @@ swift test --skip-build
 echo "== fuzzing the packet decoder"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
-echo "== real-kernel harness (qemu: gpio-sim, i2c-stub, libgpiod v1 and v2)"
+echo "== real kernel (qemu: gpio-sim, i2c-stub): the harness, then gpiobridge built for libgpiod v1 and v2"
 scripts/qemu/prepare.sh
-scripts/qemu/selftest.sh
+scripts/qemu/selftest.sh --no-prepare
+scripts/qemu/test-gpiobridge.sh
 
 echo "== release binary"
 scripts/check-binary.sh

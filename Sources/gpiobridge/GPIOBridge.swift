@@ -1,10 +1,12 @@
 import ArgumentParser
+import Hardware
 
 @main
 struct GPIOBridge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpiobridge",
         abstract: "Drive the GPIO lines and sensors of a Linux board from MQTT.",
-        subcommands: [PubCommand.self, SubCommand.self]
+        version: "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))",
+        subcommands: [PubCommand.self, SubCommand.self, GPIOCommand.self]
     )
 }

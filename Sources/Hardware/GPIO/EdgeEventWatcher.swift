@@ -1,0 +1,81 @@
+import CGPIOShim
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Waits for edge events on a thread of its own (poll on the request's descriptors, no timeout,
+/// no polling of values) and hands them to async code through an `AsyncStream`.
+final class EdgeEventWatcher: @unchecked Sendable {
+    typealias Reader = (Int32, UnsafeMutableBufferPointer<gb_edge_event>) -> Int32
+
+    let events: AsyncStream<EdgeEvent>
+    private let continuation: AsyncStream<EdgeEvent>.Continuation
+    private let descriptors: [Int32]
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let read: Reader
+    private var thread = pthread_t()
+
+    /// Starts watching `descriptors`; `read` drains one that is readable.
+    init(fds descriptors: [Int32], read: @escaping Reader) throws {
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else {
+            let error = errno
+            throw GPIOError.system(operation: "creating the edge watcher", errno: error, message: String(cString: strerror(error)))
+        }
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        self.wakeRead = pipeEnds[0]
+        self.wakeWrite = pipeEnds[1]
+        self.descriptors = descriptors
+        self.read = read
+        // Edges arriving faster than the consumer reads keep the newest 4096.
+        (events, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { context in
+            let watcher = Unmanaged<EdgeEventWatcher>.fromOpaque(context!).takeRetainedValue()
+            watcher.run()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<EdgeEventWatcher>.fromOpaque(context).release()
+            close(wakeRead)
+            close(wakeWrite)
+            throw GPIOError.system(operation: "starting the edge watcher thread", errno: result,
+                                   message: String(cString: strerror(result)))
+        }
+    }
+
+    private func run() {
+        var pollSet = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        pollSet.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+        var buffer = [gb_edge_event](repeating: gb_edge_event(), count: 64)
+        watching: while true {
+            let ready = poll(&pollSet, nfds_t(pollSet.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if pollSet[pollSet.count - 1].revents != 0 { break }
+            for index in 0..<(pollSet.count - 1) where pollSet[index].revents != 0 {
+                if pollSet[index].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { break watching }
+                let count = buffer.withUnsafeMutableBufferPointer { read(pollSet[index].fd, $0) }
+                guard count >= 0 else { break watching }
+                for event in buffer.prefix(Int(count)) {
+                    continuation.yield(EdgeEvent(offset: Int(event.offset), rising: event.rising != 0,
+                                                 timestampNanoseconds: event.timestamp_ns))
+                }
+            }
+        }
+        continuation.finish()
+    }
+
+    /// Ends the thread and waits for it; the stream finishes.
+    func stop() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+        pthread_join(thread, nil)
+        close(wakeRead)
+        close(wakeWrite)
+    }
+}
