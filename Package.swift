@@ -36,10 +36,12 @@ let package = Package(
         ),
         // One C API over both libgpiod APIs, chosen at compile time.
         .target(name: "CGPIOShim", dependencies: ["CGPIOD"]),
+        // i2c-dev ioctls and libi2c's SMBus calls (libi2c ships no .pc file).
+        .target(name: "CI2C", linkerSettings: [.linkedLibrary("i2c")]),
         // GPIO chips and lines, I2C buses and sensor drivers. Knows nothing of MQTT.
         .target(
             name: "Hardware",
-            dependencies: ["CGPIOShim"]
+            dependencies: ["CGPIOShim", "CI2C"]
         ),
         // The command-line tool: thin ArgumentParser commands over the modules.
         .executableTarget(

@@ -176,7 +176,7 @@ add_file() { # SRC:DEST
     mkdir -p "$ROOT$(dirname "$dest")"
     rm -rf "${ROOT:?}$dest"
     cp -a -L "$src" "$ROOT$dest"
-    while IFS= read -r -d '' g; do is_elf "$g" && ELVES+=("$g"); done < <(find "$ROOT$dest" -type f -print0)
+    while IFS= read -r -d '' g; do if is_elf "$g"; then ELVES+=("$g"); fi; done < <(find "$ROOT$dest" -type f -print0)
 }
 if [ "$HOST_TOOLS" -eq 1 ]; then
     for t in /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioget /usr/bin/gpioset /usr/bin/gpiomon \
@@ -191,7 +191,7 @@ for d in ${LIBDIRS[@]+"${LIBDIRS[@]}"}; do
     d=$(cd "$d" && pwd)
     mkdir -p "$ROOT$d"
     find "$d" -maxdepth 1 \( -type f -o -type l \) -name '*.so*' -exec cp -a {} "$ROOT$d/" \;
-    while IFS= read -r -d '' g; do is_elf "$g" && need_libs "$g"; done \
+    while IFS= read -r -d '' g; do if is_elf "$g"; then need_libs "$g"; fi; done \
         < <(find "$d" -maxdepth 1 -type f -name '*.so*' -print0)
 done
 for g in ${ELVES[@]+"${ELVES[@]}"}; do need_libs "$g"; done

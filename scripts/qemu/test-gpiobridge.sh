@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs gpiobridge's real-kernel tests: the release binary, built once against libgpiod v1
 # (Debian 12) and once against libgpiod 2.2.1 (the v2 API), each in the qemu guest against
-# gpio-sim. Needs scripts/qemu/prepare.sh to have run.
+# gpio-sim and i2c-stub. Needs scripts/qemu/prepare.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -14,8 +14,9 @@ PKG_CONFIG_PATH="$cache/libgpiod2/lib/pkgconfig" swift build -c release --static
     --scratch-path .build-v2 >/dev/null
 
 status=0
+tests=(--file Tests/RealKernel/gpio.sh:/tests/gpio.sh --file Tests/RealKernel/i2c.sh:/tests/i2c.sh)
 scripts/qemu/run-guest.sh --file .build/release/gpiobridge:/usr/local/bin/gpiobridge --env GPIOBRIDGE_API=v1 \
-    Tests/RealKernel/gpio.sh || status=1
+    "${tests[@]}" Tests/RealKernel/run-all.sh || status=1
 scripts/qemu/run-guest.sh --file .build-v2/release/gpiobridge:/usr/local/bin/gpiobridge --lib-dir "$cache/libgpiod2/lib" \
-    --env GPIOBRIDGE_API=v2 Tests/RealKernel/gpio.sh || status=1
+    --env GPIOBRIDGE_API=v2 "${tests[@]}" Tests/RealKernel/run-all.sh || status=1
 exit "$status"
