@@ -184,6 +184,30 @@ struct ProtocolTests {
         }
     }
 
+    @Test("a broker that accepts and drops the client at once gets growing reconnect delays, not a tight loop")
+    func flappingBackoff() async throws {
+        try await scripted { broker, client in
+            let states = client.connectionStates()
+            let delays = Task {
+                var delays: [Duration] = []
+                for await state in states {
+                    if case .waitingToReconnect(let delay, _) = state { delays.append(delay) }
+                    if delays.count == 4 { break }
+                }
+                return delays
+            }
+            for _ in 0..<4 {
+                let (connection, _) = try await broker.accept()
+                await connection.close()
+            }
+            let seen = try await withTimeout(.seconds(10), "four reconnect delays") { await delays.value }
+            // Ceilings 50, 100, 200, 400 ms with jitter in [ceiling/2, ceiling]: the fourth wait is
+            // longer than the first whatever the jitter.
+            #expect(seen[3] > seen[0], "\(seen)")
+            #expect(seen[3] >= .milliseconds(200))
+        }
+    }
+
     @Test("reconnecting to a present session resends PUBLISH with DUP and its id, and PUBREL [MQTT-4.4.0-1]")
     func redelivery() async throws {
         try await scripted({ $0.sessionExpiry = 300 }) { broker, client in

@@ -78,8 +78,11 @@ public final class MQTTClient: Service, Sendable {
             let failure: MQTTConnectionError
             do {
                 let ended = try await eventLoop.flatSubmit { core.establish() }.get()
-                backoff?.reset()
+                let connectedAt = ContinuousClock.now
                 let reason = try await ended.get()
+                // Only a connection that lasted resets the backoff: a broker that accepts and then
+                // drops us at once (an ACL, a takeover) must not be hammered.
+                if ContinuousClock.now - connectedAt >= Self.stableConnection { backoff?.reset() }
                 if try await eventLoop.submit({ core.isStopping }).get() { return }
                 core.logger.warning("connection lost: \(reason)")
                 failure = reason
@@ -97,6 +100,9 @@ public final class MQTTClient: Service, Sendable {
             try await eventLoop.flatSubmit { core.waitBeforeReconnect(delay, after: failure) }.get()
         }
     }
+
+    /// How long a connection must last for the next failure to start the backoff from the beginning.
+    static let stableConnection = Duration.seconds(10)
 
     /// Stops gracefully and makes ``run()`` return. By default it sends DISCONNECT 0x00, so the
     /// broker discards the will [MQTT-3.1.2-10]; with `sendingWill` it asks the broker to publish
