@@ -503,9 +503,6 @@ final class ClientCore: @unchecked Sendable {
         state = newState
         for observer in observers.values { observer.yield(newState) }
     }
-
-    var currentState: MQTTConnectionState { state }
-    var sessionSnapshot: ClientSession { session }
 }
 
 extension ClientCore {

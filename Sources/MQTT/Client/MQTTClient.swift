@@ -152,14 +152,6 @@ public final class MQTTClient: Service, Sendable {
         return stream
     }
 
-    /// The session's counters, for diagnostics and tests.
-    public func sessionStatus() async throws -> (inflight: Int, queued: Int) {
-        try await eventLoop.submit { [core] in
-            let session = core.sessionSnapshot
-            return (session.inflightCount, session.queuedCount)
-        }.get()
-    }
-
     private static func makeSSLContext(_ options: MQTTTLSOptions) throws -> NIOSSLContext {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile = options.caFile {

@@ -38,9 +38,6 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         self.levels = levels
     }
 
-    /// True when the filter contains `+` or `#`.
-    public var hasWildcards: Bool { levels.contains { $0 == "+" || $0 == "#" } }
-
     /// Whether a PUBLISH on `topic` is delivered to a subscription with this filter.
     ///
     /// Wildcards in the first level never match a topic that starts with `$` [MQTT-4.7.2-1].

@@ -121,8 +121,6 @@ public struct ClientSession: Sendable {
     public var inflightCount: Int { outbound.count }
     /// Number of QoS 1/2 messages waiting to be sent.
     public var queuedCount: Int { queue.count }
-    /// Packet ids in use by this session.
-    public var packetIDsInUse: Set<UInt16> { Set(outbound.keys).union(requests.keys) }
 
     // MARK: Operations from the application
 
