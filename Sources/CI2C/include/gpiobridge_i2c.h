@@ -19,6 +19,7 @@ static inline long gb_i2c_functionality(int fd, unsigned long *functionality) {
     return ioctl(fd, I2C_FUNCS, functionality);
 }
 
+static const unsigned long GB_I2C_FUNC_I2C = I2C_FUNC_I2C;
 static const unsigned long GB_I2C_FUNC_SMBUS_QUICK = I2C_FUNC_SMBUS_QUICK;
 static const unsigned long GB_I2C_FUNC_SMBUS_READ_BYTE = I2C_FUNC_SMBUS_READ_BYTE;
 static const unsigned long GB_I2C_FUNC_SMBUS_READ_I2C_BLOCK = I2C_FUNC_SMBUS_READ_I2C_BLOCK;

@@ -9,6 +9,8 @@ public enum I2CError: Error, Sendable, Hashable, CustomStringConvertible {
     case addressBusy(bus: Int, address: UInt8)
     case invalidAddress(Int)
     case transfer(bus: Int, address: UInt8, operation: String, errno: Int32, message: String)
+    /// The adapter speaks only SMBus, and the device needs plain I²C reads.
+    case plainReadsUnsupported(bus: Int, adapter: String)
 
     public var description: String {
         switch self {
@@ -19,22 +21,19 @@ public enum I2CError: Error, Sendable, Hashable, CustomStringConvertible {
         case .permissionDenied(let path):
             "permission denied on \(path): add the user to the i2c group, or run as root"
         case .noDevice(let bus, let address):
-            "no device answered at \(hexAddress(address)) on I2C bus \(bus) (absent, unpowered or miswired?)"
+            "no device answered at \(hexByte(address)) on I2C bus \(bus) (absent, unpowered or miswired?)"
         case .addressBusy(let bus, let address):
-            "address \(hexAddress(address)) on I2C bus \(bus) is used by a kernel driver"
+            "address \(hexByte(address)) on I2C bus \(bus) is used by a kernel driver"
         case .invalidAddress(let address):
             "\(address) is not a 7-bit I2C address (0x03...0x77)"
         case .transfer(let bus, let address, let operation, let errno, let message):
-            "\(operation) at \(hexAddress(address)) on I2C bus \(bus) failed: \(message) (errno \(errno))"
+            "\(operation) at \(hexByte(address)) on I2C bus \(bus) failed: \(message) (errno \(errno))"
+        case .plainReadsUnsupported(let bus, let adapter):
+            "I2C bus \(bus) (\(adapter)) supports only SMBus transfers, and this device needs plain I2C reads"
         }
     }
 }
 
-/// `0x76`.
-public func hexAddress(_ address: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return "0x" + String([digits[Int(address >> 4)], digits[Int(address & 0x0F)]])
-}
 
 /// An I²C bus with SMBus transfers and I2C-block reads, which is what the drivers use: the kernel's
 /// i2c-stub supports exactly these.
@@ -52,6 +51,9 @@ public protocol I2CBus: AnyObject, Sendable {
     /// Up to 32 bytes from `register` on.
     func readI2CBlock(_ address: UInt8, register: UInt8, count: Int) throws -> [UInt8]
     func writeI2CBlock(_ address: UInt8, register: UInt8, _ bytes: [UInt8]) throws
+    /// A plain read of `count` bytes with no register phase, as command-based sensors (SHT3x,
+    /// SHT4x, AHT20, BH1750) answer after a command.
+    func readBytes(_ address: UInt8, count: Int) throws -> [UInt8]
 }
 
 extension I2CBus {

@@ -1,54 +1,56 @@
 import Synchronization
 
-/// An in-process I²C bus for unit tests and the demo: devices are register files (256 bytes each)
-/// that a test preloads and inspects. Words are little-endian over two registers, block
-/// transfers run over consecutive registers, as on most register-based sensors.
+/// A device on a ``SimulatedI2CBus``, modelled at the level of I²C transactions: an SMBus call
+/// becomes the same writes and reads a real adapter would put on the wire.
+public protocol SimulatedI2CDevice: AnyObject, Sendable {
+    /// A write transaction: the bytes after the address (register or command first).
+    func write(_ bytes: [UInt8]) throws
+    /// A read transaction of `count` bytes, as the device sends them.
+    func read(count: Int) throws -> [UInt8]
+}
+
+/// An in-process I²C bus for unit tests and the demo. Unlike i2c-stub it is wire-faithful: SMBus
+/// words travel low byte first, a register write moves the device's pointer, and plain reads
+/// reach the device, so command-based sensors behave as on a real bus.
 public final class SimulatedI2CBus: I2CBus {
     public let number: Int
-    private let devices: Mutex<[UInt8: [UInt8]]>
-    /// Writes seen, in order, for tests that check what a driver sent.
-    private let writes = Mutex<[(address: UInt8, register: UInt8, bytes: [UInt8])]>([])
+    private let devices = Mutex<[UInt8: any SimulatedI2CDevice]>([:])
+    private let writes = Mutex<[(address: UInt8, bytes: [UInt8])]>([])
 
     public init(number: Int = 0) {
         self.number = number
-        self.devices = Mutex([:])
     }
 
-    /// Puts a device at `address` with `registers` preloaded from register 0 on (the rest 0).
-    public func attach(_ address: UInt8, registers: [UInt8: UInt8] = [:]) {
-        var file = [UInt8](repeating: 0, count: 256)
-        for (register, value) in registers { file[Int(register)] = value }
-        devices.withLock { $0[address] = file }
+    /// Puts `device` at `address`.
+    public func attach(_ address: UInt8, _ device: any SimulatedI2CDevice) {
+        devices.withLock { $0[address] = device }
+    }
+
+    /// Puts a register-file device at `address` with `registers` preloaded, and returns it.
+    @discardableResult
+    public func attach(_ address: UInt8, registers: [UInt8: UInt8] = [:]) -> RegisterFileDevice {
+        let device = RegisterFileDevice(registers: registers)
+        attach(address, device)
+        return device
     }
 
     public func detach(_ address: UInt8) {
         _ = devices.withLock { $0.removeValue(forKey: address) }
     }
 
-    /// Sets registers of an attached device, starting at `register`.
-    public func load(_ address: UInt8, register: UInt8, _ bytes: [UInt8]) {
-        devices.withLock { devices in
-            for (index, byte) in bytes.enumerated() { devices[address]?[(Int(register) + index) & 0xFF] = byte }
-        }
-    }
-
-    public func register(_ address: UInt8, _ register: UInt8) -> UInt8? {
-        devices.withLock { $0[address]?[Int(register)] }
-    }
-
-    /// Every write so far: address, first register, bytes.
-    public var writeLog: [(address: UInt8, register: UInt8, bytes: [UInt8])] { writes.withLock { $0 } }
+    /// Every write transaction so far, in order: address and bytes (register or command first).
+    public var writeLog: [(address: UInt8, bytes: [UInt8])] { writes.withLock { $0 } }
 
     public func probe(_ address: UInt8) throws -> Bool {
         devices.withLock { $0[address] != nil }
     }
 
     public func readByte(_ address: UInt8) throws -> UInt8 {
-        try readI2CBlock(address, register: 0, count: 1)[0]
+        try device(address).read(count: 1)[0]
     }
 
     public func writeByte(_ address: UInt8, _ value: UInt8) throws {
-        try record(address, register: value, [])
+        try write(address, [value])
     }
 
     public func readByteData(_ address: UInt8, register: UInt8) throws -> UInt8 {
@@ -56,7 +58,7 @@ public final class SimulatedI2CBus: I2CBus {
     }
 
     public func writeByteData(_ address: UInt8, register: UInt8, _ value: UInt8) throws {
-        try writeI2CBlock(address, register: register, [value])
+        try write(address, [register, value])
     }
 
     public func readWordData(_ address: UInt8, register: UInt8) throws -> UInt16 {
@@ -65,23 +67,107 @@ public final class SimulatedI2CBus: I2CBus {
     }
 
     public func writeWordData(_ address: UInt8, register: UInt8, _ value: UInt16) throws {
-        try writeI2CBlock(address, register: register, [UInt8(value & 0xFF), UInt8(value >> 8)])
+        try write(address, [register, UInt8(value & 0xFF), UInt8(value >> 8)])
     }
 
     public func readI2CBlock(_ address: UInt8, register: UInt8, count: Int) throws -> [UInt8] {
-        try devices.withLock { devices in
-            guard let file = devices[address] else { throw I2CError.noDevice(bus: number, address: address) }
-            return (0..<count).map { file[(Int(register) + $0) & 0xFF] }
-        }
+        let device = try device(address)
+        try device.write([register])
+        return try device.read(count: count)
     }
 
     public func writeI2CBlock(_ address: UInt8, register: UInt8, _ bytes: [UInt8]) throws {
-        try record(address, register: register, bytes)
-        load(address, register: register, bytes)
+        try write(address, [register] + bytes)
     }
 
-    private func record(_ address: UInt8, register: UInt8, _ bytes: [UInt8]) throws {
-        guard try probe(address) else { throw I2CError.noDevice(bus: number, address: address) }
-        writes.withLock { $0.append((address, register, bytes)) }
+    public func readBytes(_ address: UInt8, count: Int) throws -> [UInt8] {
+        try device(address).read(count: count)
+    }
+
+    private func write(_ address: UInt8, _ bytes: [UInt8]) throws {
+        let device = try device(address)
+        writes.withLock { $0.append((address, bytes)) }
+        try device.write(bytes)
+    }
+
+    private func device(_ address: UInt8) throws -> any SimulatedI2CDevice {
+        guard let device = devices.withLock({ $0[address] }) else { throw I2CError.noDevice(bus: number, address: address) }
+        return device
+    }
+}
+
+/// A device with 256 byte registers and an auto-incrementing pointer (BME280, MCP23017, most
+/// sensors): a write sets the pointer and stores what follows; a read continues from the pointer.
+public final class RegisterFileDevice: SimulatedI2CDevice {
+    private let state: Mutex<(registers: [UInt8], pointer: Int)>
+
+    public init(registers: [UInt8: UInt8] = [:]) {
+        var file = [UInt8](repeating: 0, count: 256)
+        for (register, value) in registers { file[Int(register)] = value }
+        state = Mutex((file, 0))
+    }
+
+    /// Sets registers from `register` on, as the hardware would (no write is logged).
+    public func load(_ register: UInt8, _ bytes: [UInt8]) {
+        state.withLock { state in
+            for (index, byte) in bytes.enumerated() { state.registers[(Int(register) + index) & 0xFF] = byte }
+        }
+    }
+
+    public func register(_ register: UInt8) -> UInt8 {
+        state.withLock { $0.registers[Int(register)] }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        guard let first = bytes.first else { return }
+        state.withLock { state in
+            state.pointer = Int(first)
+            for byte in bytes.dropFirst() {
+                state.registers[state.pointer] = byte
+                state.pointer = (state.pointer + 1) & 0xFF
+            }
+        }
+    }
+
+    public func read(count: Int) throws -> [UInt8] {
+        state.withLock { state in
+            (0..<count).map { _ in
+                defer { state.pointer = (state.pointer + 1) & 0xFF }
+                return state.registers[state.pointer]
+            }
+        }
+    }
+}
+
+/// A device with 16-bit registers sent most significant byte first behind a pointer (ADS1115,
+/// LM75, TMP102, INA219).
+public final class WordRegisterDevice: SimulatedI2CDevice {
+    private let state: Mutex<(registers: [UInt8: UInt16], pointer: UInt8)>
+
+    public init(registers: [UInt8: UInt16] = [:]) {
+        state = Mutex((registers, 0))
+    }
+
+    public func load(_ register: UInt8, _ value: UInt16) {
+        state.withLock { $0.registers[register] = value }
+    }
+
+    public func register(_ register: UInt8) -> UInt16 {
+        state.withLock { $0.registers[register] ?? 0 }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        guard let pointer = bytes.first else { return }
+        state.withLock { state in
+            state.pointer = pointer
+            if bytes.count >= 3 { state.registers[pointer] = UInt16(bytes[1]) << 8 | UInt16(bytes[2]) }
+        }
+    }
+
+    public func read(count: Int) throws -> [UInt8] {
+        state.withLock { state in
+            let value = state.registers[state.pointer] ?? 0
+            return (0..<count).map { $0 % 2 == 0 ? UInt8(value >> 8) : UInt8(value & 0xFF) }
+        }
     }
 }

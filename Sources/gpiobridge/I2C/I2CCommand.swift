@@ -32,7 +32,7 @@ struct I2CCommand: AsyncParsableCommand {
                     print(line)
                 }
                 print(found.isEmpty ? "no device answered on bus \(bus)"
-                                    : "found: \(found.sorted().map(hexAddress).joined(separator: " "))")
+                                    : "found: \(found.sorted().map(hexByte).joined(separator: " "))")
             }
         }
     }
@@ -112,11 +112,6 @@ struct HexNumber: ExpressibleByArgument {
         }
         self.value = value
     }
-}
-
-func hexByte(_ value: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return "0x" + String([digits[Int(value >> 4)], digits[Int(value & 0x0F)]])
 }
 
 func hexWord(_ value: UInt16) -> String {
