@@ -4,8 +4,9 @@ import CGPIOShim
 import Glibc
 #endif
 
-/// Waits for edge events on a thread of its own (poll on the request's descriptors, no timeout,
-/// no polling of values) and hands them to async code through an `AsyncStream`.
+/// Waits for edge events on a thread of its own (poll on the request's descriptors, no polling of
+/// values) and hands them to async code through an `AsyncStream`. With a software debounce, the
+/// same thread settles each line's ``Debouncer`` when its deadline passes (the poll's timeout).
 final class EdgeEventWatcher: @unchecked Sendable {
     typealias Reader = (Int32, UnsafeMutableBufferPointer<gb_edge_event>) -> Int32
 
@@ -15,10 +16,13 @@ final class EdgeEventWatcher: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let read: Reader
+    private var debouncers: [Int: Debouncer]
     private var thread = pthread_t()
 
-    /// Starts watching `descriptors`; `read` drains one that is readable.
-    init(fds descriptors: [Int32], read: @escaping Reader) throws {
+    /// Starts watching `descriptors`; `read` drains one that is readable. With `debounce`, raw
+    /// edges go through a software debouncer per line, starting from the given logical levels.
+    init(fds descriptors: [Int32], debounce: (periodNanoseconds: UInt64, initialLevels: [Int: Bool])? = nil,
+         read: @escaping Reader) throws {
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else {
             let error = errno
@@ -29,6 +33,9 @@ final class EdgeEventWatcher: @unchecked Sendable {
         self.wakeWrite = pipeEnds[1]
         self.descriptors = descriptors
         self.read = read
+        self.debouncers = (debounce?.initialLevels ?? [:]).mapValues {
+            Debouncer(periodNanoseconds: debounce!.periodNanoseconds, initialLevel: $0)
+        }
         // Edges arriving faster than the consumer reads keep the newest 4096.
         (events, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -51,7 +58,14 @@ final class EdgeEventWatcher: @unchecked Sendable {
         pollSet.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
         var buffer = [gb_edge_event](repeating: gb_edge_event(), count: 64)
         watching: while true {
-            let ready = poll(&pollSet, nfds_t(pollSet.count), -1)
+            let ready: Int32
+            if let deadline = debouncers.values.compactMap(\.deadline).min() {
+                // Rounded up to whole milliseconds, so the deadline has passed when poll returns.
+                let wait = deadline - min(deadline, monotonicNow())
+                ready = poll(&pollSet, nfds_t(pollSet.count), Int32(min((wait + 999_999) / 1_000_000, UInt64(Int32.max))))
+            } else {
+                ready = poll(&pollSet, nfds_t(pollSet.count), -1)
+            }
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
@@ -62,12 +76,34 @@ final class EdgeEventWatcher: @unchecked Sendable {
                 let count = buffer.withUnsafeMutableBufferPointer { read(pollSet[index].fd, $0) }
                 guard count >= 0 else { break watching }
                 for event in buffer.prefix(Int(count)) {
-                    continuation.yield(EdgeEvent(offset: Int(event.offset), rising: event.rising != 0,
-                                                 timestampNanoseconds: event.timestamp_ns))
+                    let edge = EdgeEvent(offset: Int(event.offset), rising: event.rising != 0, timestampNanoseconds: event.timestamp_ns)
+                    if debouncers[edge.offset] == nil {
+                        continuation.yield(edge)
+                    } else {
+                        // Kernels before 5.7 stamp v1 events with CLOCK_REALTIME: never wait past now.
+                        var bounded = edge
+                        bounded.timestampNanoseconds = min(edge.timestampNanoseconds, monotonicNow())
+                        _ = debouncers[edge.offset]!.edge(bounded)
+                    }
                 }
             }
+            settleDebouncers()
         }
         continuation.finish()
+    }
+
+    private func settleDebouncers() {
+        guard !debouncers.isEmpty else { return }
+        let now = monotonicNow()
+        for offset in debouncers.keys.sorted() {
+            if let settled = debouncers[offset]!.settle(now: now, offset: offset) { continuation.yield(settled) }
+        }
+    }
+
+    private func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// Ends the thread and waits for it; the stream finishes.

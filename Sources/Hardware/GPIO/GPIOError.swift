@@ -10,14 +10,16 @@ public enum GPIOError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Another consumer holds the line.
     case busy(line: String, heldBy: String)
     case permissionDenied(path: String)
-    /// Kernel debounce needs the libgpiod v2 API.
-    case debounceNeedsV2
     /// A call into the kernel failed with errno.
     case system(operation: String, errno: Int32, message: String)
     /// A line specification that cannot be parsed.
     case invalidLineSpecification(String)
     /// There is no /dev/gpiochip* at all.
     case noChips
+    /// An expander specification that cannot be parsed.
+    case invalidExpander(String)
+    /// The chip cannot do what the settings ask (an expander with no pull-down, say).
+    case unsupported(chip: String, detail: String)
 
     public var description: String {
         switch self {
@@ -37,10 +39,12 @@ public enum GPIOError: Error, Sendable, Hashable, CustomStringConvertible {
             "line \(line) is busy, held by \(heldBy.isEmpty ? "another consumer (the kernel or a process that gave no name)" : "\"\(heldBy)\"")"
         case .permissionDenied(let path):
             "permission denied on \(path): add the user to the gpio group, or run as root"
-        case .debounceNeedsV2:
-            "kernel debounce needs libgpiod 2 (this build uses the v1 API); gpiobridge debounces in software instead"
         case .system(let operation, let errno, let message):
             "\(operation) failed: \(message) (errno \(errno))"
+        case .invalidExpander(let text):
+            "\"\(text)\" is not an expander: write MODEL@BUS:ADDRESS[,int=LINE] such as mcp23017@1:0x20,int=GPIO4 (models: pcf8574, mcp23017)"
+        case .unsupported(let chip, let detail):
+            "\(chip): \(detail)"
         case .noChips:
             "this machine has no GPIO chips (/dev/gpiochip* does not exist)"
         case .invalidLineSpecification(let text):

@@ -64,13 +64,15 @@ public final class LibgpiodChip: GPIOChip {
         for offset in offsets where !(0..<info.lineCount).contains(offset) {
             throw GPIOError.offsetOutOfRange(chip: info.name, offset: offset, lineCount: info.lineCount)
         }
+        // libgpiod v1 has no kernel debounce: request plain edges and debounce them in software.
+        let softwareDebounce = settings.debounceMicroseconds > 0 && Self.libraryVersion.hasPrefix("v1")
         var config = gb_line_config(
             direction: Int32(settings.direction == .output ? GB_DIRECTION_OUTPUT.rawValue : GB_DIRECTION_INPUT.rawValue),
             active_low: settings.activeLow ? 1 : 0,
             drive: settings.drive.shimValue,
             bias: settings.bias.shimValue,
             edge: settings.edge.shimValue,
-            debounce_us: settings.debounceMicroseconds)
+            debounce_us: softwareDebounce ? 0 : settings.debounceMicroseconds)
         let rawOffsets = offsets.map { UInt32($0) }
         let values = (initialValues ?? Array(repeating: false, count: offsets.count)).map { Int32($0 ? 1 : 0) }
         let request = handle.withLock { chip in
@@ -83,13 +85,11 @@ public final class LibgpiodChip: GPIOChip {
                 let line = held.map { describe($0) } ?? "\(info.name):\(offsets.map(String.init).joined(separator: ","))"
                 throw GPIOError.busy(line: line, heldBy: held?.consumer ?? "")
             }
-            if error == ENOTSUP && settings.debounceMicroseconds > 0 && Self.libraryVersion.hasPrefix("v1") {
-                throw GPIOError.debounceNeedsV2
-            }
             throw GPIOError.system(operation: "requesting lines \(offsets) of \(info.name)", errno: error,
                                    message: String(cString: strerror(error)))
         }
-        return LibgpiodLineRequest(owner: self, offsets: offsets, settings: settings, request: request)
+        return LibgpiodLineRequest(owner: self, offsets: offsets, settings: settings, softwareDebounce: softwareDebounce,
+                                   request: request)
     }
 
     /// `gpiochip0:17 (GPIO17)`.
@@ -104,15 +104,17 @@ final class LibgpiodLineRequest: LineRequest {
     private let owner: LibgpiodChip
     let offsets: [Int]
     let settings: LineSettings
+    private let softwareDebounce: Bool
     private let handle: Mutex<OpaquePointer?>
     private let watcher = Mutex<EdgeEventWatcher?>(nil)
 
     var chip: GPIOChipInfo { owner.info }
 
-    init(owner: LibgpiodChip, offsets: [Int], settings: LineSettings, request: sending OpaquePointer) {
+    init(owner: LibgpiodChip, offsets: [Int], settings: LineSettings, softwareDebounce: Bool, request: sending OpaquePointer) {
         self.owner = owner
         self.offsets = offsets
         self.settings = settings
+        self.softwareDebounce = softwareDebounce
         self.handle = Mutex(request)
     }
 
@@ -135,7 +137,11 @@ final class LibgpiodLineRequest: LineRequest {
     }
 
     func edgeEvents() throws -> AsyncStream<EdgeEvent> {
-        try watcher.withLock { watcher in
+        // The debouncers start from the levels the lines have now.
+        let debounce = softwareDebounce
+            ? (UInt64(settings.debounceMicroseconds) * 1000, Dictionary(uniqueKeysWithValues: zip(offsets, try values())))
+            : nil
+        return try watcher.withLock { watcher in
             if let watcher { return watcher.events }
             let started = try handle.withLock { request -> EdgeEventWatcher in
                 guard let request else { throw GPIOError.system(operation: "watching edges", errno: EBADF, message: "the lines were released") }
@@ -145,7 +151,7 @@ final class LibgpiodLineRequest: LineRequest {
                     throw GPIOError.system(operation: "watching edges", errno: EINVAL,
                                            message: "the lines were not requested with edge detection")
                 }
-                return try EdgeEventWatcher(fds: Array(fds.prefix(count))) { fd, buffer in
+                return try EdgeEventWatcher(fds: Array(fds.prefix(count)), debounce: debounce) { fd, buffer in
                     gb_request_read_events(request, fd, buffer.baseAddress, buffer.count)
                 }
             }

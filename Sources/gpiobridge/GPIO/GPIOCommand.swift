@@ -158,7 +158,7 @@ struct GPIOCommand: AsyncParsableCommand {
         @Option(help: "Pull resistor: as-is, disabled, pull-up or pull-down.")
         var bias: LineBias = .asIs
 
-        @Option(help: "Kernel debounce period in microseconds (libgpiod v2).")
+        @Option(help: "Debounce period in microseconds: in the kernel with libgpiod v2, in gpiobridge with v1.")
         var debounceUs: UInt32 = 0
 
         @Option(name: .customShort("n"), help: "Exit after this many events.")
