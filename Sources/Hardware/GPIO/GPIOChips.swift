@@ -11,9 +11,21 @@ public struct GPIOChips: Sendable {
         self.chips = chips
     }
 
-    /// Opens every chip under /dev.
-    public static func system(devicePrefix: String = "/dev/gpiochip") throws -> GPIOChips {
-        GPIOChips(chips: try chipPaths(devicePrefix: devicePrefix).map { try LibgpiodChip(path: $0) })
+    /// Opens every chip under /dev, then the I²C expanders in `expanders`, whose INT lines are
+    /// found among the kernel's chips.
+    public static func system(devicePrefix: String = "/dev/gpiochip", expanders: [ExpanderSpecification] = []) throws
+        -> GPIOChips
+    {
+        let kernel = GPIOChips(chips: try chipPaths(devicePrefix: devicePrefix).map { try LibgpiodChip(path: $0) })
+        var buses: [Int: LinuxI2CBus] = [:]
+        var chips = kernel.chips
+        for expander in expanders {
+            let bus = try buses[expander.bus] ?? LinuxI2CBus(number: expander.bus)
+            buses[expander.bus] = bus
+            let interrupt = try expander.interruptLine.map { try kernel.resolve($0) }
+            chips.append(I2CExpanderChip(model: expander.model, bus: bus, address: expander.address, interrupt: interrupt))
+        }
+        return GPIOChips(chips: chips)
     }
 
     /// `/dev/gpiochip0`, `/dev/gpiochip1`, ... in numeric order.

@@ -18,11 +18,13 @@ struct GPIOCommand: AsyncParsableCommand {
     struct Detect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the GPIO chips.")
 
+        @OptionGroup var expanders: ExpanderOptions
+
         func run() async throws {
             try await reportingErrors {
-                let chips = try GPIOChips.system().chips
+                let chips = try expanders.chips().chips
                 if chips.isEmpty {
-                    print("no GPIO chips found: /dev/gpiochip* does not exist on this machine")
+                    print("no GPIO chips found: /dev/gpiochip* does not exist on this machine, and no --expander was given")
                     return
                 }
                 for chip in chips {
@@ -35,14 +37,16 @@ struct GPIOCommand: AsyncParsableCommand {
     struct Info: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Describe the lines of some or all chips.")
 
+        @OptionGroup var expanders: ExpanderOptions
+
         @Argument(help: "Chips to describe (gpiochip0, 0 or a label); all when none is given.")
         var chips: [String] = []
 
         func run() async throws {
             try await reportingErrors {
-                let system = try GPIOChips.system()
+                let system = try expanders.chips()
                 if system.chips.isEmpty {
-                    print("no GPIO chips found: /dev/gpiochip* does not exist on this machine")
+                    print("no GPIO chips found: /dev/gpiochip* does not exist on this machine, and no --expander was given")
                     return
                 }
                 let selected = try chips.isEmpty ? system.chips : chips.map { try system.chip(named: $0) }
@@ -65,6 +69,8 @@ struct GPIOCommand: AsyncParsableCommand {
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Read input lines.")
 
+        @OptionGroup var expanders: ExpanderOptions
+
         @Argument(help: "Lines: a name (GPIO17) or chip:offset (gpiochip0:17).")
         var lines: [String]
 
@@ -76,7 +82,7 @@ struct GPIOCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let system = try GPIOChips.system()
+                let system = try expanders.chips()
                 for specification in lines {
                     let (chip, offset) = try system.resolve(specification)
                     let request = try chip.requestLines([offset], settings: .input(bias: bias, activeLow: activeLow),
@@ -96,6 +102,8 @@ struct GPIOCommand: AsyncParsableCommand {
                 (gpiobridge gpio set gpiochip0 17=1). Values are 0/1, on/off or true/false.
                 """)
 
+        @OptionGroup var expanders: ExpanderOptions
+
         @Argument(help: "NAME=VALUE pairs, or a chip and OFFSET=VALUE pairs.")
         var assignments: [String]
 
@@ -110,7 +118,7 @@ struct GPIOCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let system = try GPIOChips.system()
+                let system = try expanders.chips()
                 var chipName: String?
                 var parsed = assignments
                 if let first = parsed.first, !first.contains("=") {
@@ -149,6 +157,8 @@ struct GPIOCommand: AsyncParsableCommand {
     struct Monitor: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print edge events of input lines as they happen.")
 
+        @OptionGroup var expanders: ExpanderOptions
+
         @Argument(help: "Lines: a name (GPIO17) or chip:offset (gpiochip0:17).")
         var lines: [String]
 
@@ -166,7 +176,7 @@ struct GPIOCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let system = try GPIOChips.system()
+                let system = try expanders.chips()
                 var requests: [(name: String, request: any LineRequest)] = []
                 defer { for entry in requests { entry.request.release() } }
                 for specification in lines {
@@ -200,6 +210,17 @@ struct GPIOCommand: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// `--expander`: I²C expanders to use as chips beside the kernel's.
+struct ExpanderOptions: ParsableArguments {
+    @Option(name: .customLong("expander"),
+            help: "Also use an I2C expander as a chip: MODEL@BUS:ADDRESS[,int=LINE], such as mcp23017@1:0x20,int=GPIO4 (repeatable).")
+    var specifications: [String] = []
+
+    func chips() throws -> GPIOChips {
+        try GPIOChips.system(expanders: specifications.map(ExpanderSpecification.init(parsing:)))
     }
 }
 
