@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A GPIO chip whose lines can be described and requested: a libgpiod chip, an I²C expander or
 /// the simulated chip.
 public protocol GPIOChip: AnyObject, Sendable {
@@ -29,5 +31,24 @@ extension GPIOChip {
     /// Describes every line of the chip.
     public func allLines() throws -> [GPIOLineInfo] {
         try (0..<info.lineCount).map { try lineInfo(offset: $0) }
+    }
+}
+
+/// Whether a request's lines were given back, so that release runs once and later use is an error.
+struct ReleaseState: ~Copyable {
+    private let released = Mutex(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        released.withLock { released in
+            defer { released = true }
+            return !released
+        }
+    }
+
+    func ensureHeld(_ offsets: [Int], of chip: String) throws {
+        if released.withLock({ $0 }) {
+            throw GPIOError.system(operation: "using lines \(offsets) of \(chip)", errno: 9, message: "the lines were released")
+        }
     }
 }

@@ -304,7 +304,7 @@ final class ExpanderLineRequest: LineRequest {
     private let owner: I2CExpanderChip
     let offsets: [Int]
     let settings: LineSettings
-    private let released = Mutex(false)
+    private let lifetime = ReleaseState()
 
     var chip: GPIOChipInfo { owner.info }
 
@@ -340,16 +340,10 @@ final class ExpanderLineRequest: LineRequest {
     }
 
     func release() {
-        let first = released.withLock { released in
-            defer { released = true }
-            return !released
-        }
-        if first { owner.release(offsets, request: ObjectIdentifier(self)) }
+        if lifetime.claim() { owner.release(offsets, request: ObjectIdentifier(self)) }
     }
 
     private func ensureHeld() throws {
-        if released.withLock({ $0 }) {
-            throw GPIOError.system(operation: "using lines \(offsets) of \(owner.info.name)", errno: 9, message: "the lines were released")
-        }
+        try lifetime.ensureHeld(offsets, of: owner.info.name)
     }
 }

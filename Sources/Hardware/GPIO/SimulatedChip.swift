@@ -151,7 +151,7 @@ final class SimulatedLineRequest: LineRequest {
     private let owner: SimulatedChip
     let offsets: [Int]
     let settings: LineSettings
-    private let released = Mutex(false)
+    private let lifetime = ReleaseState()
 
     var chip: GPIOChipInfo { owner.info }
 
@@ -184,16 +184,10 @@ final class SimulatedLineRequest: LineRequest {
     }
 
     func release() {
-        let first = released.withLock { released in
-            defer { released = true }
-            return !released
-        }
-        if first { owner.release(offsets, request: ObjectIdentifier(self)) }
+        if lifetime.claim() { owner.release(offsets, request: ObjectIdentifier(self)) }
     }
 
     private func ensureHeld() throws {
-        if released.withLock({ $0 }) {
-            throw GPIOError.system(operation: "using lines \(offsets) of \(owner.info.name)", errno: 9, message: "the lines were released")
-        }
+        try lifetime.ensureHeld(offsets, of: owner.info.name)
     }
 }
