@@ -12,7 +12,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -43,13 +42,13 @@ let package = Package(
             name: "Hardware",
             dependencies: ["CGPIOShim", "CI2C"]
         ),
-        // The command-line tool: thin ArgumentParser commands over the modules.
+        // The command-line tool: thin commands over the modules, with a small parser of its own
+        // (swift-argument-parser would pull FoundationEssentials into the static binary).
         .executableTarget(
             name: "gpiobridge",
             dependencies: [
                 "MQTT",
                 "Hardware",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

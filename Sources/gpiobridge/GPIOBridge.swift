@@ -1,12 +1,27 @@
-import ArgumentParser
 import Hardware
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
-struct GPIOBridge: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "gpiobridge",
+enum GPIOBridge {
+    static let commands = CommandGroup(
+        name: "gpiobridge",
         abstract: "Drive the GPIO lines and sensors of a Linux board from MQTT.",
-        version: "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))",
-        subcommands: [PubCommand.self, SubCommand.self, GPIOCommand.self, I2CCommand.self, SensorCommand.self]
-    )
+        children: [
+            .command(PubCommand.self),
+            .command(SubCommand.self),
+            .group(GPIOCommand.group),
+            .group(I2CCommand.group),
+            .group(SensorCommand.group),
+        ])
+
+    static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"
+
+    static func main() async {
+        let code = await CommandLineTool.run(commands, version: version, arguments: Array(CommandLine.arguments.dropFirst()))
+        fflush(nil)
+        exit(code)
+    }
 }

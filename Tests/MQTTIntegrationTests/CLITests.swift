@@ -64,7 +64,7 @@ struct CLITests {
             #expect(missingCA.output.contains("Error: CA file /nonexistent/ca.crt: No such file or directory"), "\(missingCA.output)")
 
             let badTopic = try await run(["pub", "-t", "a/#", "-m", "42"])
-            #expect(badTopic.status != 0)
+            #expect(badTopic.status == 64, "a usage error")
             #expect(badTopic.output.contains("not a valid topic name"))
         }
     }
@@ -76,5 +76,24 @@ struct CLITests {
             #expect(result.status == 27)
             #expect(broker.log.contains("(p2, c1, k60)"), "mosquitto logs protocol level 4 as p2")
         }
+    }
+
+    @Test("usage errors exit 64 and say what was meant; --version and --help exit 0")
+    func usageErrors() async throws {
+        let misspelled = try await run(["pub", "--cafiel", "ca.crt", "-t", "a", "-m", "1"])
+        #expect(misspelled.status == 64)
+        #expect(misspelled.output.contains("Error: unknown option --cafiel (did you mean --cafile?)"), "\(misspelled.output)")
+        #expect(misspelled.output.contains("Usage: gpiobridge pub [options]"))
+        let command = try await run(["gpoi", "detect"])
+        #expect(command.status == 64)
+        #expect(command.output.contains("Error: gpiobridge has no command \"gpoi\" (did you mean gpio?)"), "\(command.output)")
+        let model = try await run(["sensor", "read", "bme28", "--bus", "1"])
+        #expect(model.status == 64 && model.output.contains("(did you mean bme280?)"), "\(model.output)")
+        let value = try await run(["gpio", "monitor", "--edge", "up", "GPIO4"])
+        #expect(value.status == 64 && value.output.contains("--edge: \"up\" is not one of none, rising, falling, both"), "\(value.output)")
+        let version = try await run(["--version"])
+        #expect(version.status == 0 && version.output.hasPrefix("gpiobridge 0.1.0 (libgpiod v"), "\(version.output)")
+        let help = try await run(["gpio", "set", "--help"])
+        #expect(help.status == 0 && help.output.contains("--hold SECONDS"), "\(help.output)")
     }
 }

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Logging
 import MQTT
 
@@ -7,45 +6,59 @@ import Glibc
 #endif
 
 /// Connection flags shared by `pub` and `sub`, spelled as mosquitto_pub/mosquitto_sub spell them.
-struct BrokerOptions: ParsableArguments {
-    @Option(name: .customShort("h"), help: "Broker host.")
-    var host = "localhost"
+struct BrokerOptions {
+    static let options: [OptionSpec] = [
+        .option("-h", value: "HOST", help: "Broker host (default localhost)."),
+        .option("-p", "--port", value: "PORT", help: "Broker port (default 1883, or 8883 with TLS options)."),
+        .option("-u", value: "USER", help: "User name."),
+        .option("-P", value: "PASSWORD", help: "Password."),
+        .option("-i", value: "ID", help: "Client id (default: gpiobridge-<command>-<pid>)."),
+        .option("-V", value: "VERSION", help: "MQTT version: 5 or 311 (default 5, falling back to 3.1.1 if refused)."),
+        .option("-k", value: "SECONDS", help: "Keep alive in seconds (default 60)."),
+        .option("--cafile", value: "FILE", help: "PEM file of the CA that signed the broker's certificate; enables TLS."),
+        .option("--cert", value: "FILE", help: "PEM client certificate (mutual TLS); needs --key."),
+        .option("--key", value: "FILE", help: "PEM private key of --cert."),
+        .flag("--tls", help: "Use TLS with the system's trusted CAs."),
+        .flag("--insecure", help: "Do not verify the broker's certificate or host name (unsafe)."),
+        .flag("-d", help: "Print debug messages."),
+    ]
 
-    @Option(name: .shortAndLong, help: "Broker port (default 1883, or 8883 with TLS options).")
+    var host: String
     var port: Int?
-
-    @Option(name: .customShort("u"), help: "User name.")
     var username: String?
-
-    @Option(name: .customShort("P"), help: "Password.")
     var password: String?
-
-    @Option(name: .customShort("i"), help: "Client id (default: gpiobridge-<command>-<pid>).")
     var clientID: String?
-
-    @Option(name: .customShort("V"), help: "MQTT version: 5 or 311 (default 5, falling back to 3.1.1 if refused).")
-    var protocolVersion: ProtocolVersionArgument?
-
-    @Option(name: .customShort("k"), help: "Keep alive in seconds.")
-    var keepAlive: UInt16 = 60
-
-    @Option(name: .customLong("cafile"), help: "PEM file of the CA that signed the broker's certificate; enables TLS.")
+    var protocolVersion: MQTTVersion?
+    var keepAlive: UInt16
     var caFile: String?
-
-    @Option(name: .customLong("cert"), help: "PEM client certificate (mutual TLS); needs --key.")
     var certificateFile: String?
-
-    @Option(name: .customLong("key"), help: "PEM private key of --cert.")
     var keyFile: String?
+    var useTLS: Bool
+    var insecure: Bool
+    var debug: Bool
 
-    @Flag(name: .customLong("tls"), help: "Use TLS with the system's trusted CAs.")
-    var useTLS = false
-
-    @Flag(name: .customLong("insecure"), help: "Do not verify the broker's certificate or host name (unsafe).")
-    var insecure = false
-
-    @Flag(name: .customShort("d"), help: "Print debug messages.")
-    var debug = false
+    init(_ arguments: ParsedArguments) throws {
+        host = arguments.string("-h") ?? "localhost"
+        port = try arguments.value("--port", expected: "a port (1-65535)") { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } }
+        username = arguments.string("-u")
+        password = arguments.string("-P")
+        clientID = arguments.string("-i")
+        protocolVersion = try arguments.value("-V", expected: "5 or 311") { text -> MQTTVersion? in
+            switch text.lowercased() {
+            case "5", "mqttv5": .v5
+            case "311", "mqttv311": .v3_1_1
+            default: nil
+            }
+        }
+        keepAlive = try arguments.value("-k", expected: "a number of seconds (0-65535)") { UInt16($0) } ?? 60
+        caFile = arguments.string("--cafile")
+        certificateFile = arguments.string("--cert")
+        keyFile = arguments.string("--key")
+        useTLS = arguments.flag("--tls")
+        insecure = arguments.flag("--insecure")
+        debug = arguments.flag("-d")
+        if (certificateFile == nil) != (keyFile == nil) { throw UsageError("--cert and --key go together") }
+    }
 
     var wantsTLS: Bool { useTLS || caFile != nil || certificateFile != nil || insecure }
 
@@ -54,7 +67,7 @@ struct BrokerOptions: ParsableArguments {
             host: host, port: port ?? (wantsTLS ? 8883 : 1883),
             clientID: clientID ?? "gpiobridge-\(command)-\(getpid())")
         if let protocolVersion {
-            configuration.version = protocolVersion.version
+            configuration.version = protocolVersion
             configuration.fallbackToV3_1_1 = false
         }
         configuration.keepAlive = keepAlive
@@ -72,20 +85,6 @@ struct BrokerOptions: ParsableArguments {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = debug ? .debug : .warning
         return logger
-    }
-}
-
-enum ProtocolVersionArgument: String, ExpressibleByArgument {
-    case v5 = "5"
-    case v311 = "311"
-    case mqttv5
-    case mqttv311
-
-    var version: MQTTVersion {
-        switch self {
-        case .v5, .mqttv5: .v5
-        case .v311, .mqttv311: .v3_1_1
-        }
     }
 }
 
@@ -127,30 +126,3 @@ private enum ClientOutcome<T: Sendable>: Sendable {
     case finished(T)
 }
 
-/// A message for the user, printed as `Error: ...`, with exit code 1.
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Prints `Error: <what happened>` for errors a user can act on, and exits non-zero.
-func reportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as CleanExit {
-        throw error
-    } catch {
-        var standardError = StandardError()
-        print("Error: \(error)", to: &standardError)
-        throw ExitCode.failure
-    }
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var text = string
-        text.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
-    }
-}

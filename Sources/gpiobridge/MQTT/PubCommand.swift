@@ -1,66 +1,59 @@
-import ArgumentParser
 import MQTT
 
 /// `gpiobridge pub`: publish one message (or stdin lines) and exit, like mosquitto_pub.
-struct PubCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pub",
-        abstract: "Publish a message to an MQTT broker.",
-        helpNames: [.long]
-    )
+struct PubCommand: Command {
+    static let name = "pub"
+    static let abstract = "Publish a message to an MQTT broker."
+    static let options = BrokerOptions.options + [
+        .option("-t", value: "TOPIC", help: "Topic to publish to."),
+        .option("-m", value: "MESSAGE", help: "Message payload."),
+        .flag("-n", help: "Send an empty (null) message."),
+        .flag("-l", help: "Send each line of standard input as a message."),
+        .flag("-s", help: "Send all of standard input as one message."),
+        .option("-q", value: "QOS", help: "QoS: 0, 1 or 2 (default 0)."),
+        .flag("-r", help: "Retain the message."),
+    ]
 
-    @OptionGroup var broker: BrokerOptions
+    let broker: BrokerOptions
+    let topic: String
+    let message: String?
+    let lines: Bool
+    let stdinMessage: Bool
+    let qos: QoS
+    let retain: Bool
 
-    @Option(name: .customShort("t"), help: "Topic to publish to.")
-    var topic: String
-
-    @Option(name: .customShort("m"), help: "Message payload.")
-    var message: String?
-
-    @Flag(name: .customShort("n"), help: "Send an empty (null) message.")
-    var nullMessage = false
-
-    @Flag(name: .customShort("l"), help: "Send each line of standard input as a message.")
-    var lines = false
-
-    @Flag(name: .customShort("s"), help: "Send all of standard input as one message.")
-    var stdinMessage = false
-
-    @Option(name: .customShort("q"), help: "QoS: 0, 1 or 2.")
-    var qos: UInt8 = 0
-
-    @Flag(name: .customShort("r"), help: "Retain the message.")
-    var retain = false
-
-    func validate() throws {
-        let sources = [message != nil, nullMessage, lines, stdinMessage].filter { $0 }.count
-        guard sources == 1 else { throw ValidationError("give exactly one of -m, -n, -l or -s") }
-        guard QoS(rawValue: qos) != nil else { throw ValidationError("QoS must be 0, 1 or 2") }
-        guard TopicName.isValid(topic) else { throw ValidationError("\"\(topic)\" is not a valid topic name") }
+    init(_ arguments: ParsedArguments) throws {
+        broker = try BrokerOptions(arguments)
+        guard let topic = arguments.string("-t") else { throw UsageError("missing -t TOPIC") }
+        guard TopicName.isValid(topic) else { throw UsageError("\"\(topic)\" is not a valid topic name") }
+        self.topic = topic
+        message = arguments.string("-m")
+        lines = arguments.flag("-l")
+        stdinMessage = arguments.flag("-s")
+        let sources = [message != nil, arguments.flag("-n"), lines, stdinMessage].filter { $0 }.count
+        guard sources == 1 else { throw UsageError("give exactly one of -m, -n, -l or -s") }
+        qos = try arguments.value("-q", expected: "0, 1 or 2") { UInt8($0).flatMap(QoS.init(rawValue:)) } ?? .atMostOnce
+        retain = arguments.flag("-r")
     }
 
     func run() async throws {
-        try await reportingErrors {
-            let client = try MQTTClient(configuration: broker.configuration(command: "pub"), logger: broker.logger("pub"))
-            let qos = QoS(rawValue: qos)!
-            let topic = topic
-            let retain = retain
-            let payloads: [String]
-            if lines {
-                var read: [String] = []
-                while let line = readLine() { read.append(line) }
-                payloads = read
-            } else if stdinMessage {
-                var text = ""
-                while let line = readLine(strippingNewline: false) { text += line }
-                payloads = [text]
-            } else {
-                payloads = [message ?? ""]
-            }
-            try await withConnectedClient(client) {
-                for payload in payloads {
-                    try await client.publish(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
-                }
+        let client = try MQTTClient(configuration: broker.configuration(command: "pub"), logger: broker.logger("pub"))
+        let payloads: [String]
+        if lines {
+            var read: [String] = []
+            while let line = readLine() { read.append(line) }
+            payloads = read
+        } else if stdinMessage {
+            var text = ""
+            while let line = readLine(strippingNewline: false) { text += line }
+            payloads = [text]
+        } else {
+            payloads = [message ?? ""]
+        }
+        let (topic, qos, retain) = (topic, qos, retain)
+        try await withConnectedClient(client) {
+            for payload in payloads {
+                try await client.publish(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
             }
         }
     }
