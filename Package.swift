@@ -42,6 +42,17 @@ let package = Package(
             name: "Hardware",
             dependencies: ["CGPIOShim", "CI2C"]
         ),
+        // libyaml, the reference C parser: marks every node with its line and column.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        // YAML profiles -> validated Profile values; every error located (file:line:column, key path).
+        .target(
+            name: "Profile",
+            dependencies: ["CYAML", "Hardware", "MQTT"]
+        ),
         // The command-line tool: thin commands over the modules, with a small parser of its own
         // (swift-argument-parser would pull FoundationEssentials into the static binary).
         .executableTarget(
@@ -81,6 +92,11 @@ let package = Package(
         .testTarget(
             name: "HardwareTests",
             dependencies: ["Hardware"]
+        ),
+        .testTarget(
+            name: "ProfileTests",
+            dependencies: ["Profile", "Hardware", "MQTT"],
+            exclude: ["BrokenProfiles"]
         ),
         .testTarget(
             name: "MQTTIntegrationTests",

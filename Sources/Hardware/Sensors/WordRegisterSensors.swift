@@ -10,7 +10,7 @@ public final class ADS1115: Sensor {
     private let gainBits: UInt16
 
     /// The programmable gain settings: full-scale volts and their PGA bits (datasheet table 8).
-    static let ranges: [(volts: Double, bits: UInt16)] = [
+    public static let ranges: [(volts: Double, bits: UInt16)] = [
         (6.144, 0b000), (4.096, 0b001), (2.048, 0b010), (1.024, 0b011), (0.512, 0b100), (0.256, 0b101),
     ]
 

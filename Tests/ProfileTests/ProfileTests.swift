@@ -1,0 +1,137 @@
+import Foundation
+import Hardware
+import MQTT
+import Testing
+
+@testable import Profile
+
+private let profilesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
+
+private func example(_ name: String) throws -> Profile {
+    try ProfileLoader.load(path: profilesDirectory.appendingPathComponent(name).path)
+}
+
+@Suite("YAML with locations")
+struct YAMLTests {
+    @Test("nodes carry 1-based lines and columns; scalars stay text")
+    func locations() throws {
+        let root = try #require(try YAMLParser.parse("a: 1\nlist:\n  - x\n  - 'ON'\n"))
+        guard case .mapping(let entries) = root.kind else { Issue.record("not a mapping"); return }
+        #expect(entries.map { $0.key.scalar } == ["a", "list"])
+        #expect(entries[0].value.location == SourceLocation(line: 1, column: 4))
+        guard case .sequence(let items) = entries[1].value.kind else { Issue.record("not a list"); return }
+        #expect(items.map(\.location) == [SourceLocation(line: 3, column: 5), SourceLocation(line: 4, column: 5)])
+        #expect(items[1].scalar == "ON")
+        guard case .scalar(_, let plain) = items[1].kind else { return }
+        #expect(!plain, "a quoted scalar is never null or a keyword")
+    }
+
+    @Test("anchors and aliases resolve; an unknown alias and a duplicate key are errors")
+    func aliases() throws {
+        let root = try #require(try YAMLParser.parse("base: &b {x: 1}\ncopy: *b\n"))
+        guard case .mapping(let entries) = root.kind, case .mapping(let copied) = entries[1].value.kind else {
+            Issue.record("unexpected shape")
+            return
+        }
+        #expect(copied.first?.value.scalar == "1")
+        #expect(throws: YAMLSyntaxError.self) { try YAMLParser.parse("a: *missing\n") }
+        #expect(throws: YAMLSyntaxError(location: SourceLocation(line: 2, column: 1),
+                                        message: "the key \"a\" appears twice in this mapping (first at line 1)")) {
+            try YAMLParser.parse("a: 1\na: 2\n")
+        }
+    }
+
+    @Test("null is ~, null or nothing, and only when plain")
+    func nulls() throws {
+        let root = try #require(try YAMLParser.parse("a:\nb: ~\nc: null\nd: 'null'\n"))
+        guard case .mapping(let entries) = root.kind else { return }
+        #expect(entries.map(\.value.isNull) == [true, true, true, false])
+    }
+}
+
+@Suite("The example profiles")
+struct ExampleProfileTests {
+    @Test("relay.yml: active-low relays off at boot, a pulse channel, an interlock both ways, discovery")
+    func relay() throws {
+        let profile = try example("relay.yml")
+        #expect(profile.device.id == "garage-pi")
+        #expect(profile.outputs.map(\.name) == ["light", "door_opener", "shutter_up", "shutter_down"])
+        #expect(profile.outputs.allSatisfy { $0.activeLow && $0.initial == .off && $0.safeState == .off })
+        #expect(profile.outputs[1].pulseMilliseconds == 500)
+        #expect(profile.outputs[2].interlock == ["shutter_down"])
+        #expect(profile.outputs[3].interlock == ["shutter_up"], "written on one side, it holds both ways")
+        #expect(profile.outputs[0].line == .name("GPIO17"))
+        #expect(profile.outputs[0].stateTopic == "gpiobridge/garage-pi/light")
+        #expect(profile.outputs[0].commandTopic == "gpiobridge/garage-pi/light/set")
+        #expect(profile.broker.password == .file("/etc/gpiobridge/mqtt-password"))
+        #expect(profile.broker.sessionExpirySeconds == 3600)
+        #expect(profile.broker.clientID == "gpiobridge-garage-pi")
+        #expect(profile.safety == SafetySettings(brokerGraceMilliseconds: 30_000, safeOnShutdown: true))
+        #expect(profile.discovery == DiscoverySettings(enabled: true, prefix: "homeassistant"))
+        #expect(profile.statusTopic == "gpiobridge/garage-pi/status")
+    }
+
+    @Test("sensors.yml: a BME280, a BH1750 and a debounced button")
+    func sensors() throws {
+        let profile = try example("sensors.yml")
+        #expect(profile.sensors.map(\.model) == [.bme280, .bh1750])
+        #expect(profile.sensors[0].address == 0x76 && profile.sensors[0].intervalMilliseconds == 30_000)
+        #expect(profile.sensors[0].units == [.temperature: .celsius, .pressure: .hectopascal])
+        #expect(profile.sensors[1].address == 0x23, "the model's default address")
+        #expect(profile.inputs[0].bias == .pullUp && profile.inputs[0].activeLow && profile.inputs[0].debounceMilliseconds == 20)
+        #expect(profile.discovery.enabled)
+    }
+
+    @Test("tutorial.yml: TLS on 8883 with a CA, a user and a password; subscribe to test; a number every 3 s")
+    func tutorial() throws {
+        let profile = try example("tutorial.yml")
+        #expect(profile.broker.port == 8883)
+        #expect(profile.broker.tls == TLSSettings(caFile: "/etc/gpiobridge/ca.crt", certificateFile: nil, keyFile: nil, insecure: false))
+        #expect(profile.broker.username == "esp-tutorial" && profile.broker.password == .environment("MQTT_PASSWORD"))
+        #expect(profile.subscriptions.map(\.filter.description) == ["test"])
+        #expect(profile.publishers.first?.topic == "test" && profile.publishers.first?.intervalMilliseconds == 3000)
+        #expect(profile.publishers.first?.value == .random(min: 0, max: 100))
+    }
+
+    @Test("demo.yml runs on the simulated chip's lines")
+    func demo() throws {
+        let profile = try example("demo.yml")
+        #expect(profile.outputs.map(\.line) == [.name("GPIO17")])
+        #expect(profile.inputs.map(\.line) == [.name("GPIO27")])
+        #expect(profile.publishers.first?.value == .uptime)
+    }
+
+    @Test("durations: ms, s, m, h and bare seconds")
+    func durations() {
+        #expect(ProfileDecoder.parseDuration("500ms") == 500)
+        #expect(ProfileDecoder.parseDuration("3s") == 3000)
+        #expect(ProfileDecoder.parseDuration("1.5 s") == 1500)
+        #expect(ProfileDecoder.parseDuration("2m") == 120_000)
+        #expect(ProfileDecoder.parseDuration("1h") == 3_600_000)
+        #expect(ProfileDecoder.parseDuration("10") == 10_000)
+        #expect(ProfileDecoder.parseDuration("soon") == nil)
+        #expect(ProfileDecoder.parseDuration("-1s") == nil)
+    }
+
+    @Test("lines by chip and offset, as text or as a mapping")
+    func chipOffset() throws {
+        let profile = try ProfileLoader.decode("""
+            device: {id: t}
+            outputs:
+              - {name: a, line: gpiochip1:3}
+              - {name: b, line: {chip: gpiochip0, offset: 4}}
+            """, file: "t.yml")
+        #expect(profile.outputs.map(\.line) == [.chipOffset(chip: "gpiochip1", offset: 3), .chipOffset(chip: "gpiochip0", offset: 4)])
+    }
+
+    @Test("several issues are reported together, in file order")
+    func severalIssues() {
+        do {
+            _ = try ProfileLoader.decode("device: {id: t}\noutputs:\n  - {name: a, line: GPIO1, drive: push}\n  - {name: b}\n", file: "t.yml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.issues.map(\.path) == ["outputs[0].drive", "outputs[1].line"])
+        }
+    }
+}
