@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 "MQTT",
                 "Hardware",
+                "Profile",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

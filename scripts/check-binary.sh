@@ -16,7 +16,7 @@ needed=$(readelf -d "$stripped" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $5); print $
 echo "gpiobridge: $((size / 1024 / 1024)) MB stripped ($size bytes); NEEDED: $needed"
 
 status=0
-allowed=" libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libgpiod.so.2 libgpiod.so.3 libi2c.so.0 "
+allowed=" libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libgpiod.so.2 libgpiod.so.3 libi2c.so.0 libyaml-0.so.2 "
 for library in $needed; do
     case "$allowed" in
         *" $library "*) ;;

@@ -15,6 +15,7 @@ enum GPIOBridge {
             .group(GPIOCommand.group),
             .group(I2CCommand.group),
             .group(SensorCommand.group),
+            .group(ProfileCommand.group),
         ])
 
     static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"

@@ -97,3 +97,29 @@ struct CLITests {
         #expect(help.status == 0 && help.output.contains("--hold SECONDS"), "\(help.output)")
     }
 }
+
+@Suite("gpiobridge profile validate and show")
+struct ProfileCLITests {
+    @Test("a valid profile exits 0; an invalid one exits 2 with file:line:column, the key path and a fix")
+    func validate() async throws {
+        let valid = try await run(["profile", "validate", packageRoot + "/Profiles/relay.yml"])
+        #expect(valid.status == 0)
+        #expect(valid.output.contains("relay.yml: valid (device garage-pi; 4 outputs)"), "\(valid.output)")
+        let broken = packageRoot + "/Tests/ProfileTests/BrokenProfiles/unknown-key.yml"
+        let invalid = try await run(["profile", "validate", broken])
+        #expect(invalid.status == 2)
+        #expect(invalid.output.contains("\(broken):6:5: outputs[0].activ_low: unknown setting \"activ_low\" (fix: did you mean \"active_low\"?)"),
+                "\(invalid.output)")
+        #expect(invalid.output.contains("1 issue; the profile was not used"))
+    }
+
+    @Test("show prints the defaults and the topics")
+    func show() async throws {
+        let shown = try await run(["profile", "show", packageRoot + "/Profiles/tutorial.yml"])
+        #expect(shown.status == 0)
+        for line in ["  port: 8883", "  password: from environment variable MQTT_PASSWORD", "  status_topic: gpiobridge/tutorial/status",
+                     "    topic: test", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s"] {
+            #expect(shown.output.contains(line), "missing \(line) in\n\(shown.output)")
+        }
+    }
+}

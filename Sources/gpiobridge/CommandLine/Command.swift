@@ -1,3 +1,5 @@
+import Profile
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -283,23 +285,7 @@ enum CommandLineTool {
 
 /// ` (did you mean --port?)` when one of `candidates` is a close spelling of `word`.
 func suggestion(_ word: String, _ candidates: [String]) -> String {
-    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
-    guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(1, min(3, best.0.count / 2)) else { return "" }
-    return " (did you mean \(best.0)?)"
-}
-
-/// Levenshtein distance.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    var previous = Array(0...b.count)
-    for i in 1...max(a.count, 1) where !a.isEmpty {
-        var current = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...max(b.count, 1) where !b.isEmpty {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return a.isEmpty ? b.count : previous[b.count]
+    closestMatch(to: word, in: candidates).map { " (did you mean \($0)?)" } ?? ""
 }
 
 /// Writes a line to standard output, or to standard error.
