@@ -53,6 +53,18 @@ let package = Package(
             name: "Profile",
             dependencies: ["CYAML", "Hardware", "MQTT"]
         ),
+        // A small JSON value type with a parser and a serializer (no Foundation).
+        .target(name: "JSON"),
+        // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "MQTT", "Hardware", "Profile", "JSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The command-line tool: thin commands over the modules, with a small parser of its own
         // (swift-argument-parser would pull FoundationEssentials into the static binary).
         .executableTarget(
@@ -61,6 +73,7 @@ let package = Package(
                 "MQTT",
                 "Hardware",
                 "Profile",
+                "Agent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

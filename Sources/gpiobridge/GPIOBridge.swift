@@ -16,6 +16,7 @@ enum GPIOBridge {
             .group(I2CCommand.group),
             .group(SensorCommand.group),
             .group(ProfileCommand.group),
+            .command(AgentCommand.self),
         ])
 
     static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"

@@ -118,6 +118,22 @@ public final class MQTTClient: Service, Sendable {
         try await eventLoop.flatSubmit { [core] in core.publish(message) }.get()
     }
 
+    /// Hands a message to the session and returns at once, without waiting for the broker:
+    /// messages keep the order of these calls, and QoS 1/2 messages survive reconnects (up to
+    /// ``MQTTClientConfiguration/maximumQueuedMessages``). A failure, such as a QoS 0 message
+    /// while disconnected, is logged and the message is dropped.
+    public func enqueue(_ message: MQTTMessage) {
+        guard TopicName.isValid(message.topic) else {
+            core.logger.error("not publishing to \"\(message.topic)\": not a valid topic name")
+            return
+        }
+        eventLoop.execute { [core] in
+            core.publish(message).whenFailure { error in
+                core.logger.warning("a message to \(message.topic) was not sent: \(error)")
+            }
+        }
+    }
+
     /// Publishes `payload` to `topic`.
     public func publish(to topic: String, payload: String, qos: QoS = .atMostOnce, retain: Bool = false) async throws {
         try await publish(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))

@@ -1,0 +1,426 @@
+import NIOCore
+import Hardware
+import JSON
+import Logging
+import MQTT
+import Profile
+import ServiceLifecycle
+import Synchronization
+
+/// Where the agent finds its hardware: the GPIO chips (kernel, expanders or simulated) and a way
+/// to open I²C buses.
+public struct AgentHardware: Sendable {
+    public var chips: GPIOChips
+    public var openBus: @Sendable (Int) throws -> any I2CBus
+
+    public init(chips: GPIOChips, openBus: @escaping @Sendable (Int) throws -> any I2CBus) {
+        self.chips = chips
+        self.openBus = openBus
+    }
+
+    /// The machine's kernel chips, the profile's expanders, and /dev/i2c-N.
+    public static func system(expanders: [ExpanderSettings]) throws -> AgentHardware {
+        let chips = try GPIOChips.system(expanders: expanders.map(\.specification))
+        return AgentHardware(chips: chips, openBus: { try LinuxI2CBus(number: $0) })
+    }
+}
+
+/// Why the agent could not start: each problem located in the profile where possible.
+public struct AgentStartError: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+
+    public var description: String { problems.joined(separator: "\n") }
+}
+
+/// The agent: drives a profile's outputs from MQTT commands, publishes states, inputs, sensor
+/// readings and periodic values, announces availability and Home Assistant discovery, and keeps
+/// outputs safe when the broker is gone or the agent stops.
+///
+/// It is a `Service`. Run it in one `ServiceGroup` after its ``MQTTClient``, so that on shutdown
+/// it publishes `offline` and sets the safe states before the client disconnects.
+public final class Agent: Service, Sendable {
+    public let profile: Profile
+    private let client: MQTTClient
+    private let hardware: AgentHardware
+    private let logger: Logger
+    private let events: AsyncStream<Event>
+    private let eventSink: AsyncStream<Event>.Continuation
+
+    /// What the agent's single loop reacts to; everything that changes state passes through it.
+    enum Event: Sendable {
+        case message(MQTTMessage)
+        case connection(MQTTConnectionState)
+        case edge(input: String, EdgeEvent)
+        case pulseEnded(output: String, generation: Int)
+        case graceExpired(epoch: Int)
+        case restoreWindowEnded
+        case shutdown
+    }
+
+    public init(profile: Profile, client: MQTTClient, hardware: AgentHardware, logger: Logger) {
+        self.profile = profile
+        self.client = client
+        self.hardware = hardware
+        self.logger = logger
+        (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// The will the client must carry: `offline`, retained, on the status topic.
+    public static func will(for profile: Profile) -> WillMessage {
+        WillMessage(topic: profile.statusTopic, payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
+    }
+
+    /// How long outputs with `initial: restore` wait for their retained state before starting off.
+    static let restoreWindow = Duration.seconds(2)
+
+    public func run() async throws {
+        var state = try AgentState(profile: profile, hardware: hardware, logger: logger)
+        defer { state.releaseAll() }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                let sink = eventSink
+                tasks.addTask { [client] in
+                    for await message in client.messages { sink.yield(.message(message)) }
+                }
+                tasks.addTask { [client] in
+                    for await connection in client.connectionStates() { sink.yield(.connection(connection)) }
+                }
+                for (name, stream) in try state.inputStreams() {
+                    tasks.addTask {
+                        for await edge in stream { sink.yield(.edge(input: name, edge)) }
+                    }
+                }
+                if state.awaitingRestore {
+                    tasks.addTask {
+                        try await Task.sleep(for: Self.restoreWindow)
+                        sink.yield(.restoreWindowEnded)
+                    }
+                }
+                for sensor in profile.sensors { tasks.addTask { [self] in await poll(sensor) } }
+                for publisher in profile.publishers { tasks.addTask { [self] in await publish(publisher) } }
+                // Not a child task: a SUBACK never comes while the broker is away, and the wait
+                // cannot be cancelled; it ends when the client stops.
+                let restoreTopics = state.restoreTopics
+                Task { [self] in await subscribe(restoring: restoreTopics) }
+
+                let timers = Timers(sink: sink)
+                defer { timers.cancelAll() }
+                logger.info("agent started", metadata: ["device": "\(profile.device.id)", "profile": "\(profile.source)"])
+                for await event in events {
+                    if case .shutdown = event {
+                        await shutdown(&state, timers: timers)
+                        break
+                    }
+                    handle(event, &state, timers: timers)
+                }
+                tasks.cancelAll()
+            }
+        } onGracefulShutdown: { [eventSink] in
+            eventSink.yield(.shutdown)
+        }
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: Event, _ state: inout AgentState, timers: Timers) {
+        switch event {
+        case .message(let message):
+            handle(message, &state, timers: timers)
+        case .connection(let connection):
+            if connection.isConnected {
+                timers.cancelGrace()
+                announce(state)
+            } else if case .stopped = connection {
+                break
+            } else if !timers.graceRunning, let grace = profile.safety.brokerGraceMilliseconds {
+                timers.startGrace(after: .milliseconds(grace))
+            }
+        case .edge(let name, let edge):
+            guard let input = profile.inputs.first(where: { $0.name == name }) else { return }
+            state.inputLevels[name] = edge.rising
+            send(input.stateTopic, edge.rising ? input.onPayload : input.offPayload, retain: true)
+        case .pulseEnded(let name, let generation):
+            apply(state.controller.pulseEnded(name, generation: generation), &state, timers: timers)
+        case .graceExpired(let epoch):
+            guard timers.isCurrentGrace(epoch) else { return }
+            logger.warning("no broker for \(profile.safety.brokerGraceMilliseconds ?? 0) ms: outputs go to their safe states")
+            apply(state.controller.enterSafeStates(), &state, timers: timers)
+        case .restoreWindowEnded:
+            finishRestore(&state, timers: timers)
+        case .shutdown:
+            break
+        }
+    }
+
+    private func handle(_ message: MQTTMessage, _ state: inout AgentState, timers: Timers) {
+        if let output = profile.outputs.first(where: { $0.commandTopic == message.topic }) {
+            do {
+                let command = try OutputCommand(payload: message.payloadString)
+                guard state.outputLines[output.name] != nil else {
+                    throw CommandError("\(output.name) is still waiting for its retained state", hint: "try again in a moment")
+                }
+                logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(message.payloadString)"])
+                apply(state.controller.handle(command, for: output.name), &state, timers: timers)
+            } catch {
+                refuse(topic: message.topic, payload: message.payloadString, because: error)
+            }
+            return
+        }
+        if state.awaitingRestore, let output = profile.outputs.first(where: { $0.stateTopic == message.topic && $0.initial == .restore }) {
+            let payload = message.payloadString.uppercased()
+            if payload == "ON" || payload == "OFF" { state.restored[output.name] = payload == "ON" }
+            if state.restoreTopics.allSatisfy({ topic in profile.outputs.contains { $0.stateTopic == topic && state.restored[$0.name] != nil } }) {
+                finishRestore(&state, timers: timers)
+            }
+            return
+        }
+        if profile.discovery.enabled, message.topic == Discovery(profile: profile).homeAssistantStatusTopic,
+           message.payloadString == "online" {
+            logger.info("Home Assistant is online: sending discovery and states again")
+            announce(state)
+            return
+        }
+        if profile.subscriptions.contains(where: { $0.filter.matches(message.topic) }) {
+            logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(message.payloadString)"])
+        }
+    }
+
+    /// Carries out the controller's actions in order, stopping at the first drive that fails.
+    private func apply(_ actions: [OutputController.Action], _ state: inout AgentState, timers: Timers) {
+        for (index, action) in actions.enumerated() {
+            switch action {
+            case .drive(let name, let on):
+                do {
+                    guard let line = state.outputLines[name] else { throw CommandError("\(name) has no line yet") }
+                    try line.setValues([on])
+                } catch {
+                    state.controller.driveFailed(name, skipped: Array(actions[(index + 1)...]))
+                    logger.error("cannot drive \(name): \(error)")
+                    report(source: name, error: "cannot drive the line: \(error)")
+                    return
+                }
+            case .publish(let name, let on):
+                if let output = profile.outputs.first(where: { $0.name == name }) { send(output.stateTopic, on ? "ON" : "OFF", retain: true) }
+            case .startPulse(let name, let milliseconds, let generation):
+                timers.startPulse(name, after: .milliseconds(milliseconds), generation: generation)
+            case .cancelPulse(let name):
+                timers.cancelPulse(name)
+            }
+        }
+    }
+
+    /// Requests the outputs that waited for their retained state, at that state (else off).
+    private func finishRestore(_ state: inout AgentState, timers: Timers) {
+        guard state.awaitingRestore else { return }
+        do {
+            try state.requestRestoredOutputs()
+        } catch {
+            logger.error("cannot request restored outputs: \(error)")
+            report(source: "agent", error: "\(error)")
+        }
+        let topics = state.restoreTopics.compactMap { TopicFilter($0) }
+        Task { [client] in _ = try? await client.unsubscribe(topics) }
+        announce(state)
+    }
+
+    /// On every connection: online, every state, and discovery.
+    private func announce(_ state: AgentState) {
+        send(profile.statusTopic, "online", retain: true)
+        for output in profile.outputs where state.outputLines[output.name] != nil {
+            send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
+        }
+        for input in profile.inputs {
+            if let level = state.inputLevels[input.name] { send(input.stateTopic, level ? input.onPayload : input.offPayload, retain: true) }
+        }
+        let discovery = Discovery(profile: profile)
+        if profile.discovery.enabled {
+            send(discovery.configTopic, discovery.config().serialized, retain: true)
+        }
+    }
+
+    private func shutdown(_ state: inout AgentState, timers: Timers) async {
+        logger.info("stopping: publishing offline\(profile.safety.safeOnShutdown ? " and setting safe states" : "")")
+        if profile.safety.safeOnShutdown { apply(state.controller.enterSafeStates(), &state, timers: timers) }
+        // Waits for the broker's acknowledgement, briefly: a broker that is gone must not hold up the stop.
+        let offline = MQTTMessage(topic: profile.statusTopic, payload: "offline", qos: .atLeastOnce, retain: true)
+        if !(await finishes(within: .seconds(2)) { [client] in _ = try? await client.publish(offline) }) {
+            logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead")
+        }
+        state.releaseAll()
+    }
+
+    // MARK: Publishing
+
+    private func send(_ topic: String, _ payload: String, retain: Bool, qos: QoS = .atLeastOnce) {
+        client.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
+    }
+
+    private func refuse(topic: String, payload: String, because error: any Error) {
+        logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(payload)", "reason": "\(error)"])
+        send(profile.errorTopic, JSONValue.object(["topic": .string(topic), "payload": .string(payload), "error": .string("\(error)")]).serialized,
+             retain: false)
+    }
+
+    private func report(source: String, error: String) {
+        send(profile.errorTopic, JSONValue.object(["source": .string(source), "error": .string(error)]).serialized, retain: false)
+    }
+
+    /// Subscribes to the command topics, the tutorial-style subscriptions, Home Assistant's status
+    /// and, while restoring, the restored outputs' own state topics.
+    private func subscribe(restoring restoreTopics: [String]) async {
+        var subscriptions = profile.outputs.compactMap { TopicFilter($0.commandTopic).map { Subscription($0, qos: .atLeastOnce) } }
+        subscriptions += profile.subscriptions.map { Subscription($0.filter, qos: $0.qos) }
+        if profile.discovery.enabled, let filter = TopicFilter(Discovery(profile: profile).homeAssistantStatusTopic) {
+            subscriptions.append(Subscription(filter, qos: .atLeastOnce))
+        }
+        subscriptions += restoreTopics.compactMap { TopicFilter($0).map { Subscription($0, qos: .atLeastOnce) } }
+        guard !subscriptions.isEmpty else { return }
+        do {
+            let codes = try await client.subscribe(subscriptions)
+            for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
+                logger.error("the broker refused the subscription to \(subscription.filter): \(code)")
+                report(source: "agent", error: "the broker refused the subscription to \(subscription.filter): \(code)")
+            }
+        } catch {
+            logger.error("cannot subscribe: \(error)")
+        }
+    }
+
+    /// Reads a sensor on its interval. A failed read goes to the error topic, never as a value.
+    private func poll(_ sensor: SensorSettings) async {
+        let driver: any Sensor
+        do {
+            driver = try makeSensor(sensor.model, bus: hardware.openBus(sensor.bus), address: sensor.address, options: sensor.options)
+        } catch {
+            logger.error("sensor \(sensor.name): \(error)")
+            report(source: sensor.name, error: "\(error)")
+            return
+        }
+        while !Task.isCancelled {
+            do {
+                let readings = try await driver.read()
+                let members = readings.map { reading in
+                    let unit = sensor.units[reading.quantity] ?? MeasurementUnit.units(for: reading.quantity)[0]
+                    let value = (unit.convert(reading.value) * 1000).rounded() / 1000
+                    return JSONMember(key: reading.quantity.rawValue, value: .number(value))
+                }
+                send(sensor.stateTopic, JSONValue.object(members).serialized, retain: false, qos: .atMostOnce)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("sensor \(sensor.name) gave no reading: \(error)")
+                report(source: sensor.name, error: "\(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(sensor.intervalMilliseconds))
+        }
+    }
+
+    /// Publishes a periodic value, as the tutorial's sketch publishes a number every few seconds.
+    private func publish(_ publisher: PublisherSettings) async {
+        let started = ContinuousClock.now
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(publisher.intervalMilliseconds))
+            if Task.isCancelled { return }
+            let payload = switch publisher.value {
+            case .random(let low, let high): String(Int.random(in: low...high, using: &generator))
+            case .uptime: String((ContinuousClock.now - started).components.seconds)
+            case .constant(let text): text
+            }
+            send(publisher.topic, payload, retain: publisher.retain, qos: publisher.qos)
+        }
+    }
+}
+
+/// The agent's timers: pulses and the broker grace period. Each fires by putting an event into
+/// the agent's loop, so all state changes stay in that loop.
+final class Timers: Sendable {
+    private let sink: AsyncStream<Agent.Event>.Continuation
+    private let state = Mutex<(pulses: [String: Task<Void, Never>], grace: Task<Void, Never>?, graceEpoch: Int)>(([:], nil, 0))
+
+    init(sink: AsyncStream<Agent.Event>.Continuation) {
+        self.sink = sink
+    }
+
+    func startPulse(_ name: String, after duration: Duration, generation: Int) {
+        let task = Task { [sink] in
+            guard (try? await Task.sleep(for: duration)) != nil else { return }
+            sink.yield(.pulseEnded(output: name, generation: generation))
+        }
+        state.withLock { $0.pulses.updateValue(task, forKey: name)?.cancel() }
+    }
+
+    func cancelPulse(_ name: String) {
+        state.withLock { $0.pulses.removeValue(forKey: name)?.cancel() }
+    }
+
+    var graceRunning: Bool { state.withLock { $0.grace != nil } }
+
+    func startGrace(after duration: Duration) {
+        state.withLock { state in
+            state.graceEpoch += 1
+            let epoch = state.graceEpoch
+            state.grace = Task { [sink] in
+                guard (try? await Task.sleep(for: duration)) != nil else { return }
+                sink.yield(.graceExpired(epoch: epoch))
+            }
+        }
+    }
+
+    func cancelGrace() {
+        state.withLock { state in
+            state.grace?.cancel()
+            state.grace = nil
+            state.graceEpoch += 1
+        }
+    }
+
+    func isCurrentGrace(_ epoch: Int) -> Bool {
+        state.withLock { state in
+            guard state.graceEpoch == epoch else { return false }
+            state.grace = nil
+            return true
+        }
+    }
+
+    func cancelAll() {
+        state.withLock { state in
+            for task in state.pulses.values { task.cancel() }
+            state.pulses = [:]
+            state.grace?.cancel()
+            state.grace = nil
+        }
+    }
+}
+
+/// Runs `operation` in a task of its own and waits at most `timeout` for it; true if it finished.
+/// The operation may go on after a timeout (a wait on the broker cannot be cancelled).
+func finishes(within timeout: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+        let once = ResumeOnce(continuation)
+        Task {
+            await operation()
+            once.resume(true)
+        }
+        Task {
+            try? await Task.sleep(for: timeout)
+            once.resume(false)
+        }
+    }
+}
+
+/// Resumes a continuation the first time only.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        continuation.withLock { continuation in
+            continuation?.resume(returning: value)
+            continuation = nil
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Hardware
+import JSON
+import Profile
+
+/// Home Assistant MQTT discovery for one agent, device-based: one retained config per device at
+/// `<prefix>/device/gpiobridge_<device id>/config` that lists its components (outputs as
+/// switches, inputs as binary sensors, one sensor per measured quantity).
+public struct Discovery: Sendable {
+    public let profile: Profile
+
+    public init(profile: Profile) {
+        self.profile = profile
+    }
+
+    /// Unique per device: Home Assistant ids allow letters, digits, `-` and `_`, as device ids do.
+    public var deviceIdentifier: String { "gpiobridge_\(profile.device.id)" }
+
+    public var configTopic: String { "\(profile.discovery.prefix)/device/\(deviceIdentifier)/config" }
+
+    /// Where Home Assistant announces itself; `online` there asks for the configs again.
+    public var homeAssistantStatusTopic: String { "\(profile.discovery.prefix)/status" }
+
+    /// The component ids and their configs. An id is stable across restarts and reloads, so
+    /// Home Assistant keeps the entity and its history.
+    public var components: [(id: String, config: JSONValue)] {
+        var components: [(String, JSONValue)] = []
+        for output in profile.outputs {
+            components.append((output.name, .object([
+                "p": .string("switch"), "name": .string(output.name), "uniq_id": .string("\(deviceIdentifier)_\(output.name)"),
+                "stat_t": .string(output.stateTopic), "cmd_t": .string(output.commandTopic),
+                "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
+            ])))
+        }
+        for input in profile.inputs {
+            components.append((input.name, .object([
+                "p": .string("binary_sensor"), "name": .string(input.name), "uniq_id": .string("\(deviceIdentifier)_\(input.name)"),
+                "stat_t": .string(input.stateTopic), "pl_on": .string(input.onPayload), "pl_off": .string(input.offPayload),
+            ])))
+        }
+        for sensor in profile.sensors {
+            for quantity in sensorQuantities(sensor) {
+                let id = "\(sensor.name)_\(quantity.rawValue)"
+                var members: [JSONMember] = [
+                    JSONMember(key: "p", value: .string("sensor")),
+                    JSONMember(key: "name", value: .string("\(sensor.name) \(quantity.rawValue.replacingUnderscores())")),
+                    JSONMember(key: "uniq_id", value: .string("\(deviceIdentifier)_\(id)")),
+                    JSONMember(key: "stat_t", value: .string(sensor.stateTopic)),
+                    JSONMember(key: "val_tpl", value: .string("{{ value_json.\(quantity.rawValue) }}")),
+                    JSONMember(key: "unit_of_meas", value: .string(unit(quantity, sensor).rawValue)),
+                    JSONMember(key: "stat_cla", value: .string("measurement")),
+                ]
+                if let deviceClass = deviceClass(quantity) { members.insert(JSONMember(key: "dev_cla", value: .string(deviceClass)), at: 3) }
+                components.append((id, .object(members)))
+            }
+        }
+        return components
+    }
+
+    /// The device's config; `removed` lists component ids to remove (sent with their platform only).
+    public func config(removing removed: [(id: String, platform: String)] = []) -> JSONValue {
+        var members = components.map { JSONMember(key: $0.id, value: $0.config) }
+        members += removed.map { JSONMember(key: $0.id, value: .object(["p": .string($0.platform)])) }
+        return .object([
+            "dev": .object([
+                "ids": .array([.string(deviceIdentifier)]), "name": .string(profile.device.name), "mf": .string("gpiobridge"),
+                "mdl": .string("gpiobridge agent"), "sw": .string(gpiobridgeVersion),
+            ]),
+            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
+            "avty_t": .string(profile.statusTopic),
+            "pl_avail": .string("online"),
+            "pl_not_avail": .string("offline"),
+            "qos": .number(1),
+            "cmps": .object(members),
+        ])
+    }
+
+    /// The components of `old` that this profile no longer has, with their platforms.
+    public func removedComponents(since old: Discovery) -> [(id: String, platform: String)] {
+        let current = Set(components.map(\.id))
+        return old.components.compactMap { component in
+            guard !current.contains(component.id), case .string(let platform)? = component.config["p"] else { return nil }
+            return (component.id, platform)
+        }
+    }
+
+    private func sensorQuantities(_ sensor: SensorSettings) -> [SensorQuantity] {
+        (try? makeSensor(sensor.model, bus: SimulatedI2CBus(), address: sensor.address, options: sensor.options).quantities) ?? []
+    }
+
+    private func unit(_ quantity: SensorQuantity, _ sensor: SensorSettings) -> MeasurementUnit {
+        sensor.units[quantity] ?? MeasurementUnit.units(for: quantity)[0]
+    }
+
+    private func deviceClass(_ quantity: SensorQuantity) -> String? {
+        switch quantity {
+        case .temperature: "temperature"
+        case .humidity: "humidity"
+        case .pressure: "pressure"
+        case .illuminance: "illuminance"
+        case .voltage, .shuntVoltage: "voltage"
+        case .current: "current"
+        case .power: "power"
+        }
+    }
+}
+
+/// The version gpiobridge reports to brokers and Home Assistant.
+public let gpiobridgeVersion = "0.1.0"
+
+extension String {
+    fileprivate func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
+}
