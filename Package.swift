@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "MQTTIntegrationTests",
             dependencies: [
-                "MQTT",
+                "MQTT", "Agent", "Profile", "Hardware", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,7 +19,7 @@ public enum OutputCommand: Sendable, Equatable {
         guard text.utf8.count <= 1024 else { throw CommandError("the payload is \(text.utf8.count) bytes; a command is at most 1024") }
         if text.isEmpty {
             self = .query
-        } else if text.hasPrefix("{") {
+        } else if text.hasPrefix("{") || text.hasPrefix("[") {
             self = try Self.json(text)
         } else if let word = StateWord(.string(text)) {
             self = word.command(pulseMilliseconds: nil)

@@ -49,7 +49,7 @@ struct AgentCommand: Command {
         let profile = try ProfileCommand.load(profilePath)
         let level = logLevel
         let logger = Logger(label: "agent") { LineLogHandler(label: $0, level: level) }
-        let client = try MQTTClient(configuration: try clientConfiguration(profile), logger: Logger(label: "mqtt") {
+        let client = try MQTTClient(configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride), logger: Logger(label: "mqtt") {
             LineLogHandler(label: $0, level: level)
         })
         let hardware = simulate ? Self.simulatedHardware() : try AgentHardware.system(expanders: profile.expanders)
@@ -59,93 +59,10 @@ struct AgentCommand: Command {
         try await group.run()
     }
 
-    /// The profile's broker settings, the override, and the password from its source.
-    func clientConfiguration(_ profile: Profile) throws -> MQTTClientConfiguration {
-        let broker = profile.broker
-        var configuration = MQTTClientConfiguration(host: brokerOverride?.host ?? broker.host,
-                                                    port: brokerOverride?.port ?? broker.port, clientID: broker.clientID)
-        if let version = broker.version {
-            configuration.version = version
-            configuration.fallbackToV3_1_1 = false
-        }
-        configuration.keepAlive = UInt16(broker.keepAliveSeconds)
-        configuration.username = broker.username
-        configuration.password = try broker.password.map(Self.readPassword)
-        // A session that outlives a reconnect keeps the QoS 1/2 commands sent while we were away.
-        configuration.cleanStart = broker.sessionExpirySeconds == 0
-        configuration.sessionExpiry = broker.sessionExpirySeconds
-        configuration.will = Agent.will(for: profile)
-        let tls = broker.tls.map { MQTTTLSOptions(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, insecure: $0.insecure) }
-        switch brokerOverride?.tls {
-        case true?: configuration.tls = tls ?? MQTTTLSOptions()
-        case false?: configuration.tls = nil
-        case nil: configuration.tls = tls
-        }
-        return configuration
-    }
-
-    static func readPassword(_ source: PasswordSource) throws -> String {
-        switch source {
-        case .environment(let name):
-            guard let value = getenv(name) else { throw CLIError("the broker password comes from $\(name), which is not set") }
-            return String(cString: value)
-        case .file(let path):
-            return try firstLine(of: path, what: "the password file")
-        case .credential(let name):
-            guard let directory = getenv("CREDENTIALS_DIRECTORY") else {
-                throw CLIError("the broker password is the systemd credential \(name), but $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)")
-            }
-            return try firstLine(of: String(cString: directory) + "/" + name, what: "the credential")
-        }
-    }
-
-    private static func firstLine(of path: String, what: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CLIError("cannot read \(what) \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(fd, &buffer, buffer.count)
-        guard count >= 0 else { throw CLIError("cannot read \(what) \(path): \(String(cString: strerror(errno)))") }
-        return String(decoding: buffer[..<count].prefix { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self)
-    }
-
     /// A chip named like a Raspberry Pi's header (GPIO0...GPIO27) and an empty I²C bus.
     static func simulatedHardware() -> AgentHardware {
         let chip = SimulatedChip(name: "gpiochip0", label: "gpiobridge-simulated", lineNames: (0...27).map { "GPIO\($0)" })
         let bus = SimulatedI2CBus(number: 1)
         return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
-    }
-}
-
-/// `mqtt://host:port` or `mqtts://host:port`.
-struct BrokerURL: Sendable {
-    var tls: Bool
-    var host: String
-    var port: Int
-
-    init?(_ text: String) {
-        let tls: Bool
-        var rest: Substring
-        if text.hasPrefix("mqtts://") {
-            tls = true
-            rest = text.dropFirst(8)
-        } else if text.hasPrefix("mqtt://") {
-            tls = false
-            rest = text.dropFirst(7)
-        } else {
-            return nil
-        }
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
-        var port = tls ? 8883 : 1883
-        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
-            guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else { return nil }
-            port = number
-            rest = rest[..<colon]
-        }
-        if rest.hasPrefix("[") && rest.hasSuffix("]") { rest = rest.dropFirst().dropLast() }
-        guard !rest.isEmpty else { return nil }
-        self.tls = tls
-        self.host = String(rest)
-        self.port = port
     }
 }
