@@ -34,17 +34,19 @@ public struct AgentStartError: Error, Sendable, CustomStringConvertible {
 
 /// The agent: drives a profile's outputs from MQTT commands, publishes states, inputs, sensor
 /// readings and periodic values, announces availability and Home Assistant discovery, and keeps
-/// outputs safe when the broker is gone or the agent stops.
+/// outputs safe when the broker is gone or the agent stops. ``reload(_:)`` moves it to a new
+/// profile while it runs, keeping the connection and every line whose configuration is the same.
 ///
 /// It is a `Service`. Run it in one `ServiceGroup` after its ``MQTTClient``, so that on shutdown
 /// it publishes `offline` and sets the safe states before the client disconnects.
 public final class Agent: Service, Sendable {
-    public let profile: Profile
     private let client: MQTTClient
     private let hardware: AgentHardware
     private let logger: Logger
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
+    private let initialProfile: Profile
+    private let snapshot: Mutex<AgentStatus>
 
     /// What the agent's single loop reacts to; everything that changes state passes through it.
     enum Event: Sendable {
@@ -54,15 +56,17 @@ public final class Agent: Service, Sendable {
         case pulseEnded(output: String, generation: Int)
         case graceExpired(epoch: Int)
         case restoreWindowEnded
+        case reload(Profile, CheckedContinuation<Result<String, ReloadError>, Never>)
         case shutdown
     }
 
     public init(profile: Profile, client: MQTTClient, hardware: AgentHardware, logger: Logger) {
-        self.profile = profile
+        self.initialProfile = profile
         self.client = client
         self.hardware = hardware
         self.logger = logger
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+        snapshot = Mutex(AgentStatus(profile: profile))
     }
 
     /// The will the client must carry: `offline`, retained, on the status topic.
@@ -73,22 +77,34 @@ public final class Agent: Service, Sendable {
     /// How long outputs with `initial: restore` wait for their retained state before starting off.
     static let restoreWindow = Duration.seconds(2)
 
+    /// What the agent is doing now: for `gpiobridge status`.
+    public var status: AgentStatus { snapshot.withLock { $0 } }
+
+    /// Moves the running agent to `profile`. Lines whose configuration did not change keep their
+    /// state; the MQTT connection stays. On failure the agent keeps the profile it had.
+    public func reload(_ profile: Profile) async -> Result<String, ReloadError> {
+        await withCheckedContinuation { continuation in
+            eventSink.yield(.reload(profile, continuation))
+        }
+    }
+
     public func run() async throws {
-        var state = try AgentState(profile: profile, hardware: hardware, logger: logger)
+        var state = try AgentState(profile: initialProfile, hardware: hardware)
         defer { state.releaseAll() }
+        let sink = eventSink
+        let timers = Timers(sink: sink)
+        let workers = Workers()
+        defer {
+            timers.cancelAll()
+            workers.cancelAll()
+        }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
-                let sink = eventSink
                 tasks.addTask { [client] in
                     for await message in client.messages { sink.yield(.message(message)) }
                 }
                 tasks.addTask { [client] in
                     for await connection in client.connectionStates() { sink.yield(.connection(connection)) }
-                }
-                for (name, stream) in try state.inputStreams() {
-                    tasks.addTask {
-                        for await edge in stream { sink.yield(.edge(input: name, edge)) }
-                    }
                 }
                 if state.awaitingRestore {
                     tasks.addTask {
@@ -96,22 +112,19 @@ public final class Agent: Service, Sendable {
                         sink.yield(.restoreWindowEnded)
                     }
                 }
-                for sensor in profile.sensors { tasks.addTask { [self] in await poll(sensor) } }
-                for publisher in profile.publishers { tasks.addTask { [self] in await publish(publisher) } }
-                // Not a child task: a SUBACK never comes while the broker is away, and the wait
-                // cannot be cancelled; it ends when the client stops.
-                let restoreTopics = state.restoreTopics
-                Task { [self] in await subscribe(restoring: restoreTopics) }
-
-                let timers = Timers(sink: sink)
-                defer { timers.cancelAll() }
-                logger.info("agent started", metadata: ["device": "\(profile.device.id)", "profile": "\(profile.source)"])
+                try startWorkers(for: state, inputs: state.profile.inputs.map(\.name), workers)
+                subscribe(Self.subscriptions(state.profile) + state.restoreTopics.compactMap {
+                    TopicFilter($0).map { Subscription($0, qos: .atLeastOnce) }
+                })
+                record(state)
+                logger.info("agent started", metadata: ["device": "\(state.profile.device.id)", "profile": "\(state.profile.source)"])
                 for await event in events {
                     if case .shutdown = event {
                         await shutdown(&state, timers: timers)
                         break
                     }
-                    handle(event, &state, timers: timers)
+                    handle(event, &state, timers: timers, workers: workers)
+                    record(state)
                 }
                 tasks.cancelAll()
             }
@@ -122,37 +135,41 @@ public final class Agent: Service, Sendable {
 
     // MARK: Events
 
-    private func handle(_ event: Event, _ state: inout AgentState, timers: Timers) {
+    private func handle(_ event: Event, _ state: inout AgentState, timers: Timers, workers: Workers) {
         switch event {
         case .message(let message):
             handle(message, &state, timers: timers)
         case .connection(let connection):
+            snapshot.withLock { $0.connection = connection.description }
             if connection.isConnected {
                 timers.cancelGrace()
                 announce(state)
             } else if case .stopped = connection {
                 break
-            } else if !timers.graceRunning, let grace = profile.safety.brokerGraceMilliseconds {
+            } else if !timers.graceRunning, let grace = state.profile.safety.brokerGraceMilliseconds {
                 timers.startGrace(after: .milliseconds(grace))
             }
         case .edge(let name, let edge):
-            guard let input = profile.inputs.first(where: { $0.name == name }) else { return }
+            guard let input = state.profile.inputs.first(where: { $0.name == name }), state.inputLevels[name] != nil else { return }
             state.inputLevels[name] = edge.rising
             send(input.stateTopic, edge.rising ? input.onPayload : input.offPayload, retain: true)
         case .pulseEnded(let name, let generation):
             apply(state.controller.pulseEnded(name, generation: generation), &state, timers: timers)
         case .graceExpired(let epoch):
             guard timers.isCurrentGrace(epoch) else { return }
-            logger.warning("no broker for \(profile.safety.brokerGraceMilliseconds ?? 0) ms: outputs go to their safe states")
+            logger.warning("no broker for \(state.profile.safety.brokerGraceMilliseconds ?? 0) ms: outputs go to their safe states")
             apply(state.controller.enterSafeStates(), &state, timers: timers)
         case .restoreWindowEnded:
-            finishRestore(&state, timers: timers)
+            finishRestore(&state)
+        case .reload(let profile, let reply):
+            reply.resume(returning: reload(to: profile, &state, timers: timers, workers: workers))
         case .shutdown:
             break
         }
     }
 
     private func handle(_ message: MQTTMessage, _ state: inout AgentState, timers: Timers) {
+        let profile = state.profile
         if let output = profile.outputs.first(where: { $0.commandTopic == message.topic }) {
             do {
                 let command = try OutputCommand(payload: message.payloadString)
@@ -162,16 +179,15 @@ public final class Agent: Service, Sendable {
                 logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(message.payloadString)"])
                 apply(state.controller.handle(command, for: output.name), &state, timers: timers)
             } catch {
-                refuse(topic: message.topic, payload: message.payloadString, because: error)
+                refuse(profile, topic: message.topic, payload: message.payloadString, because: error)
             }
             return
         }
         if state.awaitingRestore, let output = profile.outputs.first(where: { $0.stateTopic == message.topic && $0.initial == .restore }) {
             let payload = message.payloadString.uppercased()
             if payload == "ON" || payload == "OFF" { state.restored[output.name] = payload == "ON" }
-            if state.restoreTopics.allSatisfy({ topic in profile.outputs.contains { $0.stateTopic == topic && state.restored[$0.name] != nil } }) {
-                finishRestore(&state, timers: timers)
-            }
+            let restoring = profile.outputs.filter { $0.initial == .restore }
+            if restoring.allSatisfy({ state.restored[$0.name] != nil }) { finishRestore(&state) }
             return
         }
         if profile.discovery.enabled, message.topic == Discovery(profile: profile).homeAssistantStatusTopic,
@@ -196,11 +212,11 @@ public final class Agent: Service, Sendable {
                 } catch {
                     state.controller.driveFailed(name, skipped: Array(actions[(index + 1)...]))
                     logger.error("cannot drive \(name): \(error)")
-                    report(source: name, error: "cannot drive the line: \(error)")
+                    report(state.profile, source: name, error: "cannot drive the line: \(error)")
                     return
                 }
             case .publish(let name, let on):
-                if let output = profile.outputs.first(where: { $0.name == name }) { send(output.stateTopic, on ? "ON" : "OFF", retain: true) }
+                if let output = state.profile.outputs.first(where: { $0.name == name }) { send(output.stateTopic, on ? "ON" : "OFF", retain: true) }
             case .startPulse(let name, let milliseconds, let generation):
                 timers.startPulse(name, after: .milliseconds(milliseconds), generation: generation)
             case .cancelPulse(let name):
@@ -210,21 +226,68 @@ public final class Agent: Service, Sendable {
     }
 
     /// Requests the outputs that waited for their retained state, at that state (else off).
-    private func finishRestore(_ state: inout AgentState, timers: Timers) {
+    private func finishRestore(_ state: inout AgentState) {
         guard state.awaitingRestore else { return }
         do {
             try state.requestRestoredOutputs()
         } catch {
             logger.error("cannot request restored outputs: \(error)")
-            report(source: "agent", error: "\(error)")
+            report(state.profile, source: "agent", error: "\(error)")
         }
         let topics = state.restoreTopics.compactMap { TopicFilter($0) }
         Task { [client] in _ = try? await client.unsubscribe(topics) }
         announce(state)
     }
 
+    private func reload(to new: Profile, _ state: inout AgentState, timers: Timers, workers: Workers) -> Result<String, ReloadError> {
+        let old = state.profile
+        guard new.broker == old.broker else {
+            return .failure(ReloadError("the broker settings changed: restart the agent to connect with them (systemctl restart gpiobridge)"))
+        }
+        guard new.device == old.device else {
+            return .failure(ReloadError("the device id, name or base topic changed: restart the agent, since its will and status topic change"))
+        }
+        let changes: AgentState.Changes
+        do {
+            changes = try state.reconfigure(to: new, hardware: hardware)
+        } catch {
+            logger.error("reload refused; keeping \(old.source)", metadata: ["reason": "\(error)"])
+            return .failure(ReloadError("\(error)"))
+        }
+        for name in changes.changed + changes.removed { timers.cancelPulse(name) }
+        for name in changes.inputsToStop { workers.cancel("input:\(name)") }
+        for sensor in old.sensors { workers.cancel("sensor:\(sensor.name)") }
+        for publisher in old.publishers { workers.cancel("publisher:\(publisher.name)") }
+        do {
+            try startWorkers(for: state, inputs: changes.inputsToWatch, workers)
+        } catch {
+            logger.error("cannot watch inputs after the reload: \(error)")
+        }
+        let oldFilters = Set(Self.subscriptions(old).map(\.filter))
+        let newSubscriptions = Self.subscriptions(new)
+        let gone = oldFilters.subtracting(newSubscriptions.map(\.filter))
+        if !gone.isEmpty { Task { [client] in _ = try? await client.unsubscribe(Array(gone)) } }
+        subscribe(newSubscriptions.filter { !oldFilters.contains($0.filter) })
+        // Home Assistant drops the components that are gone, and entities that stayed keep their ids.
+        let discovery = Discovery(profile: new)
+        if new.discovery.enabled {
+            send(discovery.configTopic, discovery.config(removing: discovery.removedComponents(since: Discovery(profile: old))).serialized, retain: true)
+        } else if old.discovery.enabled {
+            send(discovery.configTopic, "", retain: true)
+        }
+        for output in new.outputs where changes.added.contains(output.name) || changes.changed.contains(output.name) {
+            send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
+        }
+        for input in new.inputs where changes.inputsToWatch.contains(input.name) {
+            if let level = state.inputLevels[input.name] { send(input.stateTopic, level ? input.onPayload : input.offPayload, retain: true) }
+        }
+        logger.info("reloaded \(new.source): \(changes.summary)")
+        return .success(changes.summary)
+    }
+
     /// On every connection: online, every state, and discovery.
     private func announce(_ state: AgentState) {
+        let profile = state.profile
         send(profile.statusTopic, "online", retain: true)
         for output in profile.outputs where state.outputLines[output.name] != nil {
             send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
@@ -239,6 +302,7 @@ public final class Agent: Service, Sendable {
     }
 
     private func shutdown(_ state: inout AgentState, timers: Timers) async {
+        let profile = state.profile
         logger.info("stopping: publishing offline\(profile.safety.safeOnShutdown ? " and setting safe states" : "")")
         if profile.safety.safeOnShutdown { apply(state.controller.enterSafeStates(), &state, timers: timers) }
         // Waits for the broker's acknowledgement, briefly: a broker that is gone must not hold up the stop.
@@ -247,6 +311,46 @@ public final class Agent: Service, Sendable {
             logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead")
         }
         state.releaseAll()
+        record(state)
+    }
+
+    /// Keeps ``status`` up to date.
+    private func record(_ state: AgentState) {
+        let profile = state.profile
+        let outputs = profile.outputs.map { output in
+            AgentStatus.Line(name: output.name, line: output.line.description,
+                             state: state.outputLines[output.name] == nil ? nil : state.controller.isOn(output.name))
+        }
+        let inputs = profile.inputs.map { input in
+            AgentStatus.Line(name: input.name, line: input.line.description, state: state.inputLines[input.name] == nil ? nil : state.inputLevels[input.name])
+        }
+        snapshot.withLock { status in
+            status.profile = profile.source
+            status.device = profile.device.id
+            status.outputs = outputs
+            status.inputs = inputs
+            status.sensors = profile.sensors.map(\.name)
+        }
+    }
+
+    // MARK: Workers
+
+    /// Watches the edges of `inputs`, and reads every sensor and publisher of the state's profile.
+    private func startWorkers(for state: AgentState, inputs: [String], _ workers: Workers) throws {
+        let sink = eventSink
+        for name in inputs {
+            let stream = try state.inputStream(name)
+            workers.start("input:\(name)") {
+                for await edge in stream { sink.yield(.edge(input: name, edge)) }
+            }
+        }
+        let profile = state.profile
+        for sensor in profile.sensors {
+            workers.start("sensor:\(sensor.name)") { [self] in await poll(sensor, profile: profile) }
+        }
+        for publisher in profile.publishers {
+            workers.start("publisher:\(publisher.name)") { [self] in await publish(publisher) }
+        }
     }
 
     // MARK: Publishing
@@ -255,45 +359,59 @@ public final class Agent: Service, Sendable {
         client.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
     }
 
-    private func refuse(topic: String, payload: String, because error: any Error) {
+    private func refuse(_ profile: Profile, topic: String, payload: String, because error: any Error) {
         logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(payload)", "reason": "\(error)"])
+        noteError("\(topic): \(error)")
         send(profile.errorTopic, JSONValue.object(["topic": .string(topic), "payload": .string(payload), "error": .string("\(error)")]).serialized,
              retain: false)
     }
 
-    private func report(source: String, error: String) {
+    private func report(_ profile: Profile, source: String, error: String) {
+        noteError("\(source): \(error)")
         send(profile.errorTopic, JSONValue.object(["source": .string(source), "error": .string(error)]).serialized, retain: false)
     }
 
-    /// Subscribes to the command topics, the tutorial-style subscriptions, Home Assistant's status
-    /// and, while restoring, the restored outputs' own state topics.
-    private func subscribe(restoring restoreTopics: [String]) async {
+    private func noteError(_ text: String) {
+        snapshot.withLock { status in
+            status.recentErrors.append(text)
+            if status.recentErrors.count > 10 { status.recentErrors.removeFirst() }
+        }
+    }
+
+    /// The command topics, the tutorial-style subscriptions and Home Assistant's status.
+    static func subscriptions(_ profile: Profile) -> [Subscription] {
         var subscriptions = profile.outputs.compactMap { TopicFilter($0.commandTopic).map { Subscription($0, qos: .atLeastOnce) } }
         subscriptions += profile.subscriptions.map { Subscription($0.filter, qos: $0.qos) }
         if profile.discovery.enabled, let filter = TopicFilter(Discovery(profile: profile).homeAssistantStatusTopic) {
             subscriptions.append(Subscription(filter, qos: .atLeastOnce))
         }
-        subscriptions += restoreTopics.compactMap { TopicFilter($0).map { Subscription($0, qos: .atLeastOnce) } }
+        return subscriptions
+    }
+
+    /// Subscribes in a task of its own: a SUBACK never comes while the broker is away, and that
+    /// wait cannot be cancelled; it ends when the client stops.
+    private func subscribe(_ subscriptions: [Subscription]) {
         guard !subscriptions.isEmpty else { return }
-        do {
-            let codes = try await client.subscribe(subscriptions)
-            for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
-                logger.error("the broker refused the subscription to \(subscription.filter): \(code)")
-                report(source: "agent", error: "the broker refused the subscription to \(subscription.filter): \(code)")
+        Task { [client, logger] in
+            do {
+                let codes = try await client.subscribe(subscriptions)
+                for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
+                    logger.error("the broker refused the subscription to \(subscription.filter): \(code)")
+                }
+            } catch {
+                logger.error("cannot subscribe: \(error)")
             }
-        } catch {
-            logger.error("cannot subscribe: \(error)")
         }
     }
 
     /// Reads a sensor on its interval. A failed read goes to the error topic, never as a value.
-    private func poll(_ sensor: SensorSettings) async {
+    private func poll(_ sensor: SensorSettings, profile: Profile) async {
         let driver: any Sensor
         do {
             driver = try makeSensor(sensor.model, bus: hardware.openBus(sensor.bus), address: sensor.address, options: sensor.options)
         } catch {
             logger.error("sensor \(sensor.name): \(error)")
-            report(source: sensor.name, error: "\(error)")
+            report(profile, source: sensor.name, error: "\(error)")
             return
         }
         while !Task.isCancelled {
@@ -309,7 +427,7 @@ public final class Agent: Service, Sendable {
                 return
             } catch {
                 logger.warning("sensor \(sensor.name) gave no reading: \(error)")
-                report(source: sensor.name, error: "\(error)")
+                report(profile, source: sensor.name, error: "\(error)")
             }
             try? await Task.sleep(for: .milliseconds(sensor.intervalMilliseconds))
         }
@@ -328,6 +446,71 @@ public final class Agent: Service, Sendable {
             case .constant(let text): text
             }
             send(publisher.topic, payload, retain: publisher.retain, qos: publisher.qos)
+        }
+    }
+}
+
+/// Why a reload was refused; the agent keeps its profile.
+public struct ReloadError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What the agent is doing, for `gpiobridge status`.
+public struct AgentStatus: Sendable {
+    public struct Line: Sendable {
+        public var name: String
+        public var line: String
+        /// The logical state; nil while the line is not held.
+        public var state: Bool?
+    }
+
+    public var profile: String
+    public var device: String
+    public var connection = "idle"
+    public var outputs: [Line] = []
+    public var inputs: [Line] = []
+    public var sensors: [String] = []
+    /// The last ten errors, oldest first.
+    public var recentErrors: [String] = []
+
+    init(profile: Profile) {
+        self.profile = profile.source
+        self.device = profile.device.id
+    }
+
+    /// As JSON, for the control socket and `gpiobridge status --json`.
+    public var json: JSONValue {
+        func lines(_ lines: [Line]) -> JSONValue {
+            .array(lines.map { line in
+                .object(["name": .string(line.name), "line": .string(line.line), "state": line.state.map { .string($0 ? "ON" : "OFF") } ?? .null])
+            })
+        }
+        return .object([
+            "profile": .string(profile), "device": .string(device), "connection": .string(connection),
+            "outputs": lines(outputs), "inputs": lines(inputs), "sensors": .array(sensors.map { .string($0) }),
+            "errors": .array(recentErrors.map { .string($0) }),
+        ])
+    }
+}
+
+/// Long-running tasks the agent starts and stops by name (input watchers, sensors, publishers).
+final class Workers: Sendable {
+    private let tasks = Mutex<[String: Task<Void, Never>]>([:])
+
+    func start(_ key: String, _ operation: @escaping @Sendable () async -> Void) {
+        let task = Task { await operation() }
+        tasks.withLock { $0.updateValue(task, forKey: key)?.cancel() }
+    }
+
+    func cancel(_ key: String) {
+        tasks.withLock { $0.removeValue(forKey: key)?.cancel() }
+    }
+
+    func cancelAll() {
+        tasks.withLock { tasks in
+            for task in tasks.values { task.cancel() }
+            tasks = [:]
         }
     }
 }

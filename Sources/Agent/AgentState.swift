@@ -4,10 +4,10 @@ import Profile
 
 /// The agent's lines and output logic, owned by its event loop.
 struct AgentState {
-    let profile: Profile
+    private(set) var profile: Profile
     var controller: OutputController
-    var outputLines: [String: any LineRequest] = [:]
-    var inputLines: [String: any LineRequest] = [:]
+    private(set) var outputLines: [String: any LineRequest] = [:]
+    private(set) var inputLines: [String: any LineRequest] = [:]
     /// The last known logical level of each input.
     var inputLevels: [String: Bool] = [:]
     /// Retained states seen for `initial: restore` outputs.
@@ -15,51 +15,34 @@ struct AgentState {
     var awaitingRestore: Bool
     /// The state topics of `initial: restore` outputs, read once at start.
     let restoreTopics: [String]
-    private let resolved: [String: (chip: any GPIOChip, offset: Int)]
+    private var resolved: [String: Line] = [:]
+
+    /// A line as found on a chip, with the settings it was requested with.
+    struct Line {
+        var chip: any GPIOChip
+        var offset: Int
+        var settings: LineSettings
+
+        /// `gpiochip0:17`: two references to one physical line have the same key.
+        var key: String { "\(chip.info.name):\(offset)" }
+    }
 
     /// Finds every line and requests them: outputs at their initial state (those restoring their
     /// retained state wait), inputs with their bias, edges and debounce. Any failure releases
     /// what was requested and throws, naming the profile setting.
-    init(profile: Profile, hardware: AgentHardware, logger: Logger) throws {
+    init(profile: Profile, hardware: AgentHardware) throws {
         self.profile = profile
-        var problems: [String] = []
-        var resolved: [String: (chip: any GPIOChip, offset: Int)] = [:]
-        var owners: [String: String] = [:]
-        let lines = profile.outputs.map { ($0.name, $0.line, $0.origin) } + profile.inputs.map { ($0.name, $0.line, $0.origin) }
-        for (name, line, origin) in lines {
-            do {
-                let found = try hardware.chips.resolve(line.description)
-                let key = "\(found.chip.info.name):\(found.offset)"
-                if let owner = owners[key] {
-                    problems.append(Self.locate(profile, origin, "line", "\(line) is \(key), which \(owner) already uses"))
-                }
-                owners[key] = origin.path
-                resolved[name] = found
-            } catch {
-                problems.append(Self.locate(profile, origin, "line", "\(error)"))
-            }
-        }
-        guard problems.isEmpty else { throw AgentStartError(problems: problems) }
-        self.resolved = resolved
         restoreTopics = profile.outputs.filter { $0.initial == .restore }.map(\.stateTopic)
         awaitingRestore = !restoreTopics.isEmpty
         controller = OutputController(outputs: profile.outputs, initialStates: [:])
+        resolved = try Self.resolve(profile, hardware)
         do {
             var initial: [String: Bool] = [:]
             for output in profile.outputs where output.initial != .restore {
                 initial[output.name] = output.initial == .on
                 outputLines[output.name] = try request(output, on: output.initial == .on)
             }
-            for input in profile.inputs {
-                let (chip, offset) = resolved[input.name]!
-                let settings = LineSettings.input(bias: input.bias, edge: input.edge, activeLow: input.activeLow,
-                                                  debounceMicroseconds: UInt32(input.debounceMilliseconds * 1000))
-                let request = try Self.located(profile, input.origin) {
-                    try chip.requestLines([offset], settings: settings, initialValues: nil, consumer: gpiobridgeConsumer)
-                }
-                inputLines[input.name] = request
-                inputLevels[input.name] = try request.values()[0]
-            }
+            for input in profile.inputs { try requestInput(input) }
             controller = OutputController(outputs: profile.outputs, initialStates: initial)
         } catch {
             releaseAll()
@@ -67,15 +50,42 @@ struct AgentState {
         }
     }
 
-    /// The edge events of every input, by name.
-    func inputStreams() throws -> [(String, AsyncStream<EdgeEvent>)] {
-        try profile.inputs.map { ($0.name, try inputLines[$0.name]!.edgeEvents()) }
+    /// Every output and input line of `profile`, found on the chips; two names for one line are refused.
+    private static func resolve(_ profile: Profile, _ hardware: AgentHardware) throws -> [String: Line] {
+        var problems: [String] = []
+        var resolved: [String: Line] = [:]
+        var owners: [String: String] = [:]
+        let lines = profile.outputs.map { ($0.name, $0.line, $0.origin, LineSettings.output(activeLow: $0.activeLow, drive: $0.drive)) }
+            + profile.inputs.map {
+                ($0.name, $0.line, $0.origin, LineSettings.input(bias: $0.bias, edge: $0.edge, activeLow: $0.activeLow,
+                                                                 debounceMicroseconds: UInt32($0.debounceMilliseconds * 1000)))
+            }
+        for (name, reference, origin, settings) in lines {
+            do {
+                let found = try hardware.chips.resolve(reference.description)
+                let line = Line(chip: found.chip, offset: found.offset, settings: settings)
+                if let owner = owners[line.key] {
+                    problems.append(locate(profile, origin, "line", "\(reference) is \(line.key), which \(owner) already uses"))
+                }
+                owners[line.key] = origin.path
+                resolved[name] = line
+            } catch {
+                problems.append(locate(profile, origin, "line", "\(error)"))
+            }
+        }
+        guard problems.isEmpty else { throw AgentStartError(problems: problems) }
+        return resolved
+    }
+
+    /// The edge events of `input`.
+    func inputStream(_ input: String) throws -> AsyncStream<EdgeEvent> {
+        try inputLines[input]!.edgeEvents()
     }
 
     /// Requests the outputs that waited for their retained state.
     mutating func requestRestoredOutputs() throws {
         awaitingRestore = false
-        for output in profile.outputs where output.initial == .restore {
+        for output in profile.outputs where output.initial == .restore && outputLines[output.name] == nil {
             let on = restored[output.name] ?? false
             outputLines[output.name] = try request(output, on: on)
             controller.adopt(output.name, on: on)
@@ -83,11 +93,19 @@ struct AgentState {
     }
 
     private func request(_ output: OutputSettings, on: Bool) throws -> any LineRequest {
-        let (chip, offset) = resolved[output.name]!
+        let line = resolved[output.name]!
         return try Self.located(profile, output.origin) {
-            try chip.requestLines([offset], settings: .output(activeLow: output.activeLow, drive: output.drive), initialValues: [on],
-                                  consumer: gpiobridgeConsumer)
+            try line.chip.requestLines([line.offset], settings: line.settings, initialValues: [on], consumer: gpiobridgeConsumer)
         }
+    }
+
+    private mutating func requestInput(_ input: InputSettings) throws {
+        let line = resolved[input.name]!
+        let request = try Self.located(profile, input.origin) {
+            try line.chip.requestLines([line.offset], settings: line.settings, initialValues: nil, consumer: gpiobridgeConsumer)
+        }
+        inputLines[input.name] = request
+        inputLevels[input.name] = try request.values()[0]
     }
 
     /// Gives every line back to the kernel.
@@ -96,6 +114,107 @@ struct AgentState {
         for request in inputLines.values { request.release() }
         outputLines = [:]
         inputLines = [:]
+    }
+
+    // MARK: Reload
+
+    /// What a reload changed, by output or input name.
+    struct Changes {
+        var kept: [String] = []
+        var added: [String] = []
+        var changed: [String] = []
+        var removed: [String] = []
+        /// Inputs whose edge stream must be (re)started.
+        var inputsToWatch: [String] = []
+        /// Inputs whose edge stream ended.
+        var inputsToStop: [String] = []
+
+        var summary: String {
+            "\(kept.count) lines kept, \(added.count) added, \(changed.count) changed, \(removed.count) removed"
+        }
+    }
+
+    /// Moves to `new` without touching the lines whose configuration did not change: they keep
+    /// their request and their state, so they do not glitch. Lines we do not hold yet are
+    /// requested before any old one is let go, so a line busy elsewhere leaves everything as it
+    /// was. Removed outputs go to their safe state and are released. If a line we held cannot be
+    /// requested in its new configuration, the old configuration is restored and this throws.
+    mutating func reconfigure(to new: Profile, hardware: AgentHardware) throws -> Changes {
+        let newLines = try Self.resolve(new, hardware)
+        let oldOutputs = Set(profile.outputs.map(\.name))
+        let newOutputs = Set(new.outputs.map(\.name))
+        let held = resolved.filter { outputLines[$0.key] != nil || inputLines[$0.key] != nil }
+        let kept = Set(newLines.keys.filter { name in
+            guard let old = held[name], let line = newLines[name] else { return false }
+            return oldOutputs.contains(name) == newOutputs.contains(name) && old.key == line.key && old.settings == line.settings
+        })
+        let heldKeys = Set(held.filter { !kept.contains($0.key) }.map(\.value.key))
+        let toRequest = newLines.keys.filter { !kept.contains($0) }.sorted()
+
+        var fresh: [String: any LineRequest] = [:]
+        func requestNew(_ name: String) throws {
+            let line = newLines[name]!
+            let output = new.outputs.first { $0.name == name }
+            let origin = output?.origin ?? new.inputs.first { $0.name == name }!.origin
+            fresh[name] = try Self.located(new, origin) {
+                try line.chip.requestLines([line.offset], settings: line.settings, initialValues: output.map { [$0.initial == .on] },
+                                           consumer: gpiobridgeConsumer)
+            }
+        }
+        do {
+            for name in toRequest where !heldKeys.contains(newLines[name]!.key) { try requestNew(name) }
+        } catch {
+            for request in fresh.values { request.release() }
+            throw error
+        }
+
+        // Let go of what the new profile does not keep; removed or changed outputs go safe first.
+        var released: [(name: String, line: Line, state: Bool?)] = []
+        for name in held.keys.sorted() where !kept.contains(name) {
+            if let request = outputLines.removeValue(forKey: name) {
+                let state = controller.isOn(name) ?? false
+                if let output = profile.outputs.first(where: { $0.name == name }), output.safeState != .keep {
+                    try? request.setValues([output.safeState == .on])
+                }
+                request.release()
+                released.append((name, held[name]!, state))
+            } else if let request = inputLines.removeValue(forKey: name) {
+                request.release()
+                released.append((name, held[name]!, nil))
+            }
+        }
+        do {
+            for name in toRequest where heldKeys.contains(newLines[name]!.key) { try requestNew(name) }
+        } catch {
+            for request in fresh.values { request.release() }
+            for (name, line, state) in released {
+                let request = try? line.chip.requestLines([line.offset], settings: line.settings, initialValues: state.map { [$0] },
+                                                          consumer: gpiobridgeConsumer)
+                if state != nil { outputLines[name] = request } else { inputLines[name] = request }
+            }
+            throw error
+        }
+
+        var changes = Changes()
+        changes.kept = kept.sorted()
+        changes.added = newLines.keys.filter { resolved[$0] == nil }.sorted()
+        changes.changed = resolved.keys.filter { newLines[$0] != nil && !kept.contains($0) }.sorted()
+        changes.removed = resolved.keys.filter { newLines[$0] == nil }.sorted()
+        changes.inputsToStop = released.filter { $0.state == nil }.map(\.name)
+        changes.inputsToWatch = new.inputs.map(\.name).filter { fresh[$0] != nil }
+        for (name, request) in fresh {
+            if newOutputs.contains(name) {
+                outputLines[name] = request
+            } else {
+                inputLines[name] = request
+                inputLevels[name] = (try? request.values()[0]) ?? false
+            }
+        }
+        inputLevels = inputLevels.filter { inputLines[$0.key] != nil }
+        controller = controller.reconfigured(to: new.outputs, keeping: kept)
+        profile = new
+        resolved = newLines
+        return changes
     }
 
     private static func located<T>(_ profile: Profile, _ origin: SettingLocation, _ body: () throws -> T) throws -> T {

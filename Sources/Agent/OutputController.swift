@@ -40,6 +40,21 @@ public struct OutputController: Sendable {
         })
     }
 
+    /// The controller for a new profile's `outputs`: those in `kept` carry on as they are (state
+    /// and any pulse under way); the others start at their initial state.
+    public func reconfigured(to outputs: [OutputSettings], keeping kept: Set<String>) -> OutputController {
+        var next = OutputController(outputs: outputs, initialStates: Dictionary(uniqueKeysWithValues: outputs.map { ($0.name, $0.initial == .on) }))
+        for name in kept {
+            guard let old = self.outputs[name], var output = next.outputs[name] else { continue }
+            output.isOn = old.isOn
+            output.previous = old.previous
+            output.pulsing = old.pulsing
+            output.pulseGeneration = old.pulseGeneration
+            next.outputs[name] = output
+        }
+        return next
+    }
+
     /// Records the state of an output whose line was requested later (one restoring its state).
     public mutating func adopt(_ name: String, on: Bool) {
         outputs[name]?.isOn = on

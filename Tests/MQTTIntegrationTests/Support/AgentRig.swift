@@ -17,6 +17,12 @@ struct AgentRig: Sendable {
     let inbox: Inbox
     let log: CapturedLog
     let group: ServiceGroup
+    let agent: Agent
+
+    /// Reloads the agent with the profile `yaml`.
+    func reload(_ yaml: String) async throws -> Result<String, ReloadError> {
+        await agent.reload(try ProfileLoader.decode(yaml, file: "reloaded.yml"))
+    }
 
     private func offset(_ name: String) throws -> Int {
         try #require((0..<chip.info.lineCount).first { (try? chip.lineInfo(offset: $0).name) == name }, "no line \(name)")
@@ -73,7 +79,7 @@ func withAgent(_ yaml: String, broker: Mosquitto, lineNames: [String] = (0...27)
     let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "observer"), logger: testLogger("observer"))
     let inbox = Inbox(observer)
     let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent)], logger: testLogger("group")))
-    let rig = AgentRig(profile: profile, chip: chip, bus: bus, observer: observer, inbox: inbox, log: log, group: group)
+    let rig = AgentRig(profile: profile, chip: chip, bus: bus, observer: observer, inbox: inbox, log: log, group: group, agent: agent)
     try await withRunningClients([observer]) {
         _ = try await observer.subscribe([Subscription(TopicFilter("#")!, qos: .atLeastOnce)])
         try await withThrowingTaskGroup(of: Void.self) { tasks in
