@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "MQTT", "Hardware", "Profile", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

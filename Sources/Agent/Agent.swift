@@ -275,6 +275,9 @@ public final class Agent: Service, Sendable {
         } else if old.discovery.enabled {
             send(discovery.configTopic, "", retain: true)
         }
+        // What is gone leaves no retained state behind.
+        for output in old.outputs where changes.removed.contains(output.name) { send(output.stateTopic, "", retain: true) }
+        for input in old.inputs where changes.removed.contains(input.name) { send(input.stateTopic, "", retain: true) }
         for output in new.outputs where changes.added.contains(output.name) || changes.changed.contains(output.name) {
             send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
         }

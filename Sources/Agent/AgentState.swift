@@ -130,7 +130,7 @@ struct AgentState {
         var inputsToStop: [String] = []
 
         var summary: String {
-            "\(kept.count) lines kept, \(added.count) added, \(changed.count) changed, \(removed.count) removed"
+            "lines: \(kept.count) kept, \(added.count) added, \(changed.count) changed, \(removed.count) removed"
         }
     }
 

@@ -17,6 +17,9 @@ enum GPIOBridge {
             .group(SensorCommand.group),
             .group(ProfileCommand.group),
             .command(AgentCommand.self),
+            .command(StatusCommand.self),
+            .command(ReloadCommand.self),
+            .command(SimulateCommand.self),
         ])
 
     static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"

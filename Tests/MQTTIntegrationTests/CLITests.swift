@@ -2,13 +2,15 @@ import Foundation
 import Testing
 
 /// The `gpiobridge` binary that `swift build` made, run as a user would.
-private let gpiobridge = packageRoot + "/.build/debug/gpiobridge"
+let gpiobridge = packageRoot + "/.build/debug/gpiobridge"
 
-private func run(_ arguments: [String], timeout: Duration = .seconds(20)) async throws -> (status: Int32, output: String) {
+func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(20)) async throws
+    -> (status: Int32, output: String)
+{
     guard FileManager.default.isExecutableFile(atPath: gpiobridge) else {
         throw HarnessError("\(gpiobridge) is missing: run `swift build` first")
     }
-    return try await runProgram(gpiobridge, arguments, timeout: timeout)
+    return try await runProgram(gpiobridge, arguments, environment: environment, timeout: timeout)
 }
 
 @Suite("gpiobridge pub and sub against Mosquitto")

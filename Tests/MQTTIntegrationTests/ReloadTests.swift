@@ -35,7 +35,7 @@ struct ReloadTests {
                 }
                 let seen = rig.inbox.messages.count
                 let result = try await rig.reload(after)
-                #expect(try result.get() == "2 lines kept, 1 added, 1 changed, 1 removed")
+                #expect(try result.get() == "lines: 2 kept, 1 added, 1 changed, 1 removed")
                 #expect(try rig.level("GPIO17"), "lamp kept its line and its state")
                 #expect(!rig.payloads("gpiobridge/bench/lamp").dropFirst(2).contains("OFF"), "no glitch was published for lamp")
                 #expect(try !rig.chip.lineInfo(offset: 22).isUsed && !rig.level("GPIO22"), "pump went off and was released")

@@ -23,19 +23,30 @@ struct AgentCommand: Command {
         .option("--broker", value: "URL", help: "Use this broker instead of the profile's: mqtt://host:port or mqtts://host:port."),
         .flag("--simulate", help: "Use a simulated chip with a Raspberry Pi's line names instead of the real GPIO (for the demo)."),
         .option("--log-level", value: "LEVEL", help: "trace, debug, info (default), notice, warning or error."),
+        AgentCommand.instanceOption,
     ]
 
-    static var defaultProfilePath: String {
-        (getenv("GPIOBRIDGE_DIR").map { String(cString: $0) } ?? "/etc/gpiobridge") + "/profile.yml"
+    static let instanceOption = OptionSpec.option(
+        "--instance", value: "NAME", help: "One of several agents (gpiobridge@NAME): its profile is NAME.yml and its socket NAME.sock.")
+
+    /// `$GPIOBRIDGE_DIR`, or /etc/gpiobridge: where `profile apply` installs profiles.
+    static var profileDirectory: String {
+        getenv("GPIOBRIDGE_DIR").map { String(cString: $0) } ?? "/etc/gpiobridge"
     }
 
+    static var defaultProfilePath: String { profilePath(instance: nil) }
+
+    static func profilePath(instance: String?) -> String { profileDirectory + "/" + (instance ?? "profile") + ".yml" }
+
     let profilePath: String
+    let instance: String?
     let brokerOverride: BrokerURL?
     let simulate: Bool
     let logLevel: Logger.Level
 
     init(_ arguments: ParsedArguments) throws {
-        profilePath = arguments.string("--profile") ?? Self.defaultProfilePath
+        instance = arguments.string("--instance")
+        profilePath = arguments.string("--profile") ?? Self.profilePath(instance: instance)
         let url = arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) }
         brokerOverride = try url.map { text in
             guard let url = BrokerURL(text) else { throw UsageError("--broker: \"\(text)\" is not mqtt://host[:port] or mqtts://host[:port]") }
@@ -52,17 +63,33 @@ struct AgentCommand: Command {
         let client = try MQTTClient(configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride), logger: Logger(label: "mqtt") {
             LineLogHandler(label: $0, level: level)
         })
-        let hardware = simulate ? Self.simulatedHardware() : try AgentHardware.system(expanders: profile.expanders)
+        let simulatedChip = simulate ? Self.simulatedChip() : nil
+        let hardware = try simulatedChip.map { chip in
+            let bus = SimulatedI2CBus(number: 1)
+            return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
+        } ?? AgentHardware.system(expanders: profile.expanders)
         let agent = Agent(profile: profile, client: client, hardware: hardware, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent)],
+        let control = ControlServer(path: ControlSocket.path(instance: instance), logger: logger,
+                                    handler: agent.controlHandler(simulatedChip: simulatedChip))
+        // Stopped in reverse order: the control socket, then the agent (offline, safe states), then the client.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent), .init(service: control)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    let answer = await agent.controlHandler()(.object(["command": .string("reload")]))
+                    if answer["ok"] != .bool(true), case .string(let error)? = answer["error"] { logger.error("reload failed: \(error)") }
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
     }
 
-    /// A chip named like a Raspberry Pi's header (GPIO0...GPIO27) and an empty I²C bus.
-    static func simulatedHardware() -> AgentHardware {
-        let chip = SimulatedChip(name: "gpiochip0", label: "gpiobridge-simulated", lineNames: (0...27).map { "GPIO\($0)" })
-        let bus = SimulatedI2CBus(number: 1)
-        return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
+    /// A chip named like a Raspberry Pi's header: GPIO0...GPIO27.
+    static func simulatedChip() -> SimulatedChip {
+        SimulatedChip(name: "gpiochip0", label: "gpiobridge-simulated", lineNames: (0...27).map { "GPIO\($0)" })
     }
 }

@@ -1,9 +1,16 @@
+import Agent
+import Hardware
+import JSON
 import Profile
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `gpiobridge profile`: check and show profiles before they run.
 enum ProfileCommand {
     static let group = CommandGroup(name: "profile", abstract: "Validate, show and apply YAML profiles.",
-                                    children: [.command(Validate.self), .command(Show.self)])
+                                    children: [.command(Validate.self), .command(Show.self), .command(Apply.self)])
 
     static let fileArgument = ArgumentSpec(name: "FILE", help: "The profile, such as Profiles/relay.yml.")
 
@@ -46,5 +53,123 @@ enum ProfileCommand {
         func run() async throws {
             print(try ProfileCommand.load(path).resolvedDescription)
         }
+    }
+
+    struct Apply: Command {
+        static let name = "apply"
+        static let abstract = "Validate a profile, install it for the agent, and make the running agent reload it."
+        static let discussion = """
+            The profile is installed atomically as $GPIOBRIDGE_DIR/profile.yml (default /etc/gpiobridge;
+            NAME.yml with --instance), and the one it replaces is kept as .previous. A running agent
+            reloads it and keeps its connection; if the agent refuses it (a busy line, say), the previous
+            file is put back and the reason is printed. Exit 2: invalid profile; 1: the agent refused it.
+            """
+        static let arguments = [ProfileCommand.fileArgument]
+        static let options = [AgentCommand.instanceOption]
+        let path: String
+        let instance: String?
+
+        init(_ arguments: ParsedArguments) throws {
+            path = arguments.argument("FILE")!
+            instance = arguments.string("--instance")
+        }
+
+        func run() async throws {
+            let profile = try ProfileCommand.load(path)
+            let socket = ControlSocket.path(instance: instance)
+            var agentRunning = true
+            do {
+                _ = try ControlClient.send(.object(["command": .string("status")]), to: socket)
+            } catch .noAgent {
+                agentRunning = false
+            } catch {
+                throw CLIError("\(error)")
+            }
+            if !agentRunning { try checkLines(profile) }
+            let target = AgentCommand.profilePath(instance: instance)
+            let text = try readFile(path)
+            let previous = access(target, F_OK) == 0 ? try readFile(target) : nil
+            if let previous { try writeAtomically(target + ".previous", previous) }
+            try writeAtomically(target, text)
+            guard agentRunning else {
+                print("installed \(target); no agent is running to reload it (start it: systemctl start gpiobridge)")
+                return
+            }
+            do {
+                let answer = try askAgent(.object(["command": .string("reload"), "profile": .string(target)]), instance: instance)
+                if case .string(let summary)? = answer["summary"] { print("applied \(path) as \(target): \(summary)") }
+            } catch {
+                if let previous { try writeAtomically(target, previous) } else { unlink(target) }
+                // The agent read the installed copy; name the user's file, which has the same lines.
+                let reason = "\(error)".replacingPrefix(target + ":", with: path + ":")
+                throw CLIError("the running agent refused \(path) and keeps its profile:\n\(reason)")
+            }
+        }
+
+        /// With no agent to try it, the lines are checked against this machine's chips.
+        private func checkLines(_ profile: Profile) throws {
+            let chips = try GPIOChips.system(expanders: profile.expanders.map(\.specification))
+            var problems: [String] = []
+            for (line, origin) in profile.outputs.map({ ($0.line, $0.origin) }) + profile.inputs.map({ ($0.line, $0.origin) }) {
+                do {
+                    _ = try chips.resolve(line.description)
+                } catch {
+                    problems.append("\(profile.source):\(origin.location(of: "line")): \(origin.path).line: \(error)")
+                }
+            }
+            guard problems.isEmpty else {
+                printOut(problems.joined(separator: "\n"), error: true)
+                printOut("\(profile.source): the lines do not exist on this machine; the profile was not installed", error: true)
+                throw ExitStatus(2)
+            }
+        }
+    }
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw CLIError("cannot read \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { throw CLIError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        if count == 0 { return bytes }
+        bytes += buffer[..<count]
+    }
+}
+
+/// Writes a temporary file beside `path`, flushes it to disk and renames it over `path`, so a
+/// reader (or a power cut) sees the old file or the new one, never half of one.
+func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno))) (run as root for /etc/gpiobridge)") }
+    var written = 0
+    while written < bytes.count {
+        let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else {
+            close(fd)
+            unlink(temporary)
+            throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        written += count
+    }
+    fsync(fd)
+    close(fd)
+    guard rename(temporary, path) == 0 else {
+        unlink(temporary)
+        throw CLIError("cannot install \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+extension String {
+    /// Replaces `prefix` at the start of every line.
+    fileprivate func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix(prefix) ? replacement + $0.dropFirst(prefix.count) : String($0) }
+            .joined(separator: "\n")
     }
 }

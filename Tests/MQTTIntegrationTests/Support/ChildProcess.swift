@@ -11,8 +11,9 @@ final class ChildProcess: @unchecked Sendable {
     /// The exit status once the process has ended (read ``isRunning`` first).
     private(set) var exitStatus: Int32?
 
-    /// Starts `path` with `arguments`; its stdout and stderr go to `outputPath` (or /dev/null).
-    init(_ path: String, _ arguments: [String], outputPath: String = "/dev/null") throws {
+    /// Starts `path` with `arguments` and this process's environment plus `environment`; its
+    /// stdout and stderr go to `outputPath` (or /dev/null).
+    init(_ path: String, _ arguments: [String], environment: [String: String] = [:], outputPath: String = "/dev/null") throws {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -33,8 +34,18 @@ final class ChildProcess: @unchecked Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        var variables: [String] = []
+        var index = 0
+        while let entry = environ[index] {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "="), environment[String(text[..<equals])] == nil { variables.append(text) }
+            index += 1
+        }
+        variables += environment.map { "\($0.key)=\($0.value)" }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw HarnessError("cannot start \(path): \(String(cString: strerror(result)))")
         }

@@ -21,12 +21,12 @@ struct HarnessError: Error, CustomStringConvertible {
 /// Runs a program to completion without blocking a thread, and returns its exit status and
 /// combined output.
 @discardableResult
-func runProgram(_ path: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws
-    -> (status: Int32, output: String)
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60))
+    async throws -> (status: Int32, output: String)
 {
     let outputPath = NSTemporaryDirectory() + "gpiobridge-run-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    let child = try ChildProcess(path, arguments, outputPath: outputPath)
+    let child = try ChildProcess(path, arguments, environment: environment, outputPath: outputPath)
     let deadline = ContinuousClock.now + timeout
     while child.isRunning {
         if ContinuousClock.now > deadline {

@@ -1,0 +1,166 @@
+import Foundation
+import MQTT
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gpiobridge agent --simulate` as a process, with its own profile and run directories.
+private final class AgentProcess: Sendable {
+    let directory: String
+    let environment: [String: String]
+    let process: ChildProcess
+    let logPath: String
+
+    init(profile: String, broker: Mosquitto) throws {
+        directory = NSTemporaryDirectory() + "gpiobridge-agent-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
+        try profile.write(toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
+        environment = ["GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory + "/run",
+                       "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)"]
+        logPath = directory + "/agent.log"
+        process = try ChildProcess(gpiobridge, ["agent", "--simulate"], environment: environment, outputPath: logPath)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Runs another gpiobridge command against this agent.
+    func command(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await run(arguments, environment: environment)
+    }
+
+    func waitForSocket() async throws {
+        try await withTimeout(.seconds(10), "the control socket") { [directory] in
+            while !FileManager.default.fileExists(atPath: directory + "/run/agent.sock") { try await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+private let profile = """
+    device: {id: cli}
+    outputs:
+      - {name: lamp, line: GPIO17}
+    inputs:
+      - {name: button, line: GPIO27, bias: pull-up, active_low: true}
+    """
+
+/// Watches `gpiobridge/cli/#` on the broker.
+private func withObserver(_ broker: Mosquitto, _ body: @escaping @Sendable (MQTTClient, Inbox) async throws -> Void) async throws {
+    let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "cli-observer"), logger: testLogger("observer"))
+    let inbox = Inbox(observer)
+    try await withRunningClients([observer]) {
+        _ = try await observer.subscribe(to: "gpiobridge/cli/#")
+        try await body(observer, inbox)
+    }
+}
+
+private func waitFor(_ inbox: Inbox, _ topic: String, _ payload: String) async throws {
+    try await withTimeout(.seconds(10), "\(payload) on \(topic)") {
+        while !inbox.messages.contains(where: { $0.topic == topic && $0.payloadString == payload }) { try await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+@Suite("gpiobridge agent, status, simulate and profile apply as processes")
+struct AgentCLITests {
+    @Test("SIGTERM: offline is published, the lines are released and the agent exits 0")
+    func sigterm() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { observer, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/cli/lamp", "ON")
+                await agent.process.terminate(SIGTERM)
+                #expect(agent.process.exitStatus == 0, "\(agent.log)")
+                try await waitFor(inbox, "gpiobridge/cli/status", "offline")
+                #expect(agent.log.contains("info agent: stopping: publishing offline and setting safe states"), "\(agent.log)")
+            }
+        }
+    }
+
+    @Test("SIGKILL: the broker publishes the will, offline")
+    func will() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { _, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                await agent.process.terminate(SIGKILL)
+                try await waitFor(inbox, "gpiobridge/cli/status", "offline")
+            }
+        }
+    }
+
+    @Test("status shows the connection and lines; simulate presses the button; the press is published")
+    func statusAndSimulate() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { _, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await agent.waitForSocket()
+                let status = try await agent.command(["status"])
+                #expect(status.status == 0)
+                #expect(status.output.contains("connection: connected (MQTT 5.0"), "\(status.output)")
+                #expect(status.output.contains("  lamp             GPIO17           OFF"), "\(status.output)")
+                let pressed = try await agent.command(["simulate", "GPIO27=0"])
+                #expect(pressed.status == 0, "\(pressed.output)")
+                try await waitFor(inbox, "gpiobridge/cli/button", "ON")
+                await agent.process.terminate()
+            }
+        }
+    }
+
+    @Test("profile apply: the agent reloads it and keeps its connection; a busy or missing line is refused and the previous file stays")
+    func apply() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { observer, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await agent.waitForSocket()
+                try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/cli/lamp", "ON")
+                let next = agent.directory + "/next.yml"
+                try (profile + "\n  - {name: fan, line: GPIO22}\n").replacingOccurrences(of: "inputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}\n  - {name: fan, line: GPIO22}",
+                                                                                    with: "  - {name: fan, line: GPIO22}\ninputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}")
+                    .write(toFile: next, atomically: true, encoding: .utf8)
+                let applied = try await agent.command(["profile", "apply", next])
+                #expect(applied.status == 0, "\(applied.output)")
+                #expect(applied.output.contains("lines: 2 kept, 1 added, 0 changed, 0 removed"), "\(applied.output)")
+                try await waitFor(inbox, "gpiobridge/cli/fan", "OFF")
+                #expect(inbox.messages.filter { $0.topic == "gpiobridge/cli/status" }.count == 1, "the connection stayed")
+                #expect(try String(contentsOfFile: agent.directory + "/profile.yml", encoding: .utf8).contains("fan"))
+                #expect(try String(contentsOfFile: agent.directory + "/profile.yml.previous", encoding: .utf8) == profile)
+
+                let broken = agent.directory + "/broken.yml"
+                try profile.replacingOccurrences(of: "GPIO17", with: "GPIO71").write(toFile: broken, atomically: true, encoding: .utf8)
+                let refused = try await agent.command(["profile", "apply", broken])
+                #expect(refused.status == 1)
+                #expect(refused.output.contains("the running agent refused \(broken) and keeps its profile"), "\(refused.output)")
+                #expect(refused.output.contains("\(broken):3:24: outputs[0].line: no GPIO line is named GPIO71"), "\(refused.output)")
+                #expect(try String(contentsOfFile: agent.directory + "/profile.yml", encoding: .utf8).contains("fan"), "the previous file is back")
+                try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "OFF", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/cli/lamp", "OFF")
+
+                let invalid = agent.directory + "/invalid.yml"
+                try "device: {id: cli}\noutputs: [{name: lamp}]\n".write(toFile: invalid, atomically: true, encoding: .utf8)
+                let rejected = try await agent.command(["profile", "apply", invalid])
+                #expect(rejected.status == 2)
+                #expect(rejected.output.contains("\(invalid):2:11: outputs[0].line: missing"), "\(rejected.output)")
+                await agent.process.terminate()
+            }
+        }
+    }
+
+    @Test("status with no agent running says so and exits 1")
+    func noAgent() async throws {
+        let directory = NSTemporaryDirectory() + "gpiobridge-none-\(UUID().uuidString.prefix(8))"
+        let result = try await run(["status"], environment: ["GPIOBRIDGE_RUN_DIR": directory])
+        #expect(result.status == 1)
+        #expect(result.output.contains("Error: no agent is running (nothing listens on \(directory)/agent.sock)"), "\(result.output)")
+    }
+}
