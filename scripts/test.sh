@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
-# real Mosquitto and amqtt brokers, a bounded fuzzing run of the packet decoder, the release
+# real Mosquitto and amqtt brokers (the agent among them), the systemd units' checks, a bounded fuzzing run of the packet decoder, the release
 # binary's size and library check, and a short benchmark run (figures are printed, never asserted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ swift build --build-tests
 
 echo "== unit and integration tests"
 swift test --skip-build
+
+echo "== systemd units (systemd-analyze verify and security)"
+scripts/check-systemd.sh
 
 echo "== fuzzing the packet decoder"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -57,6 +57,7 @@ public final class Agent: Service, Sendable {
         case graceExpired(epoch: Int)
         case restoreWindowEnded
         case reload(Profile, CheckedContinuation<Result<String, ReloadError>, Never>)
+        case ping(CheckedContinuation<Void, Never>)
         case shutdown
     }
 
@@ -84,12 +85,29 @@ public final class Agent: Service, Sendable {
     /// state; the MQTT connection stays. On failure the agent keeps the profile it had.
     public func reload(_ profile: Profile) async -> Result<String, ReloadError> {
         await withCheckedContinuation { continuation in
-            eventSink.yield(.reload(profile, continuation))
+            if case .terminated = eventSink.yield(.reload(profile, continuation)) {
+                continuation.resume(returning: .failure(ReloadError("the agent has stopped")))
+            }
+        }
+    }
+
+    /// Returns once the agent's event loop has handled it: the loop runs and is not stuck (for
+    /// READY=1 and the systemd watchdog).
+    public func ping() async {
+        await withCheckedContinuation { continuation in
+            if case .terminated = eventSink.yield(.ping(continuation)) { continuation.resume() }
         }
     }
 
     public func run() async throws {
-        var state = try AgentState(profile: initialProfile, hardware: hardware)
+        var iterator = events.makeAsyncIterator()
+        var state: AgentState
+        do {
+            state = try AgentState(profile: initialProfile, hardware: hardware)
+        } catch {
+            await stopLoop(&iterator)
+            throw error
+        }
         defer { state.releaseAll() }
         let sink = eventSink
         let timers = Timers(sink: sink)
@@ -118,7 +136,7 @@ public final class Agent: Service, Sendable {
                 })
                 record(state)
                 logger.info("agent started", metadata: ["device": "\(state.profile.device.id)", "profile": "\(state.profile.source)"])
-                for await event in events {
+                while let event = await iterator.next() {
                     if case .shutdown = event {
                         await shutdown(&state, timers: timers)
                         break
@@ -126,10 +144,23 @@ public final class Agent: Service, Sendable {
                     handle(event, &state, timers: timers, workers: workers)
                     record(state)
                 }
+                await stopLoop(&iterator)
                 tasks.cancelAll()
             }
         } onGracefulShutdown: { [eventSink] in
             eventSink.yield(.shutdown)
+        }
+    }
+
+    /// Ends the event loop; whoever still waits on it is answered that the agent has stopped.
+    private func stopLoop(_ iterator: inout AsyncStream<Event>.Iterator) async {
+        eventSink.finish()
+        while let event = await iterator.next() {
+            switch event {
+            case .ping(let reply): reply.resume()
+            case .reload(_, let reply): reply.resume(returning: .failure(ReloadError("the agent has stopped")))
+            default: break
+            }
         }
     }
 
@@ -163,6 +194,8 @@ public final class Agent: Service, Sendable {
             finishRestore(&state)
         case .reload(let profile, let reply):
             reply.resume(returning: reload(to: profile, &state, timers: timers, workers: workers))
+        case .ping(let reply):
+            reply.resume()
         case .shutdown:
             break
         }

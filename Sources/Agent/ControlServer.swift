@@ -55,15 +55,19 @@ public final class ControlServer: Service, Sendable {
         chmod(path, 0o660)
         defer { unlink(path) }
         logger.debug("control socket at \(path)")
-        try await withGracefulShutdownHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
                     }
                 }
+            } onGracefulShutdown: {
+                server.channel.close(promise: nil)
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             server.channel.close(promise: nil)
         }
     }

@@ -20,6 +20,7 @@ enum GPIOBridge {
             .command(StatusCommand.self),
             .command(ReloadCommand.self),
             .command(SimulateCommand.self),
+            .group(ServiceCommand.group),
         ])
 
     static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"

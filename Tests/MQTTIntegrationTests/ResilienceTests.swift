@@ -211,6 +211,24 @@ struct ResilienceTests {
         }
         await process.terminate()
     }
+
+    @Test("stop() while the first connection is being made ends run(): it never connects after the stop")
+    func stopDuringConnect() async throws {
+        try await withMosquitto { broker in
+            for round in 0..<20 {
+                let client = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "early-stop"), logger: testLogger("early"))
+                try await withTimeout(.seconds(5), "run() to return after stop() in round \(round)") {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await client.run() }
+                        if round % 2 == 1 { await Task.yield() }
+                        client.stop()
+                        try await group.waitForAll()
+                    }
+                }
+            }
+        }
+    }
+
 }
 
 /// `clientConfiguration` with adjustments.
@@ -218,4 +236,5 @@ func clientConfiguration(port: Int, _ name: String, _ adjust: (inout MQTTClientC
     var configuration = clientConfiguration(port: port, name)
     adjust(&configuration)
     return configuration
+
 }

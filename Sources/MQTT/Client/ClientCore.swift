@@ -80,6 +80,8 @@ final class ClientCore: @unchecked Sendable {
     /// future of the connection's end, or fails with why no connection was made.
     func establish() -> EventLoopFuture<EventLoopFuture<MQTTConnectionError>> {
         eventLoop.preconditionInEventLoop()
+        // stop() may have run between the run loop's check and this call: do not connect then.
+        guard !isStopping else { return eventLoop.makeFailedFuture(MQTTConnectionError.closedByBroker) }
         attempt += 1
         setState(.connecting(attempt: attempt))
         let first = version

@@ -75,7 +75,17 @@ struct AgentCommand: Command {
         let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent), .init(service: control)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // Ready once the event loop turns; then the watchdog is fed from that loop, so a stuck agent is restarted.
+                await agent.ping()
+                SystemdNotify.send("READY=1\nSTATUS=running \(profile.source)")
+                guard let interval = SystemdNotify.watchdogInterval else { return }
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    await agent.ping()
+                    SystemdNotify.send("WATCHDOG=1")
+                }
+            }
             tasks.addTask {
                 // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
@@ -83,7 +93,13 @@ struct AgentCommand: Command {
                     if answer["ok"] != .bool(true), case .string(let error)? = answer["error"] { logger.error("reload failed: \(error)") }
                 }
             }
-            try await tasks.next()
+            // The group's end (a stop or a start failure) ends the helpers.
+            do {
+                try await group.run()
+            } catch {
+                tasks.cancelAll()
+                throw error
+            }
             tasks.cancelAll()
         }
     }
