@@ -71,77 +71,28 @@ enum Units {
 
     """
 
-    static let template = """
-    # gpiobridge agent, one per profile: gpiobridge@garage.service drives /etc/gpiobridge/garage.yml.
-    # Install with `gpiobridge service install`; change a profile with `gpiobridge profile apply --instance garage FILE`.
-    [Unit]
-    Description=gpiobridge agent for profile %i (GPIO lines and I2C sensors over MQTT)
-    Wants=network-online.target
-    After=network-online.target
-
-    [Service]
-    Type=notify
-    ExecStart=/usr/local/bin/gpiobridge agent --instance %i
-    # Reloads through the agent's control socket and fails when the agent refuses the profile.
-    ExecReload=/usr/local/bin/gpiobridge reload --instance %i
-    Restart=on-failure
-    RestartSec=2s
-    # The agent's event loop answers each watchdog ping; a hung agent is restarted.
-    WatchdogSec=30s
-    TimeoutStopSec=20s
-    Environment=GPIOBRIDGE_RUN_DIR=/run/gpiobridge
-
-    # Its own user; the gpio and i2c groups open /dev/gpiochip* and /dev/i2c-*.
-    User=gpiobridge
-    Group=gpiobridge
-    SupplementaryGroups=gpio i2c
-    RuntimeDirectory=gpiobridge
-    RuntimeDirectoryMode=0750
-    # Shared by every instance: one stopping must not remove the others' sockets.
-    RuntimeDirectoryPreserve=yes
-    ConfigurationDirectory=gpiobridge
-    ConfigurationDirectoryMode=0750
-    UMask=0077
-    # The broker password, if the profile says password_credential: mqtt-password.
-    # LoadCredential=mqtt-password:/etc/gpiobridge/%i-mqtt-password
-
-    # Hardening: only the GPIO and I2C character devices, no privileges, a read-only system.
-    DevicePolicy=closed
-    DeviceAllow=char-gpiochip rw
-    DeviceAllow=char-i2c rw
-    CapabilityBoundingSet=
-    AmbientCapabilities=
-    NoNewPrivileges=yes
-    ProtectSystem=strict
-    ProtectHome=yes
-    PrivateTmp=yes
-    PrivateMounts=yes
-    ProtectKernelTunables=yes
-    ProtectKernelModules=yes
-    ProtectKernelLogs=yes
-    ProtectControlGroups=yes
-    ProtectClock=yes
-    ProtectHostname=yes
-    ProtectProc=invisible
-    ProcSubset=pid
-    RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-    RestrictNamespaces=yes
-    RestrictRealtime=yes
-    RestrictSUIDSGID=yes
-    RemoveIPC=yes
-    LockPersonality=yes
-    MemoryDenyWriteExecute=yes
-    SystemCallArchitectures=native
-    SystemCallFilter=@system-service
-    SystemCallFilter=~@privileged @resources
-    SystemCallErrorNumber=EPERM
-    IPAddressDeny=
-    KeyringMode=private
-
-    [Install]
-    WantedBy=multi-user.target
-
-    """
+    /// The template, one agent per profile (`gpiobridge@garage` runs /etc/gpiobridge/garage.yml):
+    /// the single unit with the instance's name put in.
+    static var template: String {
+        let replacements: [String: [String]] = [
+            "# gpiobridge agent: drives /etc/gpiobridge/profile.yml from MQTT.":
+                ["# gpiobridge agent, one per profile: gpiobridge@garage.service drives /etc/gpiobridge/garage.yml."],
+            "# Install with `gpiobridge service install`; change the profile with `gpiobridge profile apply FILE`.":
+                ["# Install with `gpiobridge service install`; change a profile with `gpiobridge profile apply --instance garage FILE`."],
+            "Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)":
+                ["Description=gpiobridge agent for profile %i (GPIO lines and I2C sensors over MQTT)"],
+            "ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml":
+                ["ExecStart=/usr/local/bin/gpiobridge agent --instance %i"],
+            "ExecReload=/usr/local/bin/gpiobridge reload": ["ExecReload=/usr/local/bin/gpiobridge reload --instance %i"],
+            "RuntimeDirectoryMode=0750":
+                ["RuntimeDirectoryMode=0750", "# Shared by every instance: one stopping must not remove the others' sockets.",
+                 "RuntimeDirectoryPreserve=yes"],
+            "# LoadCredential=mqtt-password:/etc/gpiobridge/mqtt-password": ["# LoadCredential=mqtt-password:/etc/gpiobridge/%i-mqtt-password"],
+        ]
+        return service.split(separator: "\n", omittingEmptySubsequences: false)
+            .flatMap { replacements[String($0)] ?? [String($0)] }
+            .joined(separator: "\n")
+    }
 
     /// Lets the gpio and i2c groups open the character devices (Raspberry Pi OS ships the same).
     static let udevRules = """
