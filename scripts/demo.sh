@@ -1,54 +1,67 @@
 #!/usr/bin/env bash
-# The demo: sets up a fresh Debian 12 machine, builds gpiobridge, starts a local Mosquitto with a
-# TLS listener (CA, server certificate for localhost, user and password), and shows a subscriber
-# and a publisher talking through it, as the ESP8266 tutorial's board does with its cloud broker.
-# Then it shows what a wrong CA file looks like.
+# The demo: sets up a fresh Debian 12 machine, builds gpiobridge, starts a local Mosquitto, and runs
+# the agent with Profiles/demo.yml on the simulated chip (no GPIO hardware needed). It then toggles
+# the LED by publishing (the state comes back), presses the button on the simulated chip (the press
+# is published), sends a bad command (refused on the error topic), shows the periodic value and the
+# agent's status, and stops the agent (offline is published, the lines are released).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
 scripts/setup.sh
-echo "== building gpiobridge (release)"
-swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
-bin=.build/release/gpiobridge
+echo "== building gpiobridge"
+swift build --product gpiobridge >/dev/null
+bin=$(pwd)/.build/debug/gpiobridge
 
 work=$(mktemp -d)
-broker_pid=""
-cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$work"; }
+pids=()
+# The subscriber and the agent go before the broker, so nothing reports a lost connection.
+cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done; sleep 0.2; rm -rf "$work"; }
 trap cleanup EXIT
-scripts/gen-test-certs.sh "$work/certs" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-touch "$work/passwd" && mosquitto_passwd -b "$work/passwd" demo demo-password
-cat >"$work/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous false
-password_file $work/passwd
-cafile $work/certs/ca.crt
-certfile $work/certs/server.crt
-keyfile $work/certs/server.key
-log_dest none
-CONF
-chmod 755 "$work"; chmod 644 "$work/passwd" "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" & broker_pid=$!
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_dest none\n' "$port" > "$work/mosquitto.conf"
+chmod 755 "$work"; chmod 644 "$work/mosquitto.conf"
+mosquitto -c "$work/mosquitto.conf" & pids+=($!)
 for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.02; done
+export GPIOBRIDGE_RUN_DIR=$work/run GPIOBRIDGE_BROKER=mqtt://127.0.0.1:$port
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+run() { echo "\$ gpiobridge ${*:2}"; "$@"; }
 
-tls=(-h localhost -p "$port" --cafile "$work/certs/ca.crt" -u demo -P demo-password)
-echo "== broker: Mosquitto with TLS on localhost:$port (hostname verified against the CA)"
-echo "\$ gpiobridge sub ${tls[*]} -t 'demo/#' -v -C 3"
-"$bin" sub "${tls[@]}" -t 'demo/#' -v -C 3 & sub=$!
+say "== a local Mosquitto on 127.0.0.1:$port; everything under gpiobridge/demo/ is printed as \"mqtt> topic payload\""
+"$bin" sub -p "$port" -t 'gpiobridge/demo/#' -v > >(sed -u 's/^/  mqtt> /') & pids+=($!)
+sleep 0.5
+
+say "== the agent, on the simulated chip (Raspberry Pi line names), with Profiles/demo.yml"
+echo "\$ gpiobridge agent --profile Profiles/demo.yml --simulate --broker mqtt://127.0.0.1:$port"
+"$bin" agent --profile Profiles/demo.yml --simulate > >(sed -u 's/^/  agent> /') 2>&1 & agent=$!
+pids+=("$agent")
+for _ in $(seq 200); do [ -S "$GPIOBRIDGE_RUN_DIR/agent.sock" ] && break; sleep 0.05; done
 sleep 1
-for args in "-t demo/temperature -m 21.5 -q 0" "-t demo/relay/1 -m ON -q 1" "-t demo/random -m $((RANDOM % 500 + 1)) -q 2"; do
-    echo "\$ gpiobridge pub ${tls[*]} $args"
-    # shellcheck disable=SC2086
-    "$bin" pub "${tls[@]}" $args
-done
-wait "$sub"
 
-echo "== the same publish with the wrong CA file fails and says why:"
-echo "\$ gpiobridge pub -h localhost -p $port --cafile other-ca.crt -u demo -P demo-password -t demo/x -m 1"
-if "$bin" pub -h localhost -p "$port" --cafile "$work/certs/other-ca.crt" -u demo -P demo-password -t demo/x -m 1; then
-    echo "unexpected: the wrong CA was accepted" >&2
-    exit 1
-else
-    echo "(exit code $?)"
-fi
+say "== 1. toggle the LED (GPIO17) by publishing; the agent sets the line, then publishes its state"
+run "$bin" pub -p "$port" -t gpiobridge/demo/led/set -m ON -q 1
+sleep 0.5
+run "$bin" pub -p "$port" -t gpiobridge/demo/led/set -m '{"state":"TOGGLE"}' -q 1
+sleep 0.5
+run "$bin" pub -p "$port" -t gpiobridge/demo/led/set -m '{"state":"ON","pulse_ms":800}' -q 1
+sleep 1.5
+
+say "== 2. press the button (GPIO27, pull-up, active-low) on the simulated chip; the press is published"
+run "$bin" simulate GPIO27=0
+sleep 0.5
+run "$bin" simulate GPIO27=pull
+sleep 0.5
+
+say "== 3. a command the agent does not understand is refused on the error topic; the agent keeps running"
+run "$bin" pub -p "$port" -t gpiobridge/demo/led/set -m blink -q 1
+sleep 0.5
+
+say "== 4. the periodic value (uptime every 5 s), then the agent's status"
+sleep 4
+run "$bin" status
+
+say "== 5. stop the agent (SIGTERM): offline is published, outputs go safe, lines are released"
+kill -TERM "$agent"
+wait "$agent" && echo "(the agent exited with status 0)"
+sleep 0.5
+say "== done"
