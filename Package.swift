@@ -95,6 +95,17 @@ let package = Package(
             ],
             path: "Benchmarks/MQTTBench"
         ),
+        // Prints the agent's figures (round trip, commands per second, RSS, start time, idle CPU); run
+        // by scripts/bench-agent.sh.
+        .executableTarget(
+            name: "agent-bench",
+            dependencies: [
+                "MQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/AgentBench"
+        ),
         .testTarget(
             name: "MQTTTests",
             dependencies: [

@@ -15,7 +15,8 @@ PKG_CONFIG_PATH="$cache/libgpiod2/lib/pkgconfig" swift build -c release --static
 
 status=0
 tests=(--file Tests/RealKernel/gpio.sh:/tests/gpio.sh --file Tests/RealKernel/i2c.sh:/tests/i2c.sh
-       --file Tests/RealKernel/sensors.sh:/tests/sensors.sh --file Tests/RealKernel/expander.sh:/tests/expander.sh --i2c-addrs 0x20,0x23,0x38,0x40,0x44,0x45,0x48,0x49,0x4f,0x76)
+       --file Tests/RealKernel/sensors.sh:/tests/sensors.sh --file Tests/RealKernel/expander.sh:/tests/expander.sh
+       --file Tests/RealKernel/agent.sh:/tests/agent.sh --file /usr/sbin/mosquitto:/usr/sbin/mosquitto --i2c-addrs 0x20,0x23,0x38,0x40,0x44,0x45,0x48,0x49,0x4f,0x76)
 scripts/qemu/run-guest.sh --file .build/release/gpiobridge:/usr/local/bin/gpiobridge --env GPIOBRIDGE_API=v1 \
     "${tests[@]}" Tests/RealKernel/run-all.sh || status=1
 scripts/qemu/run-guest.sh --file .build-v2/release/gpiobridge:/usr/local/bin/gpiobridge --lib-dir "$cache/libgpiod2/lib" \
