@@ -35,7 +35,7 @@ enum AgentBench {
 
         let directory = "/tmp/agent-bench-\(getpid())"
         mkdir(directory, 0o755)
-        let profile = "device: {id: bench}\noutputs:\n  - {name: relay, line: GPIO17}\nsafety: {broker_grace: never}\n"
+        let profile = "device: {id: bench}\noutputs:\n  - {name: relay, line: GPIO17}\n  - {name: marker, line: GPIO18}\nsafety: {broker_grace: never}\n"
         try writeFile(directory + "/profile.yml", profile)
 
         try await withRunningClient(client) {
@@ -78,19 +78,19 @@ enum AgentBench {
             }
             print("agent command_rtt p50_us \(percentile(roundTrips, 50).microseconds) p99_us \(percentile(roundTrips, 99).microseconds)")
 
-            // Sustained: every command on QoS 1, pipelined; each one is answered with a state.
-            inbox.clear()
-            let burst = ContinuousClock.now
-            let sender = Task {
-                for index in 0..<commands {
-                    client.enqueue(MQTTMessage(topic: "gpiobridge/bench/relay/set", payload: index.isMultiple(of: 2) ? "ON" : "OFF", qos: .atLeastOnce))
-                    if index % 1000 == 999 { await Task.yield() }
-                }
-            }
-            try await inbox.waitForCount(topic: "gpiobridge/bench/relay", commands, timeout: .seconds(max(60, commands / 1000)))
-            _ = await sender.value
-            let elapsed = ContinuousClock.now - burst
-            print("agent commands_per_s \(Int(Double(commands) / elapsed.seconds)) count \(commands)")
+            // Sustained: commands on QoS 1, pipelined. States of one topic coalesce while the broker
+        // acknowledges earlier ones, so the end is marked by one last command to another output:
+        // the agent handles commands in order, so its state means every command before it was applied.
+        inbox.clear()
+        let burst = ContinuousClock.now
+        for index in 0..<commands {
+            client.enqueue(MQTTMessage(topic: "gpiobridge/bench/relay/set", payload: index.isMultiple(of: 2) ? "ON" : "OFF", qos: .atLeastOnce))
+            if index % 1000 == 999 { await Task.yield() }
+        }
+        client.enqueue(MQTTMessage(topic: "gpiobridge/bench/marker/set", payload: "ON", qos: .atLeastOnce))
+        try await inbox.next(timeout: .seconds(max(60, commands / 500))) { $0.topic == "gpiobridge/bench/marker" && $0.payloadString == "ON" }
+        let elapsed = ContinuousClock.now - burst
+        print("agent commands_per_s \(Int(Double(commands) / elapsed.seconds)) count \(commands)")
             print("agent rss_after_commands_kb \(rss(agent)) count \(commands)")
 
             // Idle: no traffic; the agent should not wake up (no polling).
@@ -112,7 +112,6 @@ final class Inbox: Sendable {
 
     private struct State {
         var messages: [MQTTMessage] = []
-        var counts: [String: Int] = [:]
         var waiter: (predicate: Predicate, continuation: CheckedContinuation<Void, Never>)?
     }
 
@@ -128,7 +127,6 @@ final class Inbox: Sendable {
         task = Task {
             for await message in client.messages {
                 let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    state.counts[message.topic, default: 0] += 1
                     if let waiter = state.waiter, waiter.predicate(message) {
                         state.waiter = nil
                         return waiter.continuation
@@ -142,11 +140,24 @@ final class Inbox: Sendable {
     }
 
     func clear() {
-        storage.state.withLock { $0.messages = []; $0.counts = [:] }
+        storage.state.withLock { $0.messages = [] }
     }
 
     /// Waits for a message matching `predicate`; earlier messages are dropped.
-    func next(_ predicate: @escaping Predicate) async throws {
+    func next(timeout: Duration = .seconds(30), _ predicate: @escaping Predicate) async throws {
+        let timer = Task { [storage] in
+            try await Task.sleep(for: timeout)
+            let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter?.continuation
+            }
+            if let waiting {
+                print("agent-bench: timed out after \(timeout) waiting for a message")
+                waiting.resume()
+                exit(1)
+            }
+        }
+        defer { timer.cancel() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let found = storage.state.withLock { state -> Bool in
                 if let index = state.messages.firstIndex(where: predicate) {
@@ -158,16 +169,6 @@ final class Inbox: Sendable {
                 return false
             }
             if found { continuation.resume() }
-        }
-    }
-
-    func waitForCount(topic: String, _ count: Int, timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while storage.state.withLock({ $0.counts[topic, default: 0] }) < count {
-            guard ContinuousClock.now < deadline else {
-                throw BenchError("only \(storage.state.withLock { $0.counts[topic, default: 0] }) of \(count) states arrived")
-            }
-            try await Task.sleep(for: .milliseconds(2))
         }
     }
 }

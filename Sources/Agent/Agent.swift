@@ -47,6 +47,7 @@ public final class Agent: Service, Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let initialProfile: Profile
     private let snapshot: Mutex<AgentStatus>
+    private let states: StateOutbox
 
     /// What the agent's single loop reacts to; everything that changes state passes through it.
     enum Event: Sendable {
@@ -68,6 +69,7 @@ public final class Agent: Service, Sendable {
         self.logger = logger
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         snapshot = Mutex(AgentStatus(profile: profile))
+        states = StateOutbox(client: client)
     }
 
     /// The will the client must carry: `offline`, retained, on the status topic.
@@ -183,7 +185,7 @@ public final class Agent: Service, Sendable {
         case .edge(let name, let edge):
             guard let input = state.profile.inputs.first(where: { $0.name == name }), state.inputLevels[name] != nil else { return }
             state.inputLevels[name] = edge.rising
-            send(input.stateTopic, edge.rising ? input.onPayload : input.offPayload, retain: true)
+            states.publish(input.stateTopic, edge.rising ? input.onPayload : input.offPayload)
         case .pulseEnded(let name, let generation):
             apply(state.controller.pulseEnded(name, generation: generation), &state, timers: timers)
         case .graceExpired(let epoch):
@@ -249,7 +251,7 @@ public final class Agent: Service, Sendable {
                     return
                 }
             case .publish(let name, let on):
-                if let output = state.profile.outputs.first(where: { $0.name == name }) { send(output.stateTopic, on ? "ON" : "OFF", retain: true) }
+                if let output = state.profile.outputs.first(where: { $0.name == name }) { states.publish(output.stateTopic, on ? "ON" : "OFF") }
             case .startPulse(let name, let milliseconds, let generation):
                 timers.startPulse(name, after: .milliseconds(milliseconds), generation: generation)
             case .cancelPulse(let name):
@@ -304,18 +306,18 @@ public final class Agent: Service, Sendable {
         // Home Assistant drops the components that are gone, and entities that stayed keep their ids.
         let discovery = Discovery(profile: new)
         if new.discovery.enabled {
-            send(discovery.configTopic, discovery.config(removing: discovery.removedComponents(since: Discovery(profile: old))).serialized, retain: true)
+            states.publish(discovery.configTopic, discovery.config(removing: discovery.removedComponents(since: Discovery(profile: old))).serialized)
         } else if old.discovery.enabled {
-            send(discovery.configTopic, "", retain: true)
+            states.publish(discovery.configTopic, "")
         }
         // What is gone leaves no retained state behind.
-        for output in old.outputs where changes.removed.contains(output.name) { send(output.stateTopic, "", retain: true) }
-        for input in old.inputs where changes.removed.contains(input.name) { send(input.stateTopic, "", retain: true) }
+        for output in old.outputs where changes.removed.contains(output.name) { states.publish(output.stateTopic, "") }
+        for input in old.inputs where changes.removed.contains(input.name) { states.publish(input.stateTopic, "") }
         for output in new.outputs where changes.added.contains(output.name) || changes.changed.contains(output.name) {
-            send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
+            states.publish(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF")
         }
         for input in new.inputs where changes.inputsToWatch.contains(input.name) {
-            if let level = state.inputLevels[input.name] { send(input.stateTopic, level ? input.onPayload : input.offPayload, retain: true) }
+            if let level = state.inputLevels[input.name] { states.publish(input.stateTopic, level ? input.onPayload : input.offPayload) }
         }
         logger.info("reloaded \(new.source): \(changes.summary)")
         return .success(changes.summary)
@@ -324,16 +326,16 @@ public final class Agent: Service, Sendable {
     /// On every connection: online, every state, and discovery.
     private func announce(_ state: AgentState) {
         let profile = state.profile
-        send(profile.statusTopic, "online", retain: true)
+        states.publish(profile.statusTopic, "online")
         for output in profile.outputs where state.outputLines[output.name] != nil {
-            send(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF", retain: true)
+            states.publish(output.stateTopic, state.controller.isOn(output.name) == true ? "ON" : "OFF")
         }
         for input in profile.inputs {
-            if let level = state.inputLevels[input.name] { send(input.stateTopic, level ? input.onPayload : input.offPayload, retain: true) }
+            if let level = state.inputLevels[input.name] { states.publish(input.stateTopic, level ? input.onPayload : input.offPayload) }
         }
         let discovery = Discovery(profile: profile)
         if profile.discovery.enabled {
-            send(discovery.configTopic, discovery.config().serialized, retain: true)
+            states.publish(discovery.configTopic, discovery.config().serialized)
         }
     }
 
@@ -342,8 +344,8 @@ public final class Agent: Service, Sendable {
         logger.info("stopping: publishing offline\(profile.safety.safeOnShutdown ? " and setting safe states" : "")")
         if profile.safety.safeOnShutdown { apply(state.controller.enterSafeStates(), &state, timers: timers) }
         // Waits for the broker's acknowledgement, briefly: a broker that is gone must not hold up the stop.
-        let offline = MQTTMessage(topic: profile.statusTopic, payload: "offline", qos: .atLeastOnce, retain: true)
-        if !(await finishes(within: .seconds(2)) { [client] in _ = try? await client.publish(offline) }) {
+        states.publish(profile.statusTopic, "offline")
+        if !(await finishes(within: .seconds(2)) { [states] in await states.flush() }) {
             logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead")
         }
         state.releaseAll()
