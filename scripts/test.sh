@@ -29,5 +29,6 @@ scripts/qemu/test-gpiobridge.sh
 echo "== release binary"
 scripts/check-binary.sh
 
-echo "== benchmark (short run; figures only)"
+echo "== benchmarks (short runs; figures only)"
 BENCH_QUICK=1 scripts/bench-mqtt.sh
+BENCH_QUICK=1 scripts/bench-agent.sh
