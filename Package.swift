@@ -42,10 +42,11 @@ let package = Package(
             name: "Hardware",
             dependencies: ["CGPIOShim", "CI2C"]
         ),
-        // libyaml, the reference C parser: marks every node with its line and column.
+        // libyaml, the reference C parser: marks every node with its line and column. Found in the
+        // default paths, not through pkg-config: SwiftPM would put yaml-0.1's -L/usr/lib/<triple>
+        // ahead of the libgpiod a PKG_CONFIG_PATH points at (the v2 test build).
         .systemLibrary(
             name: "CYAML",
-            pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
         // YAML profiles -> validated Profile values; every error located (file:line:column, key path).

@@ -333,10 +333,9 @@ public final class Agent: Service, Sendable {
         for input in profile.inputs {
             if let level = state.inputLevels[input.name] { states.publish(input.stateTopic, level ? input.onPayload : input.offPayload) }
         }
+        // With discovery off nothing is published there: a broker's ACL may not allow the topic.
         let discovery = Discovery(profile: profile)
-        if profile.discovery.enabled {
-            states.publish(discovery.configTopic, discovery.config().serialized)
-        }
+        if profile.discovery.enabled { states.publish(discovery.configTopic, discovery.config().serialized) }
     }
 
     private func shutdown(_ state: inout AgentState, timers: Timers) async {

@@ -446,6 +446,21 @@ extension ProfileDecoder {
                 }
             }
         }
+        // Interlocked outputs may never be on together, not even at start or in their safe states.
+        for output in profile.outputs {
+            for other in profile.outputs where output.name < other.name
+                && (output.interlock.contains(other.name) || other.interlock.contains(output.name)) {
+                if output.initial == .on && other.initial == .on {
+                    issue(at: other.origin.location(of: "initial"), "\(other.origin.path).initial",
+                          "\(output.name) and \(other.name) are interlocked and cannot both start on", hint: "start one of them off")
+                }
+                if output.safeState == .on && other.safeState == .on {
+                    issue(at: other.origin.location(of: "safe_state"), "\(other.origin.path).safe_state",
+                          "\(output.name) and \(other.name) are interlocked and cannot both be on in their safe states",
+                          hint: "make one of them off or keep")
+                }
+            }
+        }
         // An interlock holds both ways, whichever side the profile wrote it on.
         for index in profile.outputs.indices {
             let name = profile.outputs[index].name
