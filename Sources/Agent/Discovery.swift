@@ -38,7 +38,7 @@ public struct Discovery: Sendable {
             ])))
         }
         for sensor in profile.sensors {
-            for quantity in sensorQuantities(sensor) {
+            for quantity in sensor.model.quantities {
                 let id = "\(sensor.name)_\(quantity.rawValue)"
                 var members: [JSONMember] = [
                     JSONMember(key: "p", value: .string("sensor")),
@@ -81,10 +81,6 @@ public struct Discovery: Sendable {
             guard !current.contains(component.id), case .string(let platform)? = component.config["p"] else { return nil }
             return (component.id, platform)
         }
-    }
-
-    private func sensorQuantities(_ sensor: SensorSettings) -> [SensorQuantity] {
-        (try? makeSensor(sensor.model, bus: SimulatedI2CBus(), address: sensor.address, options: sensor.options).quantities) ?? []
     }
 
     private func unit(_ quantity: SensorQuantity, _ sensor: SensorSettings) -> MeasurementUnit {

@@ -63,7 +63,7 @@ extension Profile {
                     lines.append("    shunt_ohms: \(formatReading(sensor.options.shuntOhms))")
                     lines.append("    max_current: \(formatReading(sensor.options.maxCurrentAmps))")
                 }
-                let quantities = (try? makeSensor(sensor.model, bus: SimulatedI2CBus(), address: sensor.address, options: sensor.options).quantities) ?? []
+                let quantities = sensor.model.quantities
                 let units = quantities.map { "\($0.rawValue): \((sensor.units[$0] ?? MeasurementUnit.units(for: $0)[0]).rawValue)" }
                 lines.append("    units: {\(units.joined(separator: ", "))}")
                 lines.append("    topic: \(sensor.stateTopic)    # JSON: {\(quantities.map { "\"\($0.rawValue)\": ..." }.joined(separator: ", "))}")

@@ -130,7 +130,7 @@ extension ProfileDecoder {
                   hint: "use password_file: /etc/gpiobridge/mqtt-password, password_env: MQTT_PASSWORD, or password_credential: mqtt-password (systemd LoadCredential)")
         }
         var sources: [PasswordSource] = []
-        if let path = string(fields, "password_file") { sources.append(.file(path)) }
+        if let path = string(fields, "password_file") { sources.append(.file(besideProfile(path))) }
         if let name = string(fields, "password_env") { sources.append(.environment(name)) }
         if let name = string(fields, "password_credential") { sources.append(.credential(name)) }
         if sources.count > 1 {
@@ -163,14 +163,21 @@ extension ProfileDecoder {
         return broker
     }
 
+    /// A relative path names a file beside the profile: `mqtt-password` in a profile installed
+    /// as /etc/gpiobridge/profile.yml is /etc/gpiobridge/mqtt-password.
+    private func besideProfile(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let slash = file.lastIndex(of: "/") else { return path }
+        return String(file[...slash]) + path
+    }
+
     private func tls(_ broker: Fields) -> TLSSettings? {
         guard let node = broker["tls"] else { return nil }
         if node.scalar != nil {
             return bool(broker, "tls") == true ? TLSSettings(caFile: nil, certificateFile: nil, keyFile: nil, insecure: false) : nil
         }
         guard let fields = fields(node, path: "broker.tls", known: ["ca", "cert", "key", "insecure"]) else { return nil }
-        let settings = TLSSettings(caFile: string(fields, "ca"), certificateFile: string(fields, "cert"), keyFile: string(fields, "key"),
-                                   insecure: bool(fields, "insecure") ?? false)
+        let settings = TLSSettings(caFile: string(fields, "ca").map(besideProfile), certificateFile: string(fields, "cert").map(besideProfile),
+                                   keyFile: string(fields, "key").map(besideProfile), insecure: bool(fields, "insecure") ?? false)
         if (settings.certificateFile == nil) != (settings.keyFile == nil) {
             issue(at: fields.location, "broker.tls", "cert and key go together", hint: "give both cert: and key:, or neither")
         }
@@ -265,19 +272,19 @@ extension ProfileDecoder {
         }
         options.shuntOhms = double(fields, "shunt_ohms", above: 0) ?? options.shuntOhms
         options.maxCurrentAmps = double(fields, "max_current", above: 0) ?? options.maxCurrentAmps
-        if model == .ina219, (try? INA219(bus: SimulatedI2CBus(), shuntOhms: options.shuntOhms, maxCurrentAmps: options.maxCurrentAmps)) == nil {
+        if model == .ina219, (try? INA219.calibration(shuntOhms: options.shuntOhms, maxCurrentAmps: options.maxCurrentAmps)) == nil {
             issue(at: fields.location, fields.path("max_current"), "this shunt and maximum current give no usable calibration",
                   hint: "the calibration 0.04096 / (max_current / 32768 × shunt_ohms) must be 1 to 65534")
         }
         return SensorSettings(
             name: name, model: model, bus: bus, address: address, intervalMilliseconds: duration(fields, "interval", in: 100...86_400_000) ?? 60_000,
-            options: options, units: units(fields, model: model, address: address), stateTopic: topic(fields, "topic") ?? "\(base)/\(name)",
+            options: options, units: units(fields, model: model), stateTopic: topic(fields, "topic") ?? "\(base)/\(name)",
             origin: fields.origin)
     }
 
-    private func units(_ sensorFields: Fields, model: SensorModel, address: UInt8) -> [SensorQuantity: MeasurementUnit] {
+    private func units(_ sensorFields: Fields, model: SensorModel) -> [SensorQuantity: MeasurementUnit] {
         guard let node = sensorFields["units"] else { return [:] }
-        let quantities = (try? makeSensor(model, bus: SimulatedI2CBus(), address: address).quantities) ?? []
+        let quantities = model.quantities
         guard let fields = fields(node, path: sensorFields.path("units"), known: quantities.map(\.rawValue)) else { return [:] }
         var units: [SensorQuantity: MeasurementUnit] = [:]
         for quantity in quantities {

@@ -13,10 +13,11 @@ private final class AgentProcess: Sendable {
     let process: ChildProcess
     let logPath: String
 
-    init(profile: String, broker: Mosquitto) throws {
+    init(profile: String, broker: Mosquitto, files: [String: String] = [:]) throws {
         directory = NSTemporaryDirectory() + "gpiobridge-agent-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
         try profile.write(toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
+        for (name, text) in files { try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
         environment = ["GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory + "/run",
                        "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)"]
         logPath = directory + "/agent.log"
@@ -162,5 +163,31 @@ struct AgentCLITests {
         let result = try await run(["status"], environment: ["GPIOBRIDGE_RUN_DIR": directory])
         #expect(result.status == 1)
         #expect(result.output.contains("Error: no agent is running (nothing listens on \(directory)/agent.sock)"), "\(result.output)")
+    }
+
+    @Test("profile apply Profiles/relay.yml against an agent running it: nothing glitches, and the relays answer")
+    func applyRelayExample() async throws {
+        let relay = try String(contentsOfFile: packageRoot + "/Profiles/relay.yml", encoding: .utf8)
+        try await withMosquitto { broker in
+            let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "relay-observer"), logger: testLogger("observer"))
+            let inbox = Inbox(observer)
+            try await withRunningClients([observer]) {
+                _ = try await observer.subscribe(to: "gpiobridge/garage-pi/#")
+                // The password file sits beside the profile, as mqtt-password does in /etc/gpiobridge.
+                let agent = try AgentProcess(profile: relay, broker: broker, files: ["mqtt-password": "garage-secret\n"])
+                try await waitFor(inbox, "gpiobridge/garage-pi/status", "online")
+                try await agent.waitForSocket()
+                let applied = try await agent.command(["profile", "apply", packageRoot + "/Profiles/relay.yml"])
+                #expect(applied.status == 0, "\(applied.output)")
+                #expect(applied.output.contains("lines: 4 kept, 0 added, 0 changed, 0 removed"), "\(applied.output)")
+                try await observer.publish(to: "gpiobridge/garage-pi/light/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/garage-pi/light", "ON")
+                try await observer.publish(to: "gpiobridge/garage-pi/door_opener/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/garage-pi/door_opener", "ON")
+                try await waitFor(inbox, "gpiobridge/garage-pi/door_opener", "OFF")
+                await agent.process.terminate()
+                #expect(agent.process.exitStatus == 0)
+            }
+        }
     }
 }

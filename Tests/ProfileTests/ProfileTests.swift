@@ -64,7 +64,7 @@ struct ExampleProfileTests {
         #expect(profile.outputs[0].line == .name("GPIO17"))
         #expect(profile.outputs[0].stateTopic == "gpiobridge/garage-pi/light")
         #expect(profile.outputs[0].commandTopic == "gpiobridge/garage-pi/light/set")
-        #expect(profile.broker.password == .file("/etc/gpiobridge/mqtt-password"))
+        #expect(profile.broker.password == .file(profilesDirectory.path + "/mqtt-password"), "relative to the profile")
         #expect(profile.broker.sessionExpirySeconds == 3600)
         #expect(profile.broker.clientID == "gpiobridge-garage-pi")
         #expect(profile.safety == SafetySettings(brokerGraceMilliseconds: 30_000, safeOnShutdown: true))

@@ -5,7 +5,6 @@ import Synchronization
 public final class BME280: Sensor {
     public let address: UInt8
     public var model: SensorModel { .bme280 }
-    public var quantities: [SensorQuantity] { [.temperature, .humidity, .pressure] }
     private let bus: any I2CBus
     private let wait: SensorWait
     /// Read once: the trimming values are fixed at the factory.

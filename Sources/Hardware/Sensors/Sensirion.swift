@@ -3,7 +3,6 @@
 public final class SHT: Sensor {
     public let address: UInt8
     public let model: SensorModel
-    public var quantities: [SensorQuantity] { [.temperature, .humidity] }
     private let bus: any I2CBus
     private let wait: SensorWait
 
@@ -63,7 +62,6 @@ public final class SHT: Sensor {
 public final class AHT20: Sensor {
     public let address: UInt8
     public var model: SensorModel { .aht20 }
-    public var quantities: [SensorQuantity] { [.temperature, .humidity] }
     private let bus: any I2CBus
     private let wait: SensorWait
 
@@ -106,7 +104,6 @@ public final class AHT20: Sensor {
 public final class BH1750: Sensor {
     public let address: UInt8
     public var model: SensorModel { .bh1750 }
-    public var quantities: [SensorQuantity] { [.illuminance] }
     private let bus: any I2CBus
     private let wait: SensorWait
 

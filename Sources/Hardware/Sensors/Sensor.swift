@@ -42,9 +42,12 @@ public struct SensorReading: Sendable, Hashable, CustomStringConvertible {
 public protocol Sensor: AnyObject, Sendable {
     var model: SensorModel { get }
     var address: UInt8 { get }
-    /// What ``read()`` returns, in order.
-    var quantities: [SensorQuantity] { get }
     func read() async throws -> [SensorReading]
+}
+
+extension Sensor {
+    /// What ``read()`` returns, in order.
+    public var quantities: [SensorQuantity] { model.quantities }
 }
 
 /// The sensor parts gpiobridge has drivers for.
@@ -75,6 +78,18 @@ public enum SensorModel: String, Sendable, Hashable, CaseIterable {
     }
 
     public var defaultAddress: UInt8 { addresses[0] }
+
+    /// What the model's driver reports, in order.
+    public var quantities: [SensorQuantity] {
+        switch self {
+        case .bme280: [.temperature, .humidity, .pressure]
+        case .bh1750: [.illuminance]
+        case .sht3x, .sht4x, .aht20: [.temperature, .humidity]
+        case .ads1115: [.voltage]
+        case .lm75, .tmp102: [.temperature]
+        case .ina219: [.voltage, .shuntVoltage, .current, .power]
+        }
+    }
 }
 
 /// Settings some drivers take; the others ignore them.

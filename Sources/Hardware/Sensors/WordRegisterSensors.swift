@@ -2,7 +2,6 @@
 public final class ADS1115: Sensor {
     public let address: UInt8
     public var model: SensorModel { .ads1115 }
-    public var quantities: [SensorQuantity] { [.voltage] }
     public let channel: Int
     public let fullScaleVolts: Double
     private let bus: any I2CBus
@@ -51,7 +50,6 @@ public final class ADS1115: Sensor {
 public final class LM75: Sensor {
     public let address: UInt8
     public let model: SensorModel
-    public var quantities: [SensorQuantity] { [.temperature] }
     private let bus: any I2CBus
 
     /// `model` is `.lm75` or `.tmp102`.
@@ -81,25 +79,30 @@ public final class LM75: Sensor {
 public final class INA219: Sensor {
     public let address: UInt8
     public var model: SensorModel { .ina219 }
-    public var quantities: [SensorQuantity] { [.voltage, .shuntVoltage, .current, .power] }
     private let bus: any I2CBus
     /// Amperes per count of the current register.
     let currentLSB: Double
     let calibration: UInt16
 
     public init(bus: any I2CBus, address: UInt8 = 0x40, shuntOhms: Double = 0.1, maxCurrentAmps: Double = 3.2) throws {
+        calibration = try Self.calibration(shuntOhms: shuntOhms, maxCurrentAmps: maxCurrentAmps)
+        currentLSB = maxCurrentAmps / 32768
+        self.bus = bus
+        self.address = address
+    }
+
+    /// The calibration register for a shunt and the largest expected current (datasheet §8.5.1):
+    /// trunc(0.04096 / (current LSB × shunt)), with the current LSB = maximum / 2^15.
+    public static func calibration(shuntOhms: Double, maxCurrentAmps: Double) throws -> UInt16 {
         guard shuntOhms > 0, maxCurrentAmps > 0 else {
             throw SensorError.invalidOption(model: .ina219, detail: "the shunt resistance and the maximum current must be above 0")
         }
-        currentLSB = maxCurrentAmps / 32768
-        let value = (0.04096 / (currentLSB * shuntOhms)).rounded(.towardZero)
+        let value = (0.04096 / (maxCurrentAmps / 32768 * shuntOhms)).rounded(.towardZero)
         guard value >= 1, value <= 0xFFFE else {
             throw SensorError.invalidOption(
                 model: .ina219, detail: "a \(formatReading(shuntOhms)) Ω shunt at \(formatReading(maxCurrentAmps)) A needs calibration \(Int(value)), outside 1...65534; change the maximum current")
         }
-        calibration = UInt16(value) & 0xFFFE  // bit 0 is read-only
-        self.bus = bus
-        self.address = address
+        return UInt16(value) & 0xFFFE  // bit 0 is read-only
     }
 
     public func read() async throws -> [SensorReading] {
