@@ -67,6 +67,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The relay: mirrors ESP8266 boards (Tasmota, ESPHome, plain PubSubClient sketches) into the
+        // gpiobridge topic scheme. Uses the agent's command vocabulary, not its internals.
+        .target(
+            name: "Relay",
+            dependencies: [
+                "MQTT", "Agent", "JSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The command-line tool: thin commands over the modules, with a small parser of its own
         // (swift-argument-parser would pull FoundationEssentials into the static binary).
         .executableTarget(
@@ -119,6 +129,10 @@ let package = Package(
         .testTarget(
             name: "HardwareTests",
             dependencies: ["Hardware"]
+        ),
+        .testTarget(
+            name: "RelayTests",
+            dependencies: ["Relay", "Agent", "JSON"]
         ),
         .testTarget(
             name: "ProfileTests",

@@ -109,7 +109,8 @@ public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension String {
-    func trimmingWhitespace() -> String {
+    /// The text without leading and trailing whitespace (payloads often end in a newline).
+    public func trimmingWhitespace() -> String {
         var text = Substring(self)
         while let first = text.first, first.isWhitespace { text = text.dropFirst() }
         while let last = text.last, last.isWhitespace { text = text.dropLast() }

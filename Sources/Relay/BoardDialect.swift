@@ -1,0 +1,64 @@
+import Agent
+import JSON
+import MQTT
+
+/// What a message from a board means, in gpiobridge's terms.
+public enum BoardEvent: Sendable, Equatable {
+    /// The board says it is online or offline (Tasmota's LWT, ESPHome's status).
+    case availability(Bool)
+    /// A mirrored output or input changed: `gpiobridge/<board>/<name>` becomes ON or OFF.
+    case state(name: String, on: Bool)
+    /// A mirrored sensor value: `gpiobridge/<board>/<name>` becomes the number.
+    case value(name: String, Double)
+    /// The board sent something that cannot be read (malformed JSON, a word where a number belongs).
+    case malformed(topic: String, reason: String)
+}
+
+/// A message to send to a board.
+public struct BoardMessage: Sendable, Equatable {
+    public var topic: String
+    public var payload: String
+
+    public init(topic: String, payload: String) {
+        self.topic = topic
+        self.payload = payload
+    }
+}
+
+/// How to answer a command for a mirrored name.
+public enum BoardCommandResult: Sendable, Equatable {
+    /// Send these to the board, in order.
+    case send([BoardMessage])
+    /// Answer from the relay's own record of the state (boards with no query command).
+    case answerFromRecord
+    case refused(String)
+}
+
+/// One firmware's topics and payloads: which topics to watch, what their messages mean, and how
+/// gpiobridge commands are spelled for it. A value type with no I/O, tested on payloads.
+public protocol BoardDialect: Sendable {
+    /// Topic filters to subscribe to on the boards' broker.
+    var subscriptions: [String] { get }
+    /// The names this board mirrors as outputs (commandable), inputs and sensors.
+    var outputs: [String] { get }
+    var inputs: [String] { get }
+    var sensors: [String] { get }
+    /// What a message on `topic` means; empty when it is not for this board.
+    func events(topic: String, payload: String) -> [BoardEvent]
+    /// The board's spelling of `command` for the output `name`; `current` is the state the relay
+    /// last saw, for boards that cannot toggle or be asked themselves.
+    func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult
+}
+
+extension BoardDialect {
+    public var inputs: [String] { [] }
+}
+
+/// Reads ON/OFF the way boards send them: ON, OFF, on, off, 1, 0, true, false.
+func stateWord(_ text: String) -> Bool? {
+    switch text.lowercased() {
+    case "on", "1", "true": true
+    case "off", "0", "false": false
+    default: nil
+    }
+}

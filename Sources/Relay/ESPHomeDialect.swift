@@ -1,0 +1,139 @@
+import Agent
+
+/// ESPHome: `<prefix>/switch/<id>/command` in, `<prefix>/switch/<id>/state`,
+/// `<prefix>/binary_sensor/<id>/state` and `<prefix>/sensor/<id>/state` out, `<prefix>/status`
+/// `online` / `offline` (birth and will, retained). The prefix is the node name unless the node's
+/// `mqtt: topic_prefix:` says otherwise.
+public struct ESPHomeDialect: BoardDialect {
+    /// A component of the node (its object id) mirrored as `name`.
+    public struct Entity: Sendable, Equatable {
+        public var name: String
+        public var id: String
+
+        public init(name: String, id: String) {
+            self.name = name
+            self.id = id
+        }
+    }
+
+    public var prefix: String
+    public var switches: [Entity]
+    public var binarySensors: [Entity]
+    public var sensorEntities: [Entity]
+
+    public init(prefix: String, switches: [Entity], binarySensors: [Entity] = [], sensors: [Entity] = []) {
+        self.prefix = prefix
+        self.switches = switches
+        self.binarySensors = binarySensors
+        self.sensorEntities = sensors
+    }
+
+    public var subscriptions: [String] {
+        ["\(prefix)/status", "\(prefix)/switch/+/state", "\(prefix)/binary_sensor/+/state", "\(prefix)/sensor/+/state"]
+    }
+    public var outputs: [String] { switches.map(\.name) }
+    public var inputs: [String] { binarySensors.map(\.name) }
+    public var sensors: [String] { sensorEntities.map(\.name) }
+
+    public func events(topic: String, payload: String) -> [BoardEvent] {
+        if topic == "\(prefix)/status" {
+            switch payload {
+            case "online": return [.availability(true)]
+            case "offline": return [.availability(false)]
+            default: return [.malformed(topic: topic, reason: "status says \"\(payload)\", not online or offline")]
+            }
+        }
+        for (kind, entities) in [("switch", switches), ("binary_sensor", binarySensors)] {
+            if let entity = entities.first(where: { topic == "\(prefix)/\(kind)/\($0.id)/state" }) {
+                guard let on = stateWord(payload) else { return [.malformed(topic: topic, reason: "\"\(payload)\" is not ON or OFF")] }
+                return [.state(name: entity.name, on: on)]
+            }
+        }
+        if let entity = sensorEntities.first(where: { topic == "\(prefix)/sensor/\($0.id)/state" }) {
+            guard let value = Double(payload), value.isFinite else {
+                return [.malformed(topic: topic, reason: "\"\(payload)\" is not a number")]
+            }
+            return [.value(name: entity.name, value)]
+        }
+        return []
+    }
+
+    public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
+        guard let entity = switches.first(where: { $0.name == name }) else { return .refused("\(name) is not a switch of this node") }
+        let topic = "\(prefix)/switch/\(entity.id)/command"
+        switch command {
+        case .query: return .answerFromRecord
+        case .set(let on, nil): return .send([BoardMessage(topic: topic, payload: on ? "ON" : "OFF")])
+        case .toggle(nil): return .send([BoardMessage(topic: topic, payload: "TOGGLE")])
+        case .set(_, _?), .toggle(_?):
+            return .refused("ESPHome switches take no pulse over MQTT; give the switch an on_turn_on delay on the node instead")
+        }
+    }
+}
+
+/// A hand-written PubSubClient sketch, such as the ESP8266 tutorial's: numbers published on raw
+/// topics, and raw topics it subscribes to. It has no will and no birth: the relay infers its
+/// availability from silence.
+public struct PubSubClientDialect: BoardDialect {
+    /// A topic whose payloads are numbers, mirrored as `name`.
+    public struct Value: Sendable, Equatable {
+        public var name: String
+        public var topic: String
+
+        public init(name: String, topic: String) {
+            self.name = name
+            self.topic = topic
+        }
+    }
+
+    /// A topic the sketch listens on, mirrored as the output `name`: ON and OFF become `on` and `off`.
+    public struct CommandTopic: Sendable, Equatable {
+        public var name: String
+        public var topic: String
+        public var on: String
+        public var off: String
+
+        public init(name: String, topic: String, on: String = "1", off: String = "0") {
+            self.name = name
+            self.topic = topic
+            self.on = on
+            self.off = off
+        }
+    }
+
+    public var values: [Value]
+    public var commands: [CommandTopic]
+
+    public init(values: [Value], commands: [CommandTopic] = []) {
+        self.values = values
+        self.commands = commands
+    }
+
+    public var subscriptions: [String] { Array(Set(values.map(\.topic))).sorted() }
+    public var outputs: [String] { commands.map(\.name) }
+    public var sensors: [String] { values.map(\.name) }
+
+    public func events(topic: String, payload: String) -> [BoardEvent] {
+        let matching = values.filter { $0.topic == topic }
+        guard !matching.isEmpty else { return [] }
+        // Any message is a sign of life.
+        guard let number = Double(payload.trimmingWhitespace()), number.isFinite else {
+            return [.availability(true), .malformed(topic: topic, reason: "\"\(payload.prefix(40))\" is not a number")]
+        }
+        return [.availability(true)] + matching.map { .value(name: $0.name, number) }
+    }
+
+    public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
+        guard let target = commands.first(where: { $0.name == name }) else { return .refused("\(name) takes no commands on this board") }
+        switch command {
+        case .query: return .answerFromRecord
+        case .set(let on, nil): return .send([BoardMessage(topic: target.topic, payload: on ? target.on : target.off)])
+        case .toggle(nil):
+            guard let current else { return .refused("the board's state is not known yet, so it cannot be toggled; send ON or OFF") }
+            return .send([BoardMessage(topic: target.topic, payload: current ? target.off : target.on)])
+        case .set(_, _?), .toggle(_?):
+            return .refused("a plain board cannot time a pulse itself; send ON and OFF")
+        }
+    }
+}
+

@@ -1,0 +1,136 @@
+import Agent
+import JSON
+
+/// Tasmota: `cmnd/<t>/POWERn` in, `stat/<t>/RESULT` / `stat/<t>/POWERn` / `tele/<t>/STATE` and
+/// `tele/<t>/SENSOR` out, `tele/<t>/LWT` `Online` / `Offline` (retained, the will). Topics follow
+/// the board's FullTopic (default `%prefix%/%topic%/`).
+public struct TasmotaDialect: BoardDialect {
+    /// A relay: Tasmota's POWERn, mirrored as `name`.
+    public struct Relay: Sendable, Equatable {
+        public var name: String
+        /// 1 for POWER / POWER1 (SetOption26 names a single relay POWER1), 2 for POWER2, ...
+        public var index: Int
+
+        public init(name: String, index: Int) {
+            self.name = name
+            self.index = index
+        }
+    }
+
+    /// A field of `tele/<t>/SENSOR`, such as `BME280.Temperature`, mirrored as `name`.
+    public struct SensorField: Sendable, Equatable {
+        public var name: String
+        public var path: [String]
+
+        public init(name: String, path: [String]) {
+            self.name = name
+            self.path = path
+        }
+    }
+
+    public var topic: String
+    public var fullTopic: String
+    public var relays: [Relay]
+    public var sensorFields: [SensorField]
+
+    public init(topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = []) {
+        self.topic = topic
+        self.fullTopic = fullTopic
+        self.relays = relays
+        self.sensorFields = sensorFields
+    }
+
+    /// `%prefix%/%topic%/` with the prefix and topic put in, then `suffix`.
+    public func topic(_ prefix: String, _ suffix: String) -> String {
+        var expanded = fullTopic.replacing("%prefix%", with: prefix).replacing("%topic%", with: topic)
+        if !expanded.hasSuffix("/") { expanded += "/" }
+        return expanded + suffix
+    }
+
+    public var subscriptions: [String] { [topic("tele", "LWT"), topic("tele", "STATE"), topic("tele", "SENSOR"), topic("stat", "+")] }
+    public var outputs: [String] { relays.map(\.name) }
+    public var sensors: [String] { sensorFields.map(\.name) }
+
+    public func events(topic messageTopic: String, payload: String) -> [BoardEvent] {
+        if messageTopic == topic("tele", "LWT") {
+            switch payload.lowercased() {
+            case "online": return [.availability(true)]
+            case "offline": return [.availability(false)]
+            default: return [.malformed(topic: messageTopic, reason: "LWT says \"\(payload)\", not Online or Offline")]
+            }
+        }
+        if messageTopic == topic("stat", "RESULT") || messageTopic == topic("tele", "STATE") {
+            guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
+            return relays.compactMap { relay in
+                for member in json where powerIndex(member.key) == relay.index {
+                    if case .string(let text) = member.value, let on = stateWord(text) { return .state(name: relay.name, on: on) }
+                }
+                return nil
+            }
+        }
+        if messageTopic == topic("tele", "SENSOR") {
+            guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
+            return sensorFields.compactMap { field in
+                var value = JSONValue.object(json)
+                for key in field.path {
+                    guard let next = value[key] else { return nil }
+                    value = next
+                }
+                guard case .number(let number) = value else {
+                    return .malformed(topic: messageTopic, reason: "\(field.path.joined(separator: ".")) is \(value.serialized), not a number")
+                }
+                return .value(name: field.name, number)
+            }
+        }
+        let statPrefix = topic("stat", "")
+        if messageTopic.hasPrefix(statPrefix), let index = powerIndex(String(messageTopic.dropFirst(statPrefix.count))),
+           let relay = relays.first(where: { $0.index == index }) {
+            guard let on = stateWord(payload) else {
+                return [.malformed(topic: messageTopic, reason: "\"\(payload)\" is not ON or OFF")]
+            }
+            return [.state(name: relay.name, on: on)]
+        }
+        return []
+    }
+
+    public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
+        guard let relay = relays.first(where: { $0.name == name }) else { return .refused("\(name) is not a relay of this board") }
+        let power = topic("cmnd", "POWER\(relay.index)")
+        switch command {
+        case .query:
+            return .send([BoardMessage(topic: power, payload: "")])
+        case .set(let on, nil):
+            return .send([BoardMessage(topic: power, payload: on ? "ON" : "OFF")])
+        case .toggle(nil):
+            return .send([BoardMessage(topic: power, payload: "TOGGLE")])
+        case .set(_, let pulse?), .toggle(let pulse?):
+            // The board ends the pulse itself, in tenths of a second: Backlog POWERn ON; Delay d; POWERn OFF.
+            let tenths = max(1, (pulse + 99) / 100)
+            return .send([BoardMessage(topic: topic("cmnd", "Backlog"),
+                                       payload: "POWER\(relay.index) ON; Delay \(tenths); POWER\(relay.index) OFF")])
+        }
+    }
+
+    /// 1 for POWER and POWER1, n for POWERn, in any case (hatasmota sends Power1); nil otherwise.
+    private func powerIndex(_ key: String) -> Int? {
+        let upper = key.uppercased()
+        guard upper.hasPrefix("POWER") else { return nil }
+        let digits = upper.dropFirst(5)
+        if digits.isEmpty { return 1 }
+        return Int(digits).flatMap { $0 >= 1 ? $0 : nil }
+    }
+
+    private func object(_ payload: String, _ topic: String) -> [JSONMember]? {
+        guard case .object(let members)? = try? JSONValue(parsing: payload) else { return nil }
+        return members
+    }
+
+    private func jsonProblem(_ payload: String) -> String {
+        do {
+            _ = try JSONValue(parsing: payload)
+            return "expected a JSON object"
+        } catch {
+            return "malformed JSON: \(error)"
+        }
+    }
+}
