@@ -1,0 +1,151 @@
+import Agent
+
+/// One board as the fleet sees it, as a value type driven by the caller's clock: its availability
+/// (the board's own LWT or status, or silence for boards without one), the states and values it
+/// reported, and the commands waiting for it. Its mutating methods return what to publish and
+/// send; the relay service carries that out.
+public struct BoardMirror: Sendable {
+    /// Something the relay must do.
+    public enum Action: Sendable, Equatable {
+        /// `gpiobridge/<board>/status`: `online` or `offline`, retained.
+        case publishAvailability(Bool)
+        case publishState(name: String, on: Bool)
+        case publishValue(name: String, Double)
+        case send(BoardMessage)
+        /// A command that cannot be carried out, for the board's error topic.
+        case refuse(name: String, reason: String)
+    }
+
+    /// How long commands may wait for an unavailable board, and how many.
+    public struct Buffer: Sendable, Equatable {
+        public var capacity: Int
+        public var maximumAge: Duration
+
+        public init(capacity: Int = 100, maximumAge: Duration = .seconds(300)) {
+            self.capacity = capacity
+            self.maximumAge = maximumAge
+        }
+    }
+
+    public let dialect: any BoardDialect
+    /// For boards with no will: silence longer than this means offline.
+    public let silenceLimit: Duration?
+    public let buffer: Buffer
+    /// The board's own word, or what its silence says; nil until anything is known.
+    public private(set) var boardOnline: Bool?
+    /// Whether the broker the board lives on is reachable.
+    public private(set) var boardBrokerUp = true
+    public private(set) var lastSeen: ContinuousClock.Instant?
+    public private(set) var states: [String: Bool] = [:]
+    public private(set) var values: [String: Double] = [:]
+    private var waiting: [(name: String, command: OutputCommand, since: ContinuousClock.Instant)] = []
+    private var published: Bool?
+
+    public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer()) {
+        self.dialect = dialect
+        self.silenceLimit = silenceLimit
+        self.buffer = buffer
+    }
+
+    /// Whether commands can reach the board now, and what the fleet is told.
+    public var isAvailable: Bool { boardBrokerUp && boardOnline == true }
+
+    /// The number of commands waiting for the board.
+    public var waitingCount: Int { waiting.count }
+
+    /// A message from the board's broker on one of the dialect's topics.
+    public mutating func received(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        let events = dialect.events(topic: topic, payload: payload)
+        guard !events.isEmpty else { return [] }
+        lastSeen = now
+        var actions: [Action] = []
+        for event in events {
+            switch event {
+            case .availability(let online):
+                boardOnline = online
+            case .state(let name, let on):
+                states[name] = on
+                actions.append(.publishState(name: name, on: on))
+            case .value(let name, let value):
+                values[name] = value
+                actions.append(.publishValue(name: name, value))
+            case .malformed(let topic, let reason):
+                actions.append(.refuse(name: "board", reason: "\(topic): \(reason)"))
+            }
+        }
+        // A board without a will proves it is alive by talking.
+        if silenceLimit != nil && boardOnline != true { boardOnline = true }
+        return availabilityChange() + actions + flush(at: now)
+    }
+
+    /// A command from the fleet for the output `name`.
+    public mutating func command(_ command: OutputCommand, for name: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard dialect.outputs.contains(name) else {
+            return [.refuse(name: name, reason: "\(name) is not an output of this board")]
+        }
+        if case .query = command, states[name] != nil, !isAvailable {
+            return [.publishState(name: name, on: states[name]!)]
+        }
+        guard isAvailable else {
+            guard waiting.count < buffer.capacity else {
+                return [.refuse(name: name, reason: "the board is offline and \(buffer.capacity) commands already wait for it")]
+            }
+            waiting.append((name, command, now))
+            return []
+        }
+        return carryOut(command, for: name)
+    }
+
+    /// Time passing: a silent board goes offline; commands that waited too long are refused.
+    public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
+        if let silenceLimit, boardOnline == true, let lastSeen, now - lastSeen > silenceLimit {
+            boardOnline = false
+        }
+        var actions = availabilityChange()
+        let maximumAge = buffer.maximumAge
+        let expired = waiting.filter { now - $0.since > maximumAge }
+        waiting.removeAll { now - $0.since > maximumAge }
+        actions += expired.map {
+            .refuse(name: $0.name, reason: "the board stayed unavailable for \(maximumAge.components.seconds) s; the command was dropped, not sent late")
+        }
+        return actions
+    }
+
+    /// The broker the board lives on was lost or came back.
+    public mutating func boardBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
+        boardBrokerUp = up
+        return availabilityChange() + flush(at: now)
+    }
+
+    /// When ``tick(at:)`` is next needed: the end of the silence limit or of the oldest wait.
+    public var nextDeadline: ContinuousClock.Instant? {
+        var deadlines: [ContinuousClock.Instant] = []
+        if let silenceLimit, boardOnline == true, let lastSeen { deadlines.append(lastSeen + silenceLimit) }
+        if let oldest = waiting.first { deadlines.append(oldest.since + buffer.maximumAge) }
+        return deadlines.min()
+    }
+
+    private mutating func availabilityChange() -> [Action] {
+        let available = isAvailable
+        guard published != available, boardOnline != nil || !boardBrokerUp else { return [] }
+        published = available
+        return [.publishAvailability(available)]
+    }
+
+    private mutating func flush(at now: ContinuousClock.Instant) -> [Action] {
+        guard isAvailable, !waiting.isEmpty else { return [] }
+        let ready = waiting
+        waiting = []
+        return ready.flatMap { carryOut($0.command, for: $0.name) }
+    }
+
+    private func carryOut(_ command: OutputCommand, for name: String) -> [Action] {
+        switch dialect.command(command, for: name, current: states[name]) {
+        case .send(let messages): return messages.map { .send($0) }
+        case .answerFromRecord:
+            guard let on = states[name] else { return [.refuse(name: name, reason: "the board has not reported \(name) yet")] }
+            return [.publishState(name: name, on: on)]
+        case .refused(let reason): return [.refuse(name: name, reason: reason)]
+        }
+    }
+}

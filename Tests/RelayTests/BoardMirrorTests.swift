@@ -1,0 +1,91 @@
+import Agent
+import Relay
+import Testing
+
+private let start = ContinuousClock.now
+private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+private let tasmota = TasmotaDialect(topic: "kitchen", relays: [.init(name: "light", index: 1)])
+private let tutorial = PubSubClientDialect(values: [.init(name: "number", topic: "test")], commands: [.init(name: "led", topic: "test/led")])
+
+@Suite("A mirrored board's availability, states and waiting commands (mock clock)")
+struct BoardMirrorTests {
+    @Test("Tasmota: LWT drives availability; RESULT states are mirrored; commands go to cmnd")
+    func tasmotaFlow() {
+        var board = BoardMirror(dialect: tasmota)
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0)) == [.publishAvailability(true)])
+        #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"ON"}"#, at: at(1)) == [.publishState(name: "light", on: true)])
+        #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(2))
+            == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "OFF"))])
+        #expect(board.received(topic: "tele/other/LWT", payload: "Offline", at: at(3)).isEmpty, "another board's topic")
+    }
+
+    @Test("commands for an offline board wait, within bounds, and go out when it returns")
+    func buffering() {
+        var board = BoardMirror(dialect: tasmota, buffer: .init(capacity: 2, maximumAge: .seconds(60)))
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0))
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Offline", at: at(1)) == [.publishAvailability(false)])
+        #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(2)).isEmpty)
+        #expect(board.command(.toggle(pulseMilliseconds: nil), for: "light", at: at(3)).isEmpty)
+        #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(4))
+            == [.refuse(name: "light", reason: "the board is offline and 2 commands already wait for it")])
+        #expect(board.waitingCount == 2)
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(5)) == [
+            .publishAvailability(true),
+            .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON")),
+            .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE")),
+        ])
+        #expect(board.waitingCount == 0)
+    }
+
+    @Test("a command that waits longer than the maximum age is refused, not sent late")
+    func expiry() {
+        var board = BoardMirror(dialect: tasmota, buffer: .init(capacity: 10, maximumAge: .seconds(30)))
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Offline", at: at(0))
+        _ = board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(1))
+        #expect(board.nextDeadline == at(31))
+        #expect(board.tick(at: at(20)).isEmpty)
+        let expired = board.tick(at: at(32))
+        #expect(expired.count == 1)
+        guard case .refuse(let name, _)? = expired.first else { return }
+        #expect(name == "light")
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(40)) == [.publishAvailability(true)], "nothing sent late")
+    }
+
+    @Test("a board without a will: its messages say online, silence beyond the limit says offline")
+    func silence() {
+        var board = BoardMirror(dialect: tutorial, silenceLimit: .seconds(9))
+        #expect(board.tick(at: at(0)).isEmpty, "nothing known yet: no availability is claimed")
+        #expect(board.received(topic: "test", payload: "42", at: at(1)) == [.publishAvailability(true), .publishValue(name: "number", 42)])
+        #expect(board.received(topic: "test", payload: "43", at: at(4)) == [.publishValue(name: "number", 43)])
+        #expect(board.nextDeadline == at(13))
+        #expect(board.tick(at: at(12)).isEmpty)
+        #expect(board.tick(at: at(13.5)) == [.publishAvailability(false)])
+        #expect(board.received(topic: "test", payload: "44", at: at(20)) == [.publishAvailability(true), .publishValue(name: "number", 44)])
+    }
+
+    @Test("a lost board broker makes the board unavailable on the fleet side, whatever its LWT said")
+    func boardBrokerLost() {
+        var board = BoardMirror(dialect: tasmota)
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0))
+        #expect(board.boardBroker(up: false, at: at(1)) == [.publishAvailability(false)])
+        #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(2)).isEmpty)
+        #expect(board.boardBroker(up: true, at: at(3)) == [.publishAvailability(true), .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON"))])
+    }
+
+    @Test("queries answered from the record where the firmware cannot be asked; malformed input is reported")
+    func recordsAndErrors() {
+        var node = BoardMirror(dialect: ESPHomeDialect(prefix: "porch", switches: [.init(name: "light", id: "relay")]))
+        _ = node.received(topic: "porch/status", payload: "online", at: at(0))
+        #expect(node.command(.query, for: "light", at: at(1)) == [.refuse(name: "light", reason: "the board has not reported light yet")])
+        _ = node.received(topic: "porch/switch/relay/state", payload: "ON", at: at(2))
+        #expect(node.command(.query, for: "light", at: at(3)) == [.publishState(name: "light", on: true)])
+        #expect(node.command(.set(on: true, pulseMilliseconds: nil), for: "fan", at: at(4)) == [.refuse(name: "fan", reason: "fan is not an output of this board")])
+        var board = BoardMirror(dialect: tasmota)
+        let malformed = board.received(topic: "stat/kitchen/RESULT", payload: "{not json", at: at(0))
+        #expect(malformed.count == 1)
+        guard case .refuse(_, let reason)? = malformed.first else { return }
+        #expect(reason.hasPrefix("stat/kitchen/RESULT: malformed JSON"))
+        #expect(board.states.isEmpty)
+    }
+}
