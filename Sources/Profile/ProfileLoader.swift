@@ -10,38 +10,41 @@ public enum ProfileLoader {
     /// Reads the profile at `path`. A file that cannot be read, bad YAML and invalid settings all
     /// throw ``ProfileError`` with locations.
     public static func load(path: String) throws(ProfileError) -> Profile {
-        let text: String
-        do {
-            text = try readTextFile(path)
-        } catch {
-            throw ProfileError(issues: [ProfileIssue(file: path, location: SourceLocation(line: 1, column: 1), path: "",
-                                                     message: "cannot read the profile: \(error)")])
-        }
-        return try decode(text, file: path)
+        try decode(try read(path, what: "profile"), file: path)
     }
 
     /// Validates profile `text`; `file` names it in issues.
     public static func decode(_ text: String, file: String) throws(ProfileError) -> Profile {
-        let root: YAMLNode
+        let root = try document(text, file: file, emptyHint: "start from one of the examples in Profiles/")
+        let decoder = ProfileDecoder(file: file)
+        return try decoder.finish(decoder.profile(root))
+    }
+
+    /// The YAML document of `text`; a syntax error or an empty file is a located issue.
+    static func document(_ text: String, file: String, emptyHint: String) throws(ProfileError) -> YAMLNode {
+        let start = SourceLocation(line: 1, column: 1)
         do {
             guard let document = try YAMLParser.parse(text) else {
-                throw ProfileError(issues: [ProfileIssue(file: file, location: SourceLocation(line: 1, column: 1), path: "",
-                                                         message: "the profile is empty", hint: "start from one of the examples in Profiles/")])
+                throw ProfileError(issues: [ProfileIssue(file: file, location: start, path: "", message: "the profile is empty", hint: emptyHint)])
             }
-            root = document
+            return document
         } catch let error as YAMLSyntaxError {
             throw ProfileError(issues: [ProfileIssue(file: file, location: error.location, path: "", message: "YAML: \(error.message)")])
         } catch let error as ProfileError {
             throw error
         } catch {
-            throw ProfileError(issues: [ProfileIssue(file: file, location: SourceLocation(line: 1, column: 1), path: "", message: "\(error)")])
+            throw ProfileError(issues: [ProfileIssue(file: file, location: start, path: "", message: "\(error)")])
         }
-        let decoder = ProfileDecoder(file: file)
-        let profile = decoder.profile(root)
-        guard decoder.issues.isEmpty, let profile else {
-            throw ProfileError(issues: decoder.issues.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
+    }
+
+    /// Reads a file, or says why not as an issue of `what`.
+    static func read(_ path: String, what: String) throws(ProfileError) -> String {
+        do {
+            return try readTextFile(path)
+        } catch {
+            throw ProfileError(issues: [ProfileIssue(file: path, location: SourceLocation(line: 1, column: 1), path: "",
+                                                     message: "cannot read the \(what): \(error)")])
         }
-        return profile
     }
 }
 
@@ -71,6 +74,14 @@ struct SystemError: Error, CustomStringConvertible {
 }
 
 extension ProfileDecoder {
+    /// The decoded value, or every issue found, in file order.
+    func finish<T>(_ value: T?) throws(ProfileError) -> T {
+        guard issues.isEmpty, let value else {
+            throw ProfileError(issues: issues.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
+        }
+        return value
+    }
+
     static let sections = ["broker", "device", "expanders", "outputs", "inputs", "sensors", "publishers", "subscriptions",
                            "safety", "discovery"]
 
@@ -112,14 +123,14 @@ extension ProfileDecoder {
         return DeviceSettings(id: id, name: string(fields, "name") ?? id, baseTopic: baseTopic)
     }
 
-    func broker(_ node: YAMLNode?, deviceID: String) -> BrokerSettings? {
+    func broker(_ node: YAMLNode?, deviceID: String, path: String = "broker") -> BrokerSettings? {
         let defaults = BrokerSettings(host: "localhost", port: 1883, tls: nil, username: nil, password: nil,
                                       clientID: "gpiobridge-\(deviceID)", keepAliveSeconds: 60, version: nil,
                                       sessionExpirySeconds: 3600)
         guard let node else { return defaults }
         let known = ["host", "port", "tls", "username", "password", "password_file", "password_env", "password_credential",
                      "client_id", "keepalive", "protocol", "session_expiry"]
-        guard let fields = fields(node, path: "broker", known: known) else { return nil }
+        guard let fields = fields(node, path: path, known: known) else { return nil }
         var broker = defaults
         broker.host = string(fields, "host") ?? "localhost"
         broker.tls = tls(fields)
@@ -140,7 +151,7 @@ extension ProfileDecoder {
         }
         broker.password = sources.first
         if broker.password != nil && broker.username == nil {
-            issue(at: fields.location, "broker.username", "missing: a password needs a user name", hint: "add username:")
+            issue(at: fields.location, fields.path("username"), "missing: a password needs a user name", hint: "add username:")
         }
         if let clientID = string(fields, "client_id") {
             if clientID.isEmpty || clientID.utf8.count > 65535 {
@@ -175,11 +186,11 @@ extension ProfileDecoder {
         if node.scalar != nil {
             return bool(broker, "tls") == true ? TLSSettings(caFile: nil, certificateFile: nil, keyFile: nil, insecure: false) : nil
         }
-        guard let fields = fields(node, path: "broker.tls", known: ["ca", "cert", "key", "insecure"]) else { return nil }
+        guard let fields = fields(node, path: broker.path("tls"), known: ["ca", "cert", "key", "insecure"]) else { return nil }
         let settings = TLSSettings(caFile: string(fields, "ca").map(besideProfile), certificateFile: string(fields, "cert").map(besideProfile),
                                    keyFile: string(fields, "key").map(besideProfile), insecure: bool(fields, "insecure") ?? false)
         if (settings.certificateFile == nil) != (settings.keyFile == nil) {
-            issue(at: fields.location, "broker.tls", "cert and key go together", hint: "give both cert: and key:, or neither")
+            issue(at: fields.location, fields.path, "cert and key go together", hint: "give both cert: and key:, or neither")
         }
         return settings
     }

@@ -1,0 +1,220 @@
+import Hardware
+import MQTT
+
+/// A relay profile: the ESP8266 boards to mirror into the gpiobridge topic scheme, the broker the
+/// fleet lives on, and, if they differ, the broker the boards live on.
+public struct RelayProfile: Sendable, Equatable {
+    public var source: String
+    /// The relay's own name: its client ids and `gpiobridge/<id>/status`.
+    public var id: String
+    public var fleet: BrokerSettings
+    /// nil when the boards live on the fleet's broker.
+    public var boardsBroker: BrokerSettings?
+    public var boards: [BoardSettings]
+    /// Whether boards announcing themselves (Tasmota's and ESPHome's discovery) are mirrored too.
+    public var discoverTasmota: Bool
+    public var discoverESPHome: Bool
+    /// How many commands may wait for an unavailable board, and for how long.
+    public var bufferCapacity: Int
+    public var bufferMaximumAgeMilliseconds: Int
+    public var homeAssistant: DiscoverySettings
+    public var links: [LinkSettings]
+}
+
+/// One board and how its firmware speaks.
+public struct BoardSettings: Sendable, Equatable {
+    public var name: String
+    public var flavour: BoardFlavour
+    public var origin: SettingLocation
+}
+
+/// A name on the gpiobridge side and what it is called on the board.
+public struct MirroredName: Sendable, Equatable {
+    public var name: String
+    /// Tasmota: the relay index or the SENSOR path; ESPHome: the object id; plain: the topic.
+    public var board: String
+
+    public init(name: String, board: String) {
+        self.name = name
+        self.board = board
+    }
+}
+
+public enum BoardFlavour: Sendable, Equatable {
+    case tasmota(topic: String, fullTopic: String, relays: [MirroredName], sensors: [MirroredName])
+    case esphome(prefix: String, switches: [MirroredName], binarySensors: [MirroredName], sensors: [MirroredName])
+    /// A plain sketch: it publishes every `intervalMilliseconds` and is offline after
+    /// `silentIntervals` of them without a message.
+    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [MirroredName], commands: [PlainCommand])
+}
+
+/// A topic a plain sketch listens on, and the payloads ON and OFF become.
+public struct PlainCommand: Sendable, Equatable {
+    public var name: String
+    public var topic: String
+    public var on: String
+    public var off: String
+
+    public init(name: String, topic: String, on: String, off: String) {
+        self.name = name
+        self.topic = topic
+        self.on = on
+        self.off = off
+    }
+}
+
+/// Mirrors one device's state onto another's output: `garage-pi/button` -> `kitchen/light`.
+public struct LinkSettings: Sendable, Equatable {
+    public var fromDevice: String
+    public var fromName: String
+    public var toDevice: String
+    public var toName: String
+    public var origin: SettingLocation
+}
+
+extension ProfileLoader {
+    /// Reads and validates the relay profile at `path`.
+    public static func loadRelay(path: String) throws(ProfileError) -> RelayProfile {
+        try decodeRelay(try read(path, what: "relay profile"), file: path)
+    }
+
+    /// Validates relay profile `text`; `file` names it in issues.
+    public static func decodeRelay(_ text: String, file: String) throws(ProfileError) -> RelayProfile {
+        let root = try document(text, file: file, emptyHint: "start from Profiles/fleet.yml")
+        let decoder = ProfileDecoder(file: file)
+        return try decoder.finish(decoder.relayProfile(root))
+    }
+}
+
+extension ProfileDecoder {
+    func relayProfile(_ root: YAMLNode) -> RelayProfile? {
+        let sections = ["relay", "fleet", "boards_broker", "boards", "discover", "buffer", "discovery", "links"]
+        guard let top = fields(root, path: "", known: sections) else { return nil }
+        var id = "relay"
+        if let relay = top["relay"], let fields = fields(relay, path: "relay", known: ["id"]) {
+            id = identifier(fields, "id") ?? id
+        }
+        let fleet = broker(top["fleet"], deviceID: id, path: "fleet")
+        let boardsBroker = top["boards_broker"].flatMap { broker($0, deviceID: "\(id)-boards", path: "boards_broker") }
+        let boards = list(top, "boards").compactMap { board($0.node, path: $0.path) }
+        var discoverTasmota = false, discoverESPHome = false
+        if let node = top["discover"], let fields = fields(node, path: "discover", known: ["tasmota", "esphome"]) {
+            discoverTasmota = bool(fields, "tasmota") ?? false
+            discoverESPHome = bool(fields, "esphome") ?? false
+        }
+        var capacity = 100, maximumAge = 300_000
+        if let node = top["buffer"], let fields = fields(node, path: "buffer", known: ["commands", "max_age"]) {
+            capacity = int(fields, "commands", in: 0...100_000) ?? capacity
+            maximumAge = duration(fields, "max_age", in: 0...86_400_000) ?? maximumAge
+        }
+        let homeAssistant = discovery(top["discovery"], path: "discovery")
+        let links = list(top, "links").compactMap { link($0.node, path: $0.path) }
+        guard let fleet, let homeAssistant else { return nil }
+        var names: [String: SettingLocation] = [:]
+        for board in boards {
+            if let first = names[board.name] {
+                issue(at: board.origin.location(of: "name"), "\(board.origin.path).name",
+                      "the board name \"\(board.name)\" is already used by \(first.path) (line \(first.location.line))", hint: "give each board its own name")
+            }
+            names[board.name] = board.origin
+        }
+        return RelayProfile(source: file, id: id, fleet: fleet, boardsBroker: boardsBroker, boards: boards, discoverTasmota: discoverTasmota,
+                            discoverESPHome: discoverESPHome, bufferCapacity: capacity, bufferMaximumAgeMilliseconds: maximumAge,
+                            homeAssistant: homeAssistant, links: links)
+    }
+
+    private func board(_ node: YAMLNode, path: String) -> BoardSettings? {
+        let flavours = ["tasmota", "esphome", "pubsubclient"]
+        guard let fields = fields(node, path: path, known: ["name"] + flavours) else { return nil }
+        let name = required(fields, "name", hint: "add name: kitchen").flatMap { _ in identifier(fields, "name") }
+        let given = flavours.filter { fields.has($0) }
+        guard given.count == 1 else {
+            issue(at: fields.location, path, given.isEmpty ? "says nothing about the board's firmware" : "names more than one firmware",
+                  hint: "give exactly one of tasmota:, esphome: or pubsubclient:")
+            return nil
+        }
+        let flavourPath = fields.path(given[0])
+        let flavour: BoardFlavour?
+        switch given[0] {
+        case "tasmota":
+            flavour = self.fields(fields["tasmota"]!, path: flavourPath, known: ["topic", "full_topic", "relays", "sensors"]).flatMap { tasmota in
+                guard required(tasmota, "topic", hint: "add topic: tasmota_A1B2C3 (the board's Topic)") != nil,
+                      let topic = string(tasmota, "topic") else { return nil }
+                let fullTopic = string(tasmota, "full_topic") ?? "%prefix%/%topic%/"
+                if !fullTopic.contains("%prefix%") || !fullTopic.contains("%topic%") {
+                    issue(tasmota, "full_topic", "a FullTopic needs %prefix% and %topic%", hint: "Tasmota's default is %prefix%/%topic%/")
+                }
+                let relays = names(tasmota, "relays", expected: "a relay number (POWER1 is 1, up to 32)") { text in
+                    Int(text).flatMap { (1...32).contains($0) ? text : nil }
+                }
+                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: names(tasmota, "sensors") { $0 })
+            }
+        case "esphome":
+            flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors"]).flatMap { node in
+                guard required(node, "node", hint: "add node: porch (the node's name)") != nil, let name = string(node, "node") else { return nil }
+                return .esphome(prefix: string(node, "prefix") ?? name, switches: names(node, "switches") { $0 },
+                                binarySensors: names(node, "binary_sensors") { $0 }, sensors: names(node, "sensors") { $0 })
+            }
+        default:
+            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "commands"]).flatMap { sketch in
+                guard required(sketch, "interval", hint: "add interval: 3s (how often the sketch publishes)") != nil,
+                      let interval = duration(sketch, "interval", in: 100...86_400_000) else { return nil }
+                let values = names(sketch, "values", expected: "a topic without wildcards") { TopicName.isValid($0) ? $0 : nil }
+                var commands: [PlainCommand] = []
+                for (key, node) in entries(sketch, "commands") {
+                    if let topic = node.scalar {
+                        commands.append(PlainCommand(name: key, topic: topic, on: "1", off: "0"))
+                    } else if let command = self.fields(node, path: sketch.path("commands") + "." + key, known: ["topic", "on", "off"]),
+                              let topic = required(command, "topic", hint: "add topic: test").flatMap({ _ in string(command, "topic") }) {
+                        commands.append(PlainCommand(name: key, topic: topic, on: string(command, "on") ?? "1", off: string(command, "off") ?? "0"))
+                    }
+                }
+                return .pubsubclient(intervalMilliseconds: interval, silentIntervals: int(sketch, "silent_intervals", in: 1...1000) ?? 3,
+                                     values: values, commands: commands)
+            }
+        }
+        guard let name, let flavour else { return nil }
+        return BoardSettings(name: name, flavour: flavour, origin: fields.origin)
+    }
+
+    /// A mapping of gpiobridge names to the board's names; `check` accepts or rejects each board name.
+    private func names(_ fields: Fields, _ key: String, expected: String = "a name on the board", _ check: (String) -> String?)
+        -> [MirroredName]
+    {
+        entries(fields, key).compactMap { name, node in
+            guard let text = node.scalar, let board = check(text) else {
+                issue(at: node.location, fields.path(key) + "." + name, "\(node.summary) is not \(expected)")
+                return nil
+            }
+            return MirroredName(name: name, board: board)
+        }
+    }
+
+    private func entries(_ fields: Fields, _ key: String) -> [(String, YAMLNode)] {
+        guard let node = fields[key] else { return [] }
+        guard case .mapping(let pairs) = node.kind else {
+            issue(fields, key, "expected a mapping of names, such as light: 1")
+            return []
+        }
+        return pairs.compactMap { pair in
+            guard let name = pair.key.scalar else { return nil }
+            return (name, pair.value)
+        }
+    }
+
+    private func link(_ node: YAMLNode, path: String) -> LinkSettings? {
+        guard let fields = fields(node, path: path, known: ["from", "to"]) else { return nil }
+        func split(_ key: String) -> (String, String)? {
+            guard required(fields, key, hint: "add \(key): device/name") != nil, let text = string(fields, key) else { return nil }
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                issue(fields, key, "\"\(text)\" is not device/name", hint: "write garage-pi/button")
+                return nil
+            }
+            return (String(parts[0]), String(parts[1]))
+        }
+        guard let from = split("from"), let to = split("to") else { return nil }
+        if from == to { issue(fields, "to", "a link cannot point at itself") }
+        return LinkSettings(fromDevice: from.0, fromName: from.1, toDevice: to.0, toName: to.1, origin: fields.origin)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Profile
+import Testing
+
+private let profilesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
+
+@Suite("Relay profiles")
+struct RelayProfileTests {
+    @Test("fleet.yml: one board of each flavour, the tutorial board among them, discovery, a buffer and a link")
+    func fleet() throws {
+        let profile = try ProfileLoader.loadRelay(path: profilesDirectory.appendingPathComponent("fleet.yml").path)
+        #expect(profile.id == "fleet-relay")
+        #expect(profile.boardsBroker == nil)
+        #expect(profile.boards.map(\.name) == ["kitchen", "porch", "tutorial"])
+        #expect(profile.boards[0].flavour == .tasmota(topic: "tasmota_A1B2C3", fullTopic: "%prefix%/%topic%/",
+                                                      relays: [MirroredName(name: "light", board: "1")],
+                                                      sensors: [MirroredName(name: "temperature", board: "BME280.Temperature"),
+                                                                MirroredName(name: "humidity", board: "BME280.Humidity")]))
+        #expect(profile.boards[1].flavour == .esphome(prefix: "porch", switches: [MirroredName(name: "light", board: "relay_1")],
+                                                      binarySensors: [MirroredName(name: "motion", board: "pir")],
+                                                      sensors: [MirroredName(name: "temperature", board: "dht_temperature")]))
+        #expect(profile.boards[2].flavour == .pubsubclient(intervalMilliseconds: 3000, silentIntervals: 3,
+                                                           values: [MirroredName(name: "number", board: "test")],
+                                                           commands: [PlainCommand(name: "led", topic: "test", on: "1", off: "0")]))
+        #expect(profile.discoverTasmota && profile.discoverESPHome && profile.homeAssistant.enabled)
+        #expect(profile.bufferCapacity == 100 && profile.bufferMaximumAgeMilliseconds == 300_000)
+        #expect(profile.links.map { "\($0.fromDevice)/\($0.fromName)->\($0.toDevice)/\($0.toName)" } == ["garage-pi/button->kitchen/light"])
+    }
+
+    @Test("mistakes are located like an agent profile's", arguments: [
+        ("boards: [{name: a}]\n", "t.yml:1:10: boards[0]: says nothing about the board's firmware (fix: give exactly one of tasmota:, esphome: or pubsubclient:)"),
+        ("boards: [{name: a, tasmota: {topic: t, relays: {light: 40}}}]\n", "t.yml:1:56: boards[0].tasmota.relays.light: \"40\" is not a relay number (POWER1 is 1, up to 32)"),
+        ("boards: [{name: a, pubsubclient: {values: {n: test}}}]\n", "t.yml:1:34: boards[0].pubsubclient.interval: missing (fix: add interval: 3s (how often the sketch publishes))"),
+        ("fleet: {prot: 5}\n", "t.yml:1:9: fleet.prot: unknown setting \"prot\" (fix: did you mean \"port\"?)"),
+        ("links: [{from: a, to: b/c}]\n", "t.yml:1:16: links[0].from: \"a\" is not device/name (fix: write garage-pi/button)"),
+    ])
+    func mistakes(text: String, expected: String) {
+        do {
+            _ = try ProfileLoader.decodeRelay(text, file: "t.yml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.issues.map(\.description) == [expected])
+        }
+    }
+}
