@@ -59,6 +59,7 @@ public final class Agent: Service, Sendable {
         case restoreWindowEnded
         case reload(Profile, CheckedContinuation<Result<String, ReloadError>, Never>)
         case ping(CheckedContinuation<Void, Never>)
+        case status(CheckedContinuation<AgentStatus, Never>)
         case shutdown
     }
 
@@ -80,8 +81,13 @@ public final class Agent: Service, Sendable {
     /// How long outputs with `initial: restore` wait for their retained state before starting off.
     static let restoreWindow = Duration.seconds(2)
 
-    /// What the agent is doing now: for `gpiobridge status`.
-    public var status: AgentStatus { snapshot.withLock { $0 } }
+    /// What the agent is doing now, for `gpiobridge status`: asked of its event loop, so nothing
+    /// is recorded per event. Once the agent has stopped, the last state it recorded.
+    public func status() async -> AgentStatus {
+        await withCheckedContinuation { continuation in
+            if case .terminated = eventSink.yield(.status(continuation)) { continuation.resume(returning: snapshot.withLock { $0 }) }
+        }
+    }
 
     /// Moves the running agent to `profile`. Lines whose configuration did not change keep their
     /// state; the MQTT connection stays. On failure the agent keeps the profile it had.
@@ -144,7 +150,6 @@ public final class Agent: Service, Sendable {
                         break
                     }
                     handle(event, &state, timers: timers, workers: workers)
-                    record(state)
                 }
                 await stopLoop(&iterator)
                 tasks.cancelAll()
@@ -161,6 +166,7 @@ public final class Agent: Service, Sendable {
             switch event {
             case .ping(let reply): reply.resume()
             case .reload(_, let reply): reply.resume(returning: .failure(ReloadError("the agent has stopped")))
+            case .status(let reply): reply.resume(returning: snapshot.withLock { $0 })
             default: break
             }
         }
@@ -198,6 +204,9 @@ public final class Agent: Service, Sendable {
             reply.resume(returning: reload(to: profile, &state, timers: timers, workers: workers))
         case .ping(let reply):
             reply.resume()
+        case .status(let reply):
+            record(state)
+            reply.resume(returning: snapshot.withLock { $0 })
         case .shutdown:
             break
         }
@@ -351,7 +360,7 @@ public final class Agent: Service, Sendable {
         record(state)
     }
 
-    /// Keeps ``status`` up to date.
+    /// Brings the recorded ``status()`` up to date with the lines and their states.
     private func record(_ state: AgentState) {
         let profile = state.profile
         let outputs = profile.outputs.map { output in

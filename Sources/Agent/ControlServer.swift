@@ -164,10 +164,10 @@ extension Agent {
         { [self] request in
             switch request["command"] {
             case .string("status"):
-                return .object(["ok": .bool(true), "status": status.json])
+                return .object(["ok": .bool(true), "status": await status().json])
             case .string("reload"):
                 let path: String
-                if case .string(let requested)? = request["profile"] { path = requested } else { path = status.profile }
+                if case .string(let requested)? = request["profile"] { path = requested } else { path = await status().profile }
                 let profile: Profile
                 do {
                     profile = try ProfileLoader.load(path: path)
