@@ -72,7 +72,8 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "MQTT", "Agent", "JSON",
+                "MQTT", "Agent", "Profile", "JSON",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -86,6 +87,8 @@ let package = Package(
                 "Hardware",
                 "Profile",
                 "Agent",
+                "Relay",
+                "JSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -132,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", "Agent", "JSON"]
+            dependencies: ["Relay", "Agent", "Profile", "JSON"]
         ),
         .testTarget(
             name: "ProfileTests",
@@ -142,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "MQTTIntegrationTests",
             dependencies: [
-                "MQTT", "Agent", "Profile", "Hardware", "JSON",
+                "MQTT", "Agent", "Relay", "Profile", "Hardware", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

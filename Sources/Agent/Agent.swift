@@ -57,6 +57,7 @@ public final class Agent: Service, Sendable {
         case pulseEnded(output: String, generation: Int)
         case graceExpired(epoch: Int)
         case restoreWindowEnded
+        case refreshInfo
         case reload(Profile, CheckedContinuation<Result<String, ReloadError>, Never>)
         case ping(CheckedContinuation<Void, Never>)
         case status(CheckedContinuation<AgentStatus, Never>)
@@ -132,6 +133,12 @@ public final class Agent: Service, Sendable {
                 tasks.addTask { [client] in
                     for await connection in client.connectionStates() { sink.yield(.connection(connection)) }
                 }
+                tasks.addTask {
+                    while true {
+                        try await Task.sleep(for: DeviceInfo.refreshInterval)
+                        sink.yield(.refreshInfo)
+                    }
+                }
                 if state.awaitingRestore {
                     tasks.addTask {
                         try await Task.sleep(for: Self.restoreWindow)
@@ -200,6 +207,8 @@ public final class Agent: Service, Sendable {
             apply(state.controller.enterSafeStates(), &state, timers: timers)
         case .restoreWindowEnded:
             finishRestore(&state)
+        case .refreshInfo:
+            publishInfo(state.profile)
         case .reload(let profile, let reply):
             reply.resume(returning: reload(to: profile, &state, timers: timers, workers: workers))
         case .ping(let reply):
@@ -345,6 +354,13 @@ public final class Agent: Service, Sendable {
         // With discovery off nothing is published there: a broker's ACL may not allow the topic.
         let discovery = Discovery(profile: profile)
         if profile.discovery.enabled { states.publish(discovery.configTopic, discovery.config().serialized) }
+        publishInfo(profile)
+    }
+
+    private func publishInfo(_ profile: Profile) {
+        let info = DeviceInfo(kind: "agent", name: profile.device.name, outputs: profile.outputs.map(\.name),
+                              inputs: profile.inputs.map(\.name), sensors: profile.sensors.map(\.name), seen: unixTimeNow())
+        states.publish(profile.infoTopic, info.json.serialized)
     }
 
     private func shutdown(_ state: inout AgentState, timers: Timers) async {
@@ -352,6 +368,7 @@ public final class Agent: Service, Sendable {
         logger.info("stopping: publishing offline\(profile.safety.safeOnShutdown ? " and setting safe states" : "")")
         if profile.safety.safeOnShutdown { apply(state.controller.enterSafeStates(), &state, timers: timers) }
         // Waits for the broker's acknowledgement, briefly: a broker that is gone must not hold up the stop.
+        publishInfo(profile)
         states.publish(profile.statusTopic, "offline")
         if !(await finishes(within: .seconds(2)) { [states] in await states.flush() }) {
             logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead")
@@ -624,7 +641,7 @@ final class Timers: Sendable {
 
 /// Runs `operation` in a task of its own and waits at most `timeout` for it; true if it finished.
 /// The operation may go on after a timeout (a wait on the broker cannot be cancelled).
-func finishes(within timeout: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
+public func finishes(within timeout: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
     await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
         let once = ResumeOnce(continuation)
         Task {

@@ -79,7 +79,16 @@ extension Agent {
     public static func clientConfiguration(for profile: Profile, override: BrokerURL? = nil) throws(PasswordError)
         -> MQTTClientConfiguration
     {
-        let broker = profile.broker
+        try BrokerSettings.clientConfiguration(profile.broker, will: will(for: profile), override: override)
+    }
+}
+
+extension BrokerSettings {
+    /// The client configuration for `broker` (or `override`): the password from its source, a
+    /// persistent session when the settings keep one, and `will`.
+    public static func clientConfiguration(_ broker: BrokerSettings, will: WillMessage?, override: BrokerURL? = nil) throws(PasswordError)
+        -> MQTTClientConfiguration
+    {
         var configuration = MQTTClientConfiguration(host: override?.host ?? broker.host, port: override?.port ?? broker.port,
                                                     clientID: broker.clientID)
         if let version = broker.version {
@@ -92,7 +101,7 @@ extension Agent {
         // A session that outlives a reconnect keeps the QoS 1/2 commands sent while we were away.
         configuration.cleanStart = broker.sessionExpirySeconds == 0
         configuration.sessionExpiry = broker.sessionExpirySeconds
-        configuration.will = will(for: profile)
+        configuration.will = will
         let tls = broker.tls.map {
             MQTTTLSOptions(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, insecure: $0.insecure)
         }

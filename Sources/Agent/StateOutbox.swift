@@ -6,7 +6,7 @@ import Synchronization
 /// back), newer ones replace older ones of the same topic instead of queueing behind them, so a
 /// burst of commands or a long outage never fills the client's queue and memory stays flat.
 /// Each topic's states still arrive in order: a batch is sent only after the previous one is acknowledged.
-final class StateOutbox: Sendable {
+public final class StateOutbox: Sendable {
     private struct State {
         var pending: [String: String] = [:]
         var order: [String] = []
@@ -18,12 +18,12 @@ final class StateOutbox: Sendable {
     private let client: MQTTClient
     private let state = Mutex(State())
 
-    init(client: MQTTClient) {
+    public init(client: MQTTClient) {
         self.client = client
     }
 
     /// Publishes `payload` retained on `topic` (QoS 1), replacing a state for it not yet sent.
-    func publish(_ topic: String, _ payload: String) {
+    public func publish(_ topic: String, _ payload: String) {
         let start = state.withLock { state -> Bool in
             if state.pending.updateValue(payload, forKey: topic) == nil { state.order.append(topic) }
             defer { state.draining = true }
@@ -33,7 +33,7 @@ final class StateOutbox: Sendable {
     }
 
     /// Returns once every state handed over so far has been acknowledged by the broker.
-    func flush() async {
+    public func flush() async {
         await withCheckedContinuation { continuation in
             let idle = state.withLock { state -> Bool in
                 guard state.draining else { return true }

@@ -199,4 +199,6 @@ extension Profile {
     public var statusTopic: String { device.baseTopic + "/status" }
     /// Why a command was refused.
     public var errorTopic: String { device.baseTopic + "/error" }
+    /// What the device is and has, retained, for `gpiobridge fleet ls`.
+    public var infoTopic: String { device.baseTopic + "/info" }
 }

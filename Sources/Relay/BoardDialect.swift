@@ -43,6 +43,9 @@ public protocol BoardDialect: Sendable {
     var outputs: [String] { get }
     var inputs: [String] { get }
     var sensors: [String] { get }
+    /// Whether the board reports its outputs' states; if not, the relay takes a command's result
+    /// as the state.
+    var reportsState: Bool { get }
     /// What a message on `topic` means; empty when it is not for this board.
     func events(topic: String, payload: String) -> [BoardEvent]
     /// The board's spelling of `command` for the output `name`; `current` is the state the relay
@@ -52,6 +55,7 @@ public protocol BoardDialect: Sendable {
 
 extension BoardDialect {
     public var inputs: [String] { [] }
+    public var reportsState: Bool { true }
 }
 
 /// Reads ON/OFF the way boards send them: ON, OFF, on, off, 1, 0, true, false.

@@ -27,7 +27,7 @@ public struct BoardMirror: Sendable {
         }
     }
 
-    public let dialect: any BoardDialect
+    public private(set) var dialect: any BoardDialect
     /// For boards with no will: silence longer than this means offline.
     public let silenceLimit: Duration?
     public let buffer: Buffer
@@ -41,10 +41,17 @@ public struct BoardMirror: Sendable {
     private var waiting: [(name: String, command: OutputCommand, since: ContinuousClock.Instant)] = []
     private var published: Bool?
 
-    public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer()) {
+    /// When the relay started listening: a board without a will that says nothing for the
+    /// silence limit after this is offline.
+    private let watchingSince: ContinuousClock.Instant?
+
+    /// `watchingSince`, when given, starts the silence limit of a board not yet heard from.
+    public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer(),
+                watchingSince: ContinuousClock.Instant? = nil) {
         self.dialect = dialect
         self.silenceLimit = silenceLimit
         self.buffer = buffer
+        self.watchingSince = watchingSince
     }
 
     /// Whether commands can reach the board now, and what the fleet is told.
@@ -52,6 +59,11 @@ public struct BoardMirror: Sendable {
 
     /// The number of commands waiting for the board.
     public var waitingCount: Int { waiting.count }
+
+    /// The board's firmware announced more or other components: the mirror keeps what it knows.
+    public mutating func redefine(_ dialect: any BoardDialect) {
+        self.dialect = dialect
+    }
 
     /// A message from the board's broker on one of the dialect's topics.
     public mutating func received(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
@@ -98,7 +110,7 @@ public struct BoardMirror: Sendable {
 
     /// Time passing: a silent board goes offline; commands that waited too long are refused.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
-        if let silenceLimit, boardOnline == true, let lastSeen, now - lastSeen > silenceLimit {
+        if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince, now - since > silenceLimit {
             boardOnline = false
         }
         var actions = availabilityChange()
@@ -120,7 +132,7 @@ public struct BoardMirror: Sendable {
     /// When ``tick(at:)`` is next needed: the end of the silence limit or of the oldest wait.
     public var nextDeadline: ContinuousClock.Instant? {
         var deadlines: [ContinuousClock.Instant] = []
-        if let silenceLimit, boardOnline == true, let lastSeen { deadlines.append(lastSeen + silenceLimit) }
+        if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince { deadlines.append(since + silenceLimit) }
         if let oldest = waiting.first { deadlines.append(oldest.since + buffer.maximumAge) }
         return deadlines.min()
     }
@@ -136,12 +148,28 @@ public struct BoardMirror: Sendable {
         guard isAvailable, !waiting.isEmpty else { return [] }
         let ready = waiting
         waiting = []
-        return ready.flatMap { carryOut($0.command, for: $0.name) }
+        var actions: [Action] = []
+        for command in ready { actions += carryOut(command.command, for: command.name) }
+        return actions
     }
 
-    private func carryOut(_ command: OutputCommand, for name: String) -> [Action] {
+    private mutating func carryOut(_ command: OutputCommand, for name: String) -> [Action] {
         switch dialect.command(command, for: name, current: states[name]) {
-        case .send(let messages): return messages.map { .send($0) }
+        case .send(let messages):
+            var actions = messages.map { Action.send($0) }
+            // A board that never reports its state is taken at its word: it is what was sent.
+            if !dialect.reportsState {
+                let on: Bool? = switch command {
+                case .set(let on, _): on
+                case .toggle: states[name].map { !$0 }
+                case .query: nil
+                }
+                if let on {
+                    states[name] = on
+                    actions.append(.publishState(name: name, on: on))
+                }
+            }
+            return actions
         case .answerFromRecord:
             guard let on = states[name] else { return [.refuse(name: name, reason: "the board has not reported \(name) yet")] }
             return [.publishState(name: name, on: on)]

@@ -110,6 +110,7 @@ public struct PubSubClientDialect: BoardDialect {
     }
 
     public var subscriptions: [String] { Array(Set(values.map(\.topic))).sorted() }
+    public var reportsState: Bool { false }
     public var outputs: [String] { commands.map(\.name) }
     public var sensors: [String] { values.map(\.name) }
 

@@ -32,12 +32,16 @@ public struct TasmotaDialect: BoardDialect {
     public var fullTopic: String
     public var relays: [Relay]
     public var sensorFields: [SensorField]
+    /// The board's %prefix% words: commands, status and telemetry (Prefix1..3).
+    public var prefixes: (command: String, stat: String, tele: String)
 
-    public init(topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = []) {
+    public init(topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = [],
+                prefixes: (command: String, stat: String, tele: String) = ("cmnd", "stat", "tele")) {
         self.topic = topic
         self.fullTopic = fullTopic
         self.relays = relays
         self.sensorFields = sensorFields
+        self.prefixes = prefixes
     }
 
     /// `%prefix%/%topic%/` with the prefix and topic put in, then `suffix`.
@@ -47,19 +51,19 @@ public struct TasmotaDialect: BoardDialect {
         return expanded + suffix
     }
 
-    public var subscriptions: [String] { [topic("tele", "LWT"), topic("tele", "STATE"), topic("tele", "SENSOR"), topic("stat", "+")] }
+    public var subscriptions: [String] { [topic(prefixes.tele, "LWT"), topic(prefixes.tele, "STATE"), topic(prefixes.tele, "SENSOR"), topic(prefixes.stat, "+")] }
     public var outputs: [String] { relays.map(\.name) }
     public var sensors: [String] { sensorFields.map(\.name) }
 
     public func events(topic messageTopic: String, payload: String) -> [BoardEvent] {
-        if messageTopic == topic("tele", "LWT") {
+        if messageTopic == topic(prefixes.tele, "LWT") {
             switch payload.lowercased() {
             case "online": return [.availability(true)]
             case "offline": return [.availability(false)]
             default: return [.malformed(topic: messageTopic, reason: "LWT says \"\(payload)\", not Online or Offline")]
             }
         }
-        if messageTopic == topic("stat", "RESULT") || messageTopic == topic("tele", "STATE") {
+        if messageTopic == topic(prefixes.stat, "RESULT") || messageTopic == topic(prefixes.tele, "STATE") {
             guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
             return relays.compactMap { relay in
                 for member in json where powerIndex(member.key) == relay.index {
@@ -68,7 +72,7 @@ public struct TasmotaDialect: BoardDialect {
                 return nil
             }
         }
-        if messageTopic == topic("tele", "SENSOR") {
+        if messageTopic == topic(prefixes.tele, "SENSOR") {
             guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
             return sensorFields.compactMap { field in
                 var value = JSONValue.object(json)
@@ -82,7 +86,7 @@ public struct TasmotaDialect: BoardDialect {
                 return .value(name: field.name, number)
             }
         }
-        let statPrefix = topic("stat", "")
+        let statPrefix = topic(prefixes.stat, "")
         if messageTopic.hasPrefix(statPrefix), let index = powerIndex(String(messageTopic.dropFirst(statPrefix.count))),
            let relay = relays.first(where: { $0.index == index }) {
             guard let on = stateWord(payload) else {
@@ -95,7 +99,7 @@ public struct TasmotaDialect: BoardDialect {
 
     public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
         guard let relay = relays.first(where: { $0.name == name }) else { return .refused("\(name) is not a relay of this board") }
-        let power = topic("cmnd", "POWER\(relay.index)")
+        let power = topic(prefixes.command, "POWER\(relay.index)")
         switch command {
         case .query:
             return .send([BoardMessage(topic: power, payload: "")])
@@ -106,7 +110,7 @@ public struct TasmotaDialect: BoardDialect {
         case .set(_, let pulse?), .toggle(let pulse?):
             // The board ends the pulse itself, in tenths of a second: Backlog POWERn ON; Delay d; POWERn OFF.
             let tenths = max(1, (pulse + 99) / 100)
-            return .send([BoardMessage(topic: topic("cmnd", "Backlog"),
+            return .send([BoardMessage(topic: topic(prefixes.command, "Backlog"),
                                        payload: "POWER\(relay.index) ON; Delay \(tenths); POWER\(relay.index) OFF")])
         }
     }

@@ -20,6 +20,8 @@ enum GPIOBridge {
             .command(StatusCommand.self),
             .command(ReloadCommand.self),
             .command(SimulateCommand.self),
+            .command(RelayCommand.self),
+            .group(FleetCommand.group),
             .group(ServiceCommand.group),
         ])
 

@@ -1,0 +1,144 @@
+import JSON
+
+/// A Tasmota board's announcement on `tasmota/discovery/<MAC>/config` (retained), as far as the
+/// relay needs it: its topic, FullTopic, prefixes and relays. The sensors come separately, on
+/// `tasmota/discovery/<MAC>/sensors`.
+struct TasmotaAnnouncement: Equatable {
+    var mac: String
+    var topic: String
+    var fullTopic: String
+    var prefixes: [String]
+    /// The POWERn indexes that are relays or lights (`rl` 1 or 2).
+    var relayIndexes: [Int]
+
+    static let configFilter = "tasmota/discovery/+/config"
+    static let sensorsFilter = "tasmota/discovery/+/sensors"
+
+    /// The MAC in `tasmota/discovery/<MAC>/config` or `.../sensors`, or nil for other topics.
+    static func mac(in topic: String, suffix: String) -> String? {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.count == 4, levels[0] == "tasmota", levels[1] == "discovery", levels[3] == suffix, !levels[2].isEmpty else { return nil }
+        return String(levels[2])
+    }
+
+    /// Reads the config; throws a reason a user can act on when it is not one.
+    init(mac: String, payload: String) throws(AnnouncementError) {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: payload) } catch { throw AnnouncementError("malformed JSON: \(error)") }
+        guard case .string(let topic)? = json["t"], !topic.isEmpty else { throw AnnouncementError("it has no topic (\"t\")") }
+        self.mac = mac
+        self.topic = topic
+        if case .string(let fullTopic)? = json["ft"], fullTopic.contains("%prefix%"), fullTopic.contains("%topic%") {
+            self.fullTopic = fullTopic
+        } else {
+            self.fullTopic = "%prefix%/%topic%/"
+        }
+        var prefixes = ["cmnd", "stat", "tele"]
+        if case .array(let given)? = json["tp"], given.count == 3 {
+            let words = given.compactMap { if case .string(let word) = $0, !word.isEmpty { word } else { nil } }
+            if words.count == 3 { prefixes = words }
+        }
+        self.prefixes = prefixes
+        var relayIndexes: [Int] = []
+        if case .array(let kinds)? = json["rl"] {
+            for (offset, kind) in kinds.enumerated() {
+                if case .number(let value) = kind, value == 1 || value == 2 { relayIndexes.append(offset + 1) }
+            }
+        }
+        self.relayIndexes = relayIndexes
+    }
+
+    /// The numeric fields of a `sensors` announcement (`{"sn": {"BME280": {"Temperature": 21.5}}}`),
+    /// each named by its path in lower case: `bme280_temperature`.
+    static func sensorFields(payload: String) throws(AnnouncementError) -> [TasmotaDialect.SensorField] {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: payload) } catch { throw AnnouncementError("malformed JSON: \(error)") }
+        guard case .object(let members)? = json["sn"] else { throw AnnouncementError("it has no sensor readings (\"sn\")") }
+        var fields: [TasmotaDialect.SensorField] = []
+        func walk(_ members: [JSONMember], _ path: [String]) {
+            for member in members {
+                switch member.value {
+                case .number: fields.append(.init(name: boardName((path + [member.key]).joined(separator: "_").lowercased()), path: path + [member.key]))
+                case .object(let inner): walk(inner, path + [member.key])
+                default: break
+                }
+            }
+        }
+        walk(members, [])
+        return fields
+    }
+
+    func dialect(sensors: [TasmotaDialect.SensorField]) -> TasmotaDialect {
+        TasmotaDialect(topic: topic, fullTopic: fullTopic, relays: relayIndexes.map { .init(name: "relay\($0)", index: $0) },
+                       sensorFields: sensors, prefixes: (prefixes[0], prefixes[1], prefixes[2]))
+    }
+}
+
+/// One component of an ESPHome node, from its Home Assistant discovery config on
+/// `homeassistant/<component>/<node>/<object_id>/config`. ESPHome abbreviates keys
+/// (`stat_t`, `cmd_t`, `avty_t`, `dev`); both spellings are read, and `~` is expanded.
+struct ESPHomeAnnouncement: Equatable {
+    enum Component: String {
+        case `switch`, binarySensor = "binary_sensor", sensor
+    }
+
+    var node: String
+    var component: Component
+    var objectID: String
+    /// The node's topic prefix, from its state topic `<prefix>/<component>/<id>/state`.
+    var prefix: String
+    /// The device's identifiers, shared with Home Assistant's record of the node.
+    var identifiers: [String]
+
+    static let filters = ["homeassistant/+/+/+/config"]
+
+    /// Reads a config; nil when it is not an ESPHome component the relay mirrors (another
+    /// firmware's, a gpiobridge device's own, or a component kind without ON/OFF or a number).
+    /// Throws when it claims to be ESPHome's and cannot be read.
+    init?(topic: String, payload: String) throws(AnnouncementError) {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.count == 5, levels[0] == "homeassistant", levels[4] == "config",
+              let component = Component(rawValue: String(levels[1])) else { return nil }
+        guard !payload.isEmpty else { return nil }
+        guard case .object(var members)? = try? JSONValue(parsing: payload) else {
+            throw AnnouncementError("malformed JSON")
+        }
+        let device = JSONValue.object(members)["dev"] ?? JSONValue.object(members)["device"]
+        let software = device.flatMap { $0["sw"] ?? $0["sw_version"] }
+        guard case .string(let version)? = software, version.lowercased().hasPrefix("esphome") else { return nil }
+        // `~` stands for a base topic in values that start or end with it.
+        if case .string(let base)? = JSONValue.object(members)["~"] {
+            members = members.map { member in
+                guard case .string(let text) = member.value else { return member }
+                if text.hasPrefix("~") { return JSONMember(key: member.key, value: .string(base + text.dropFirst())) }
+                if text.hasSuffix("~") { return JSONMember(key: member.key, value: .string(text.dropLast() + base)) }
+                return member
+            }
+        }
+        let config = JSONValue.object(members)
+        guard case .string(let stateTopic)? = config["stat_t"] ?? config["state_topic"] else {
+            throw AnnouncementError("ESPHome component \(levels[3]) has no state topic")
+        }
+        let stateLevels = stateTopic.split(separator: "/", omittingEmptySubsequences: false)
+        guard stateLevels.count >= 4, stateLevels.last == "state", stateLevels[stateLevels.count - 3] == levels[1] else {
+            throw AnnouncementError("ESPHome component \(levels[3]) has the state topic \(stateTopic), not <prefix>/\(levels[1])/<id>/state")
+        }
+        self.node = String(levels[2])
+        self.component = component
+        self.objectID = String(stateLevels[stateLevels.count - 2])
+        self.prefix = stateLevels.dropLast(3).joined(separator: "/")
+        var identifiers: [String] = []
+        switch device?["ids"] ?? device?["identifiers"] {
+        case .string(let id)?: identifiers = [id]
+        case .array(let ids)?: identifiers = ids.compactMap { if case .string(let id) = $0 { id } else { nil } }
+        default: break
+        }
+        self.identifiers = identifiers
+    }
+}
+
+/// Why a board's announcement was not understood.
+struct AnnouncementError: Error, Sendable, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

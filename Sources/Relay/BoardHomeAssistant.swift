@@ -1,0 +1,66 @@
+import Agent
+import JSON
+
+/// Home Assistant discovery for a mirrored board, device-based like an agent's: one retained
+/// config at `<prefix>/device/gpiobridge_<board>/config` whose entities use the board's
+/// gpiobridge topics. It is available only while both the relay and the board are. A board whose
+/// MAC or own identifiers are known carries them, so Home Assistant files our announcement and the
+/// board's own under one device instead of two.
+struct BoardHomeAssistant {
+    var board: String
+    var kind: BoardDefinition.Kind
+    var outputs: [String]
+    var inputs: [String]
+    var sensors: [String]
+    var connections: [(String, String)]
+    var identifiers: [String]
+    var relayID: String
+    var baseTopic: String
+    var prefix: String
+
+    var deviceIdentifier: String { "gpiobridge_\(board)" }
+    var configTopic: String { "\(prefix)/device/\(deviceIdentifier)/config" }
+
+    var config: JSONValue {
+        let device = "\(baseTopic)/\(board)"
+        var components: [JSONMember] = []
+        for output in outputs {
+            components.append(JSONMember(key: output, value: .object([
+                "p": .string("switch"), "name": .string(output), "uniq_id": .string("\(deviceIdentifier)_\(output)"),
+                "stat_t": .string("\(device)/\(output)"), "cmd_t": .string("\(device)/\(output)/set"),
+                "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
+            ])))
+        }
+        for input in inputs {
+            components.append(JSONMember(key: input, value: .object([
+                "p": .string("binary_sensor"), "name": .string(input), "uniq_id": .string("\(deviceIdentifier)_\(input)"),
+                "stat_t": .string("\(device)/\(input)"), "pl_on": .string("ON"), "pl_off": .string("OFF"),
+            ])))
+        }
+        for sensor in sensors {
+            components.append(JSONMember(key: sensor, value: .object([
+                "p": .string("sensor"), "name": .string(sensor), "uniq_id": .string("\(deviceIdentifier)_\(sensor)"),
+                "stat_t": .string("\(device)/\(sensor)"), "stat_cla": .string("measurement"),
+            ])))
+        }
+        var deviceMembers: [JSONMember] = [
+            JSONMember(key: "ids", value: .array(([deviceIdentifier] + identifiers).map { .string($0) })),
+            JSONMember(key: "name", value: .string(board)),
+            JSONMember(key: "mf", value: .string("gpiobridge")),
+            JSONMember(key: "mdl", value: .string("\(kind.rawValue) board mirrored by gpiobridge")),
+            JSONMember(key: "sw", value: .string(gpiobridgeVersion)),
+            JSONMember(key: "via_device", value: .string("gpiobridge_\(relayID)")),
+        ]
+        if !connections.isEmpty {
+            deviceMembers.append(JSONMember(key: "cns", value: .array(connections.map { .array([.string($0.0), .string($0.1)]) })))
+        }
+        return .object([
+            "dev": .object(deviceMembers),
+            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
+            "avty": .array([.object(["t": .string("\(baseTopic)/\(relayID)/status")]), .object(["t": .string("\(device)/status")])]),
+            "avty_mode": .string("all"),
+            "qos": .number(1),
+            "cmps": .object(components),
+        ])
+    }
+}

@@ -1,0 +1,410 @@
+import Agent
+import JSON
+import Profile
+
+/// The relay's whole state as a value type on the caller's clock: the mirrored boards, the boards
+/// that announce themselves, the links, and both brokers' reachability. Its mutating methods take
+/// what happened and return what to publish, send and subscribe; ``RelayService`` carries that
+/// out. Tested without a broker.
+public struct RelayCore: Sendable {
+    /// Something the relay service must do.
+    public enum Action: Sendable, Equatable {
+        /// A retained state on the fleet broker (QoS 1; a newer one for the topic replaces it).
+        case retain(topic: String, payload: String)
+        /// A message on the fleet broker, not retained.
+        case publish(topic: String, payload: String, qos: Int)
+        /// A message to a board, on the boards' broker (QoS 1).
+        case send(topic: String, payload: String)
+        case subscribeBoards([String])
+        case unsubscribeBoards([String])
+        case subscribeFleet([String])
+        /// Something the operator should read in the log.
+        case log(String)
+    }
+
+    private struct Board: Sendable {
+        var definition: BoardDefinition
+        var mirror: BoardMirror
+        var infoRefresh: ContinuousClock.Instant
+    }
+
+    public let profile: RelayProfile
+    /// The root of the gpiobridge scheme: boards are `gpiobridge/<board>/...`.
+    public let baseTopic = "gpiobridge"
+    private let wallOrigin: (instant: ContinuousClock.Instant, unix: Int)
+    private var boards: [String: Board] = [:]
+    private var owners: [String: String] = [:]
+    private var router = TopicRouter<String>()
+    private var links: LinkRouter
+    private var fleetUp = false
+    private var boardsUp = false
+    /// Announced boards: the MAC or node they announced under → the board's name.
+    private var tasmotaByMAC: [String: String] = [:]
+    private var tasmotaSensors: [String: [TasmotaDialect.SensorField]] = [:]
+    private var tasmotaAnnouncements: [String: TasmotaAnnouncement] = [:]
+    private var esphomeNodes: [String: [ESPHomeAnnouncement]] = [:]
+
+    /// `unixNow` is the wall clock at `now`; `seen` times are derived from it.
+    public init(profile: RelayProfile, at now: ContinuousClock.Instant, unixNow: Int) {
+        self.profile = profile
+        wallOrigin = (now, unixNow)
+        links = LinkRouter(profile.links)
+        for settings in profile.boards { _ = add(BoardDefinition(settings), at: now) }
+    }
+
+    /// The names of the mirrored boards, sorted.
+    public var boardNames: [String] { boards.keys.sorted() }
+
+    /// A mirrored board's availability, states and values, for status and tests.
+    public func mirror(of board: String) -> BoardMirror? { boards[board]?.mirror }
+
+    // MARK: Starting
+
+    /// What to subscribe to before anything else happens.
+    public func start() -> [Action] {
+        var boardFilters = boards.values.flatMap { $0.definition.dialect.subscriptions }
+        if profile.discoverTasmota { boardFilters += [TasmotaAnnouncement.configFilter, TasmotaAnnouncement.sensorsFilter] }
+        if profile.discoverESPHome { boardFilters += ESPHomeAnnouncement.filters }
+        var fleetFilters = boards.keys.map { commandFilter($0) }
+        fleetFilters += links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
+        if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
+        return [.subscribeBoards(unique(boardFilters)), .subscribeFleet(unique(fleetFilters).sorted())]
+    }
+
+    /// The fleet broker connected: the relay's status and info, then every board's.
+    public mutating func fleetConnected(at now: ContinuousClock.Instant) -> [Action] {
+        fleetUp = true
+        var actions: [Action] = [.retain(topic: relayTopic("status"), payload: "online"), relayInfo(at: now)]
+        for name in boards.keys.sorted() { actions += announce(name, at: now) }
+        return actions
+    }
+
+    public mutating func fleetLost() {
+        fleetUp = false
+    }
+
+    /// The relay stops: every board is offline as far as the fleet can tell, then the relay.
+    public mutating func shutdown(at now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for name in boards.keys.sorted() {
+            actions.append(.retain(topic: topic(name, "status"), payload: "offline"))
+            actions.append(info(name, at: now))
+        }
+        return actions + [relayInfo(at: now), .retain(topic: relayTopic("status"), payload: "offline")]
+    }
+
+    // MARK: The boards' broker
+
+    /// The boards' broker connected (up) or was lost: boards behind it are offline to the fleet.
+    public mutating func boardsBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
+        guard up != boardsUp else { return [] }
+        boardsUp = up
+        var actions: [Action] = []
+        for name in boards.keys.sorted() {
+            actions += carryOut(boards[name]!.mirror.boardBroker(up: up, at: now), for: name, at: now)
+        }
+        return actions
+    }
+
+    /// A message on the boards' broker.
+    public mutating func boardMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        if profile.discoverTasmota, let mac = TasmotaAnnouncement.mac(in: topic, suffix: "config") {
+            return tasmotaConfig(mac: mac, payload: payload, at: now)
+        }
+        if profile.discoverTasmota, let mac = TasmotaAnnouncement.mac(in: topic, suffix: "sensors") {
+            return tasmotaSensorsAnnounced(mac: mac, payload: payload, at: now)
+        }
+        if profile.discoverESPHome, topic.hasPrefix("homeassistant/") {
+            return esphomeConfig(topic: topic, payload: payload, at: now)
+        }
+        var actions: [Action] = []
+        for name in router.owners(of: topic).sorted() {
+            actions += carryOut(boards[name]!.mirror.received(topic: topic, payload: payload, at: now), for: name, at: now)
+        }
+        return actions
+    }
+
+    // MARK: The fleet's broker
+
+    /// A message on the fleet broker: a command for a board, a linked device's state, or Home
+    /// Assistant coming online.
+    public mutating func fleetMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        if profile.homeAssistant.enabled, topic == "\(profile.homeAssistant.prefix)/status" {
+            guard payload == "online" else { return [] }
+            return boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
+        }
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.count >= 3, levels[0] == baseTopic else { return [] }
+        let device = String(levels[1])
+        if levels.count == 4, levels[3] == "set", boards[device] != nil {
+            return command(payload: payload, board: device, name: String(levels[2]), topic: topic, at: now)
+        }
+        if levels.count == 3, boards[device] == nil, let on = stateWord(payload.trimmingWhitespace()) {
+            return follow(links.observed(.init(device: device, name: String(levels[2])), on: on, at: now), at: now)
+        }
+        return []
+    }
+
+    // MARK: Time
+
+    /// Silent boards go offline, waiting commands expire, and online boards refresh their info.
+    public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for name in boards.keys.sorted() {
+            actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
+            if boards[name]!.infoRefresh <= now {
+                boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
+                if fleetUp { actions.append(info(name, at: now)) }
+            }
+        }
+        return actions
+    }
+
+    /// When ``tick(at:)`` is next needed.
+    public var nextDeadline: ContinuousClock.Instant? {
+        boards.values.flatMap { [$0.mirror.nextDeadline, $0.infoRefresh].compactMap { $0 } }.min()
+    }
+
+    // MARK: Commands
+
+    private mutating func command(payload: String, board: String, name: String, topic: String, at now: ContinuousClock.Instant) -> [Action] {
+        let command: OutputCommand
+        do {
+            command = try OutputCommand(payload: payload)
+        } catch {
+            return refuse(board, topic: topic, payload: payload, reason: "\(error)")
+        }
+        let actions = boards[board]!.mirror.command(command, for: name, at: now)
+        return carryOut(actions, for: board, at: now, command: (topic, payload))
+    }
+
+    /// Carries out what links ask: a mirrored board's output is commanded directly; another
+    /// device's through its command topic.
+    private mutating func follow(_ commands: [LinkRouter.Command], at now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for command in commands {
+            let payload = command.on ? "ON" : "OFF"
+            let topic = "\(baseTopic)/\(command.target.device)/\(command.target.name)/set"
+            if boards[command.target.device] != nil {
+                actions.append(.log("link: \(command.target) \(payload)"))
+                actions += self.command(payload: payload, board: command.target.device, name: command.target.name, topic: topic, at: now)
+            } else {
+                actions.append(.publish(topic: topic, payload: payload, qos: 1))
+            }
+        }
+        return actions
+    }
+
+    /// Turns a board's mirror actions into broker actions.
+    private mutating func carryOut(_ mirrorActions: [BoardMirror.Action], for board: String, at now: ContinuousClock.Instant,
+                                   command: (topic: String, payload: String)? = nil) -> [Action] {
+        var actions: [Action] = []
+        for action in mirrorActions {
+            switch action {
+            case .publishAvailability(let online):
+                actions.append(.retain(topic: topic(board, "status"), payload: online ? "online" : "offline"))
+                actions.append(info(board, at: now))
+            case .publishState(let name, let on):
+                actions.append(.retain(topic: topic(board, name), payload: on ? "ON" : "OFF"))
+                actions += follow(links.observed(.init(device: board, name: name), on: on, at: now), at: now)
+            case .publishValue(let name, let value):
+                actions.append(.publish(topic: topic(board, name), payload: JSONValue.number(value).serialized, qos: 0))
+            case .send(let message):
+                actions.append(.send(topic: message.topic, payload: message.payload))
+            case .refuse(let name, let reason):
+                if let command, name != "board" {
+                    actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason)
+                } else {
+                    actions.append(.log("\(board): \(name): \(reason)"))
+                    actions.append(.publish(topic: topic(board, "error"), payload: JSONValue.object([
+                        "source": .string(name), "error": .string(reason),
+                    ]).serialized, qos: 1))
+                }
+            }
+        }
+        return actions
+    }
+
+    private func refuse(_ board: String, topic commandTopic: String, payload: String, reason: String) -> [Action] {
+        [.log("\(board): refused \(commandTopic) \"\(payload)\": \(reason)"),
+         .publish(topic: topic(board, "error"), payload: JSONValue.object([
+             "topic": .string(commandTopic), "payload": .string(payload), "error": .string(reason),
+         ]).serialized, qos: 1)]
+    }
+
+    // MARK: Boards that announce themselves
+
+    private mutating func tasmotaConfig(mac: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        if payload.isEmpty {
+            tasmotaAnnouncements[mac] = nil
+            return tasmotaByMAC.removeValue(forKey: mac).map { forget($0) } ?? []
+        }
+        let announcement: TasmotaAnnouncement
+        do {
+            announcement = try TasmotaAnnouncement(mac: mac, payload: payload)
+        } catch {
+            return [.log("tasmota/discovery/\(mac)/config is not understood: \(error)")]
+        }
+        tasmotaAnnouncements[mac] = announcement
+        return defineTasmota(mac: mac, at: now)
+    }
+
+    private mutating func tasmotaSensorsAnnounced(mac: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard !payload.isEmpty else { return [] }
+        do {
+            tasmotaSensors[mac] = try TasmotaAnnouncement.sensorFields(payload: payload)
+        } catch {
+            return [.log("tasmota/discovery/\(mac)/sensors is not understood: \(error)")]
+        }
+        return tasmotaAnnouncements[mac] == nil ? [] : defineTasmota(mac: mac, at: now)
+    }
+
+    private mutating func defineTasmota(mac: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard let announcement = tasmotaAnnouncements[mac] else { return [] }
+        var definition = BoardDefinition(name: tasmotaByMAC[mac] ?? boardName(announcement.topic), kind: .tasmota,
+                                         dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? []), declared: false)
+        definition.connections = [("mac", mac.lowercased())]
+        if owners[definition.identity].flatMap({ boards[$0] })?.definition.declared != true { tasmotaByMAC[mac] = definition.name }
+        return define(definition, at: now)
+    }
+
+    private mutating func esphomeConfig(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        let announcement: ESPHomeAnnouncement?
+        do {
+            announcement = try ESPHomeAnnouncement(topic: topic, payload: payload)
+        } catch {
+            return [.log("\(topic) is not understood: \(error)")]
+        }
+        let levels = topic.split(separator: "/")
+        guard levels.count == 5 else { return [] }
+        let node = String(levels[2])
+        var components = esphomeNodes[node] ?? []
+        components.removeAll { $0.component.rawValue == levels[1] && $0.objectID == levels[3] }
+        if let announcement { components.append(announcement) }
+        guard components != (esphomeNodes[node] ?? []) else { return [] }
+        esphomeNodes[node] = components
+        guard let prefix = components.first?.prefix else { return [] }
+        func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
+            components.filter { $0.component == kind }.map { .init(name: boardName($0.objectID), id: $0.objectID) }
+                .sorted { $0.name < $1.name }
+        }
+        let dialect = ESPHomeDialect(prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
+                                     sensors: entities(.sensor))
+        var definition = BoardDefinition(name: boardName(node), kind: .esphome, dialect: dialect, declared: false)
+        definition.identifiers = components.first?.identifiers ?? []
+        return define(definition, at: now)
+    }
+
+    /// Adds an announced board, or updates one announced before, keeping what its mirror knows.
+    /// A board the profile declares keeps the profile's names; its announcement only tells Home
+    /// Assistant which device it is.
+    private mutating func define(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
+        if let owner = owners[definition.identity], let board = boards[owner], board.definition.declared {
+            guard board.definition.connections.map(\.1) != definition.connections.map(\.1)
+                || board.definition.identifiers != definition.identifiers else { return [] }
+            boards[owner]!.definition.connections = definition.connections
+            boards[owner]!.definition.identifiers = definition.identifiers
+            return fleetUp ? homeAssistant(owner) : []
+        }
+        let name = definition.name
+        if let existing = boards[name] {
+            guard !existing.definition.declared else {
+                return [.log("a board announced itself as \(name), which the profile already uses for another board; it is not mirrored")]
+            }
+            let oldFilters = existing.definition.dialect.subscriptions
+            boards[name]!.definition = definition
+            boards[name]!.mirror.redefine(definition.dialect)
+            router.remove(name)
+            for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
+            var actions: [Action] = []
+            let added = definition.dialect.subscriptions.filter { !oldFilters.contains($0) }
+            if !added.isEmpty { actions.append(.subscribeBoards(added)) }
+            return actions + (fleetUp ? [info(name, at: now)] + homeAssistant(name) : [])
+        }
+        let actions = add(definition, at: now)
+        return [.log("mirroring \(definition.kind.rawValue) board \(name), which announced itself")] + actions
+            + (fleetUp ? announce(name, at: now) : [])
+    }
+
+    private mutating func add(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
+        let name = definition.name
+        let buffer = BoardMirror.Buffer(capacity: profile.bufferCapacity, maximumAge: .milliseconds(profile.bufferMaximumAgeMilliseconds))
+        var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now)
+        if boardsUp { _ = mirror.boardBroker(up: true, at: now) }
+        boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval)
+        owners[definition.identity] = name
+        for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
+        return [.subscribeBoards(definition.dialect.subscriptions), .subscribeFleet([commandFilter(name)])]
+    }
+
+    /// A board withdrew its announcement: it is no longer mirrored, and its retained topics go.
+    private mutating func forget(_ name: String) -> [Action] {
+        guard let board = boards.removeValue(forKey: name) else { return [] }
+        owners[board.definition.identity] = nil
+        router.remove(name)
+        var actions: [Action] = [.log("\(name) withdrew its announcement; it is no longer mirrored"),
+                                 .unsubscribeBoards(board.definition.dialect.subscriptions)]
+        let dialect = board.definition.dialect
+        for topicName in ["status", "info"] + dialect.outputs + dialect.inputs { actions.append(.retain(topic: topic(name, topicName), payload: "")) }
+        if profile.homeAssistant.enabled { actions.append(.retain(topic: homeAssistantAnnouncement(name).configTopic, payload: "")) }
+        return actions
+    }
+
+    // MARK: What the fleet sees
+
+    private func announce(_ name: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard let board = boards[name] else { return [] }
+        var actions: [Action] = []
+        if board.mirror.boardOnline != nil || !board.mirror.boardBrokerUp {
+            actions.append(.retain(topic: topic(name, "status"), payload: board.mirror.isAvailable ? "online" : "offline"))
+        }
+        actions.append(info(name, at: now))
+        return actions + homeAssistant(name) + states(name)
+    }
+
+    private func states(_ name: String) -> [Action] {
+        guard let board = boards[name] else { return [] }
+        return board.mirror.states.keys.sorted().map { .retain(topic: topic(name, $0), payload: board.mirror.states[$0]! ? "ON" : "OFF") }
+    }
+
+    private func homeAssistant(_ name: String) -> [Action] {
+        guard profile.homeAssistant.enabled, boards[name] != nil else { return [] }
+        let announcement = homeAssistantAnnouncement(name)
+        return [.retain(topic: announcement.configTopic, payload: announcement.config.serialized)]
+    }
+
+    private func homeAssistantAnnouncement(_ name: String) -> BoardHomeAssistant {
+        let definition = boards[name]?.definition
+        let dialect = definition?.dialect
+        return BoardHomeAssistant(board: name, kind: definition?.kind ?? .tasmota, outputs: dialect?.outputs ?? [], inputs: dialect?.inputs ?? [],
+                                  sensors: dialect?.sensors ?? [], connections: definition?.connections ?? [],
+                                  identifiers: definition?.identifiers ?? [], relayID: profile.id,
+                                  baseTopic: baseTopic, prefix: profile.homeAssistant.prefix)
+    }
+
+    private func info(_ name: String, at now: ContinuousClock.Instant) -> Action {
+        let board = boards[name]!
+        let dialect = board.definition.dialect
+        let lastSeen = board.mirror.lastSeen.map { unix(at: $0) } ?? 0
+        let info = DeviceInfo(kind: board.definition.kind.rawValue, name: name, outputs: dialect.outputs, inputs: dialect.inputs,
+                              sensors: dialect.sensors, via: profile.id, seen: lastSeen)
+        return .retain(topic: topic(name, "info"), payload: info.json.serialized)
+    }
+
+    private func relayInfo(at now: ContinuousClock.Instant) -> Action {
+        .retain(topic: relayTopic("info"), payload: DeviceInfo(kind: "relay", name: profile.id, seen: unix(at: now)).json.serialized)
+    }
+
+    private func unix(at instant: ContinuousClock.Instant) -> Int {
+        wallOrigin.unix + Int((instant - wallOrigin.instant).components.seconds)
+    }
+
+    private func topic(_ board: String, _ suffix: String) -> String { "\(baseTopic)/\(board)/\(suffix)" }
+    private func relayTopic(_ suffix: String) -> String { "\(baseTopic)/\(profile.id)/\(suffix)" }
+    private func commandFilter(_ board: String) -> String { "\(baseTopic)/\(board)/+/set" }
+
+    private func unique(_ filters: [String]) -> [String] {
+        var seen: Set<String> = []
+        return filters.filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,95 @@
+import Agent
+import Logging
+import MQTT
+import Profile
+import Relay
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gpiobridge relay`: mirror a relay profile's ESP8266 boards into the gpiobridge topic scheme.
+struct RelayCommand: Command {
+    static let name = "relay"
+    static let abstract = "Run the relay: mirror Tasmota, ESPHome and plain PubSubClient boards into gpiobridge topics."
+    static let discussion = """
+        The fleet broker in the profile can be overridden with --broker or GPIOBRIDGE_BROKER, and
+        the boards' broker with --boards-broker (mqtt://host:port, or mqtts://host:port for TLS).
+        With --check the profile is only validated.
+        """
+    static let options = [
+        OptionSpec.option("--profile", value: "FILE", help: "The relay profile (default \(AgentCommand.profileDirectory)/relay.yml)."),
+        .option("--broker", value: "URL", help: "Use this fleet broker instead of the profile's."),
+        .option("--boards-broker", value: "URL", help: "Use this broker for the boards instead of the profile's."),
+        .flag("--check", help: "Validate the profile and exit: 0 if valid, 2 if not."),
+        .option("--log-level", value: "LEVEL", help: "trace, debug, info (default), notice, warning or error."),
+    ]
+
+    let profilePath: String
+    let fleetOverride: BrokerURL?
+    let boardsOverride: BrokerURL?
+    let check: Bool
+    let logLevel: Logger.Level
+
+    init(_ arguments: ParsedArguments) throws {
+        profilePath = arguments.string("--profile") ?? AgentCommand.profileDirectory + "/relay.yml"
+        func url(_ option: String, _ text: String?) throws -> BrokerURL? {
+            try text.map { text in
+                guard let url = BrokerURL(text) else { throw UsageError("\(option): \"\(text)\" is not mqtt://host[:port] or mqtts://host[:port]") }
+                return url
+            }
+        }
+        fleetOverride = try url("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
+        boardsOverride = try url("--boards-broker", arguments.string("--boards-broker"))
+        check = arguments.flag("--check")
+        logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
+    }
+
+    func run() async throws {
+        let profile: RelayProfile
+        do {
+            profile = try ProfileLoader.loadRelay(path: profilePath)
+        } catch {
+            printOut(error.description, error: true)
+            printOut("\(profilePath): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the relay profile was not used",
+                     error: true)
+            throw ExitStatus(2)
+        }
+        if check {
+            printOut("\(profilePath): a valid relay profile with \(profile.boards.count) boards")
+            return
+        }
+        let level = logLevel
+        let logger = Logger(label: "relay") { LineLogHandler(label: $0, level: level) }
+        let mqttLogger = Logger(label: "mqtt") { LineLogHandler(label: $0, level: level) }
+        let configurations = try RelayService.clientConfigurations(for: profile, fleetOverride: fleetOverride, boardsOverride: boardsOverride)
+        let fleet = try MQTTClient(configuration: configurations.fleet, logger: mqttLogger)
+        let boards = try configurations.boards.map { try MQTTClient(configuration: $0, logger: mqttLogger) }
+        let relay = RelayService(profile: profile, fleet: fleet, boards: boards, logger: logger)
+        // Stopped in reverse order: the relay (every board offline), then the clients.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: fleet)]
+        if let boards { services.append(.init(service: boards)) }
+        services.append(.init(service: relay))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                await relay.ping()
+                SystemdNotify.send("READY=1\nSTATUS=relaying \(profile.source)")
+                guard let interval = SystemdNotify.watchdogInterval else { return }
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    await relay.ping()
+                    SystemdNotify.send("WATCHDOG=1")
+                }
+            }
+            do {
+                try await group.run()
+            } catch {
+                tasks.cancelAll()
+                throw error
+            }
+            tasks.cancelAll()
+        }
+    }
+}
