@@ -70,7 +70,8 @@ struct LinkRouter: Sendable {
 
     private mutating func commands(from source: Endpoint, on: Bool, chain: Set<Endpoint>, at now: ContinuousClock.Instant) -> [Command] {
         var commands: [Command] = []
-        for target in targets[source] ?? [] where !chain.contains(target) && known[target] != on {
+        // A target's state is what it was last commanded, if that is still on its way.
+        for target in targets[source] ?? [] where !chain.contains(target) && (expected[target]?.last?.on ?? known[target]) != on {
             expected[target, default: []].append(Expected(on: on, chain: chain, until: now + Self.echoWindow))
             if expected[target]!.count > 16 { expected[target]!.removeFirst() }
             commands.append(Command(target: target, on: on))

@@ -1,0 +1,250 @@
+import Agent
+import Profile
+@testable import Relay
+import Testing
+
+private let start = ContinuousClock.now
+private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+private func profile(_ yaml: String) throws -> RelayProfile {
+    try ProfileLoader.decodeRelay(yaml, file: "test.yml")
+}
+
+private let fleetYAML = """
+    relay: {id: hub}
+    fleet: {host: localhost}
+    boards:
+      - name: kitchen
+        tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}, sensors: {temperature: BME280.Temperature}}
+      - name: tutorial
+        pubsubclient: {interval: 3s, silent_intervals: 3, values: {number: test}, commands: {led: {topic: test}}}
+    """
+
+private func retained(_ actions: [RelayCore.Action]) -> [String: String] {
+    var topics: [String: String] = [:]
+    for case .retain(let topic, let payload) in actions { topics[topic] = payload }
+    return topics
+}
+
+private func sent(_ actions: [RelayCore.Action]) -> [String] {
+    actions.compactMap { if case .send(let topic, let payload) = $0 { "\(topic) \(payload)" } else { nil } }
+}
+
+private func published(_ actions: [RelayCore.Action]) -> [String] {
+    actions.compactMap { if case .publish(let topic, let payload, _) = $0 { "\(topic) \(payload)" } else { nil } }
+}
+
+@Suite("The relay's core: routing, commands, announcements and links (mock clock)")
+struct RelayCoreTests {
+    @Test("start subscribes each board's topics and command topics; connecting announces the relay and its boards")
+    func startAndAnnounce() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        let start = core.start()
+        guard case .subscribeBoards(let boardFilters) = start[0], case .subscribeFleet(let fleetFilters) = start[1] else {
+            Issue.record("unexpected \(start)")
+            return
+        }
+        #expect(Set(boardFilters) == ["tele/tasmota_A1B2C3/LWT", "tele/tasmota_A1B2C3/STATE", "tele/tasmota_A1B2C3/SENSOR",
+                                      "stat/tasmota_A1B2C3/+", "test"])
+        #expect(fleetFilters == ["gpiobridge/kitchen/+/set", "gpiobridge/tutorial/+/set"])
+        _ = core.boardsBroker(up: true, at: at(0))
+        let announced = retained(core.fleetConnected(at: at(1)))
+        #expect(announced["gpiobridge/hub/status"] == "online")
+        #expect(announced["gpiobridge/kitchen/info"]?.contains(#""kind":"tasmota""#) == true)
+        #expect(announced["gpiobridge/kitchen/info"]?.contains(#""via":"hub""#) == true)
+        #expect(announced["gpiobridge/kitchen/status"] == nil, "nothing is claimed before the board speaks")
+        let shutdown = retained(core.shutdown(at: at(2)))
+        #expect(shutdown["gpiobridge/kitchen/status"] == "offline")
+        #expect(shutdown["gpiobridge/tutorial/status"] == "offline")
+        #expect(shutdown["gpiobridge/hub/status"] == "offline")
+    }
+
+    @Test("board messages become fleet topics; fleet commands become the board's spelling")
+    func translation() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        let online = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(1))
+        #expect(retained(online)["gpiobridge/kitchen/status"] == "online")
+        #expect(retained(online)["gpiobridge/kitchen/info"]?.contains(#""seen":1001"#) == true, "seen is the wall clock of the message")
+        #expect(retained(core.boardMessage(topic: "stat/tasmota_A1B2C3/RESULT", payload: #"{"Power1":"ON"}"#, at: at(2)))
+            == ["gpiobridge/kitchen/light": "ON"])
+        #expect(published(core.boardMessage(topic: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":21.5}}"#, at: at(3)))
+            == ["gpiobridge/kitchen/temperature 21.5"])
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "off", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 OFF"])
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "", at: at(5))) == ["cmnd/tasmota_A1B2C3/POWER1 "])
+        // The tutorial board reports no state: what was sent is its state. It is heard from first.
+        _ = core.boardMessage(topic: "test", payload: "42", at: at(6))
+        let led = core.fleetMessage(topic: "gpiobridge/tutorial/led/set", payload: "ON", at: at(6))
+        #expect(sent(led) == ["test 1"])
+        #expect(retained(led)["gpiobridge/tutorial/led"] == "ON")
+        let bad = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "blink", at: at(7))
+        #expect(sent(bad).isEmpty)
+        #expect(published(bad).first?.hasPrefix(#"gpiobridge/kitchen/error {"topic":"gpiobridge/kitchen/light/set","payload":"blink","error":"#) == true)
+        #expect(published(core.fleetMessage(topic: "gpiobridge/kitchen/fan/set", payload: "ON", at: at(8)))
+            .first?.contains("fan is not an output of this board") == true)
+    }
+
+    @Test("a plain board is offline after its silence limit from the start, and when heard from is online")
+    func silence() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        #expect(core.nextDeadline == at(9))
+        #expect(retained(core.tick(at: at(9.5)))["gpiobridge/tutorial/status"] == "offline")
+        let heard = core.boardMessage(topic: "test", payload: "17", at: at(10))
+        #expect(retained(heard)["gpiobridge/tutorial/status"] == "online")
+        #expect(published(heard) == ["gpiobridge/tutorial/number 17"])
+    }
+
+    @Test("a lost boards broker takes every board offline; commands wait and go out when it returns")
+    func boardsBrokerLost() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
+        #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(2))).isEmpty)
+        let back = core.boardsBroker(up: true, at: at(3))
+        #expect(retained(back)["gpiobridge/kitchen/status"] == "online")
+        #expect(sent(back) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])
+    }
+
+    @Test("Tasmota boards that announce themselves are mirrored, with their sensors; a withdrawn announcement removes them")
+    func tasmotaDiscovery() throws {
+        var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        let config = #"{"ip":"10.0.0.5","dn":"Hall","hn":"hall-1234","mac":"A1B2C3D4E5F6","t":"tasmota_D4E5F6","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[1,1,0,0],"ver":1}"#
+        let added = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/config", payload: config, at: at(1))
+        #expect(core.boardNames == ["tasmota_D4E5F6"])
+        #expect(added.contains(.subscribeBoards(["tele/tasmota_D4E5F6/LWT", "tele/tasmota_D4E5F6/STATE", "tele/tasmota_D4E5F6/SENSOR", "stat/tasmota_D4E5F6/+"])))
+        #expect(added.contains(.subscribeFleet(["gpiobridge/tasmota_D4E5F6/+/set"])))
+        let homeAssistant = retained(added)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"]
+        #expect(homeAssistant?.contains(#""cns":[["mac","a1b2c3d4e5f6"]]"#) == true, "Home Assistant files it with the board's own device")
+        _ = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/sensors", payload: #"{"sn":{"Time":"x","SI7021":{"Temperature":20.1,"Humidity":51}},"ver":1}"#, at: at(2))
+        #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.sensors == ["si7021_temperature", "si7021_humidity"])
+        #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.outputs == ["relay1", "relay2"])
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/tasmota_D4E5F6/relay2/set", payload: "TOGGLE", at: at(3))).isEmpty, "offline: it waits")
+        let online = core.boardMessage(topic: "tele/tasmota_D4E5F6/LWT", payload: "Online", at: at(4))
+        #expect(sent(online) == ["cmnd/tasmota_D4E5F6/POWER2 TOGGLE"])
+        let removed = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/config", payload: "", at: at(5))
+        #expect(core.boardNames.isEmpty)
+        #expect(retained(removed)["gpiobridge/tasmota_D4E5F6/status"] == "")
+        #expect(retained(removed)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"] == "")
+        #expect(core.boardMessage(topic: "tasmota/discovery/X/config", payload: "{broken", at: at(6)).first
+            .map { if case .log(let text) = $0 { text.contains("not understood") } else { false } } == true)
+    }
+
+    @Test("a declared Tasmota board that also announces itself is mirrored once, under the profile's names")
+    func declaredAndAnnounced() throws {
+        var core = RelayCore(profile: try profile(fleetYAML + "\ndiscover: {tasmota: true}\ndiscovery: true"), at: at(0), unixNow: 0)
+        _ = core.fleetConnected(at: at(0))
+        let config = #"{"mac":"AABBCCA1B2C3","t":"tasmota_A1B2C3","rl":[1],"ver":1}"#
+        let actions = core.boardMessage(topic: "tasmota/discovery/AABBCCA1B2C3/config", payload: config, at: at(1))
+        #expect(core.boardNames == ["kitchen", "tutorial"])
+        #expect(retained(actions)["homeassistant/device/gpiobridge_kitchen/config"]?.contains(#"["mac","aabbcca1b2c3"]"#) == true)
+    }
+
+    @Test("ESPHome nodes are found from their Home Assistant discovery; gpiobridge's own configs and other firmware are not")
+    func esphomeDiscovery() throws {
+        var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {esphome: true}"), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        let switchConfig = #"{"name":"Relay","stat_t":"garden/switch/pump/state","cmd_t":"garden/switch/pump/command","avty_t":"garden/status","uniq_id":"ESPswitchpump","dev":{"ids":"240ac4123456","name":"garden","sw":"esphome v2024.6.1","mdl":"nodemcuv2","mf":"espressif"}}"#
+        _ = core.boardMessage(topic: "homeassistant/switch/garden/pump/config", payload: switchConfig, at: at(1))
+        let sensorConfig = #"{"~":"garden/sensor/soil","name":"Soil","stat_t":"~/state","dev":{"ids":"240ac4123456","sw":"esphome v2024.6.1"}}"#
+        _ = core.boardMessage(topic: "homeassistant/sensor/garden/soil/config", payload: sensorConfig, at: at(2))
+        #expect(core.boardNames == ["garden"])
+        #expect(core.mirror(of: "garden")?.dialect.outputs == ["pump"])
+        #expect(core.mirror(of: "garden")?.dialect.sensors == ["soil"])
+        _ = core.boardMessage(topic: "garden/status", payload: "online", at: at(3))
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/garden/pump/set", payload: "1", at: at(4))) == ["garden/switch/pump/command ON"])
+        // An agent's device-based config, a Tasmota-made config, and our own mirrored boards' configs are not ESPHome nodes.
+        let ours = #"{"name":"x","stat_t":"gpiobridge/kitchen/light/state","dev":{"ids":["gpiobridge_kitchen"],"sw":"0.1.0","mf":"gpiobridge"}}"#
+        _ = core.boardMessage(topic: "homeassistant/switch/kitchen/light/config", payload: ours, at: at(5))
+        _ = core.boardMessage(topic: "homeassistant/device/gpiobridge_pi/config", payload: #"{"dev":{"ids":["gpiobridge_pi"]}}"#, at: at(6))
+        #expect(core.boardNames == ["garden"])
+    }
+
+    @Test("a link mirrors a device's state onto a mirrored board's output; the first (retained) state only records")
+    func link() throws {
+        var core = RelayCore(profile: try profile(fleetYAML + "\nlinks: [{from: garage-pi/button, to: kitchen/light}]"), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        guard case .subscribeFleet(let filters) = core.start()[1] else { return }
+        #expect(filters.contains("gpiobridge/garage-pi/button"))
+        _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/garage-pi/button", payload: "OFF", at: at(1))).isEmpty)
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/garage-pi/button", payload: "ON", at: at(2))) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])
+    }
+}
+
+@Suite("Links never oscillate")
+struct LinkRouterTests {
+    typealias Endpoint = LinkRouter.Endpoint
+    let a = Endpoint(device: "pi", name: "relay")
+    let b = Endpoint(device: "esp", name: "light")
+
+    func router(_ links: [(Endpoint, Endpoint)]) throws -> LinkRouter {
+        let list = links.map { "{from: \($0.0), to: \($0.1)}" }.joined(separator: ", ")
+        return LinkRouter(try profile("fleet: {host: localhost}\nlinks: [\(list)]").links)
+    }
+
+    func both() throws -> LinkRouter { try router([(a, b), (b, a)]) }
+
+    @Test("two devices linked both ways settle: the echo of a link's command goes no further")
+    func twoWay() throws {
+        var links = try both()
+        #expect(links.observed(a, on: false, at: at(0)).isEmpty)
+        #expect(links.observed(b, on: false, at: at(0)).isEmpty)
+        #expect(links.observed(a, on: true, at: at(1)) == [.init(target: b, on: true)])
+        #expect(links.observed(b, on: true, at: at(1.1)).isEmpty, "b's echo does not command a back")
+        #expect(links.observed(b, on: false, at: at(2)) == [.init(target: a, on: false)], "a real change on b goes to a")
+        #expect(links.observed(a, on: false, at: at(2.1)).isEmpty)
+    }
+
+    @Test("rapid changes on one side: late echoes are recognised, and the two sides end equal")
+    func rapid() throws {
+        var links = try both()
+        _ = links.observed(a, on: false, at: at(0))
+        _ = links.observed(b, on: false, at: at(0))
+        var commands: [LinkRouter.Command] = []
+        commands += links.observed(a, on: true, at: at(1))
+        commands += links.observed(a, on: false, at: at(1.01))
+        commands += links.observed(a, on: true, at: at(1.02))
+        #expect(commands == [.init(target: b, on: true), .init(target: b, on: false), .init(target: b, on: true)])
+        // b reports each commanded state late, in order: none of them goes back to a.
+        #expect(links.observed(b, on: true, at: at(1.1)).isEmpty)
+        #expect(links.observed(b, on: false, at: at(1.2)).isEmpty)
+        #expect(links.observed(b, on: true, at: at(1.3)).isEmpty)
+    }
+
+    @Test("a cycle of three settles: nothing is commanded twice around the loop")
+    func cycle() throws {
+        let c = Endpoint(device: "third", name: "out")
+        var links = try router([(a, b), (b, c), (c, a)])
+        for endpoint in [a, b, c] { _ = links.observed(endpoint, on: false, at: at(0)) }
+        #expect(links.observed(a, on: true, at: at(1)) == [.init(target: b, on: true)])
+        #expect(links.observed(b, on: true, at: at(1.1)) == [.init(target: c, on: true)])
+        #expect(links.observed(c, on: true, at: at(1.2)).isEmpty, "a started it: the loop ends there")
+    }
+}
+
+@Suite("Topic routing among many boards")
+struct TopicRouterTests {
+    @Test("exact, + and # filters find their owners; $ topics escape wildcards; removal forgets an owner")
+    func routing() {
+        var router = TopicRouter<String>()
+        router.add("stat/kitchen/+", owner: "kitchen")
+        router.add("tele/kitchen/LWT", owner: "kitchen")
+        router.add("porch/#", owner: "porch")
+        router.add("+/status", owner: "any")
+        #expect(router.owners(of: "stat/kitchen/RESULT") == ["kitchen"])
+        #expect(router.owners(of: "stat/kitchen") == [])
+        #expect(router.owners(of: "porch") == ["porch"], "# also matches its parent level")
+        #expect(router.owners(of: "porch/status") == ["porch", "any"])
+        #expect(router.owners(of: "$SYS/status") == [])
+        let copy = router
+        router.remove("kitchen")
+        #expect(router.owners(of: "tele/kitchen/LWT") == [])
+        #expect(copy.owners(of: "tele/kitchen/LWT") == ["kitchen"], "a copy is not changed by its original")
+    }
+}
