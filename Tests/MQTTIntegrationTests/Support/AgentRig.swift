@@ -45,16 +45,7 @@ struct AgentRig: Sendable {
     /// Waits for a message on `topic` (with `payload`, if given) that arrived after `after` messages.
     @discardableResult
     func expectMessage(_ topic: String, _ payload: String? = nil, after: Int = 0, timeout: Duration = .seconds(10)) async throws -> MQTTMessage {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if let found = inbox.messages.dropFirst(after).first(where: { $0.topic == topic && (payload == nil || $0.payloadString == payload) }) {
-                return found
-            }
-            guard ContinuousClock.now < deadline else {
-                throw HarnessError("no message \(payload.map { "\"\($0)\" " } ?? "")on \(topic); got: \(inbox.messages.dropFirst(after).map { "\($0.topic) \($0.payloadString)" })")
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await inbox.expectMessage(topic, payload, after: after, timeout: timeout)
     }
 
     /// Payloads seen on `topic` so far, in order.

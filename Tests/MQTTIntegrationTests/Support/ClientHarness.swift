@@ -107,7 +107,34 @@ final class Inbox: Sendable {
         return messages
     }
 
+    /// Waits for a message on `topic` (with `payload`, if given) that arrived after `after` messages.
+    @discardableResult
+    func expectMessage(_ topic: String, _ payload: String? = nil, after: Int = 0, timeout: Duration = .seconds(10)) async throws -> MQTTMessage {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let found = messages.dropFirst(after).first(where: { $0.topic == topic && (payload == nil || $0.payloadString == payload) }) {
+                return found
+            }
+            guard ContinuousClock.now < deadline else {
+                throw HarnessError("no message \(payload.map { "\"\($0)\" " } ?? "")on \(topic); got: \(messages.dropFirst(after).map { "\($0.topic) \($0.payloadString)" })")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Payloads seen on `topic` so far, in order.
+    func payloads(_ topic: String) -> [String] { messages.filter { $0.topic == topic }.map(\.payloadString) }
+
     deinit { task.cancel() }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds.
+func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw HarnessError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 }
 
 extension MQTTClient {

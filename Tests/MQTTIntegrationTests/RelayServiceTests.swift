@@ -1,0 +1,277 @@
+import Agent
+import Foundation
+import MQTT
+import Testing
+
+private let fleetProfilePath = packageRoot + "/Profiles/fleet.yml"
+
+/// The relay against real Mosquitto brokers, with emulated ESP8266 boards speaking each
+/// firmware's exact topics and payloads.
+@Suite("The relay, with emulated boards on real brokers", .serialized)
+struct RelayServiceTests {
+    @Test("Profiles/fleet.yml mirrors a Tasmota, an ESPHome and the tutorial board; commands reach each; fleet ls lists them with an agent")
+    func fleetProfile() async throws {
+        let yaml = try String(contentsOfFile: fleetProfilePath, encoding: .utf8)
+        try await withMosquitto { broker in
+            let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain, setOption26: true)
+            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["relay_1"])
+            let tutorial = try TutorialBoard(port: broker.ports.plain, interval: .milliseconds(300))
+            try await withRunningClients([kitchen.client, porch.client, tutorial.client]) {
+                try await withRelay(yaml, fleet: broker) { relay in
+                    for board in ["kitchen", "porch", "tutorial"] { try await relay.expectMessage("gpiobridge/\(board)/status", "online") }
+
+                    // Tasmota: the command, its RESULT (POWER1 under SetOption26) mirrored back.
+                    var mark = relay.seen
+                    try await relay.publish("gpiobridge/kitchen/light/set", "ON")
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
+                    #expect(kitchen.commands == ["POWER1 ON"])
+                    // Home Assistant's Tasmota integration sends Power1; the fleet sees the change.
+                    mark = relay.seen
+                    try await relay.publish("cmnd/tasmota_A1B2C3/Power1", "off")
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
+                    // An empty command asks the board.
+                    mark = relay.seen
+                    try await relay.publish("gpiobridge/kitchen/light/set", "")
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
+                    #expect(kitchen.commands.last == "POWER1 ")
+                    try await kitchen.publishSensor(#"{"Time":"2026-11-27T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1,"Pressure":1012.3},"PressureUnit":"hPa","TempUnit":"C"}"#)
+                    try await relay.expectMessage("gpiobridge/kitchen/temperature", "21.5")
+                    try await relay.expectMessage("gpiobridge/kitchen/humidity", "40.1")
+
+                    // ESPHome: the switch's command topic, its state back.
+                    try await relay.publish("gpiobridge/porch/light/set", "toggle")
+                    try await relay.expectMessage("gpiobridge/porch/light", "ON")
+                    #expect(porch.commands == ["relay_1 TOGGLE"])
+                    try await porch.publishSensor("dht_temperature", "18.25")
+                    try await relay.expectMessage("gpiobridge/porch/temperature", "18.25")
+
+                    // The tutorial board: its numbers, and ON as the "1" its callback receives on test.
+                    let number = try await relay.expectMessage("gpiobridge/tutorial/number")
+                    #expect(tutorial.numbers.contains(number.payloadString))
+                    try await relay.publish("gpiobridge/tutorial/led/set", "ON")
+                    try await relay.expectMessage("gpiobridge/tutorial/led", "ON")
+                    try await eventually("the tutorial board hears 1 on test") { tutorial.heard.contains("1") }
+                    #expect(relay.inbox.payloads("gpiobridge/tutorial/number").allSatisfy { tutorial.numbers.contains($0) },
+                            "the relay's own command on test is not mistaken for a reading")
+
+                    // Malformed JSON from a board: an error, and the relay goes on.
+                    try await kitchen.client.publish(to: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":"#)
+                    let error = try await relay.expectMessage("gpiobridge/kitchen/error")
+                    #expect(error.payloadString.contains("malformed JSON"))
+                    mark = relay.seen
+                    try await relay.publish("gpiobridge/kitchen/light/set", "1")
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
+                    // A bad command: the error topic, with the reason.
+                    try await relay.publish("gpiobridge/porch/light/set", "blink")
+                    let refused = try await relay.expectMessage("gpiobridge/porch/error")
+                    #expect(refused.payloadString.contains(#""payload":"blink""#))
+
+                    // Home Assistant: one device per board, under gpiobridge's device model.
+                    let discovery = try await relay.expectMessage("homeassistant/device/gpiobridge_kitchen/config")
+                    #expect(discovery.payloadString.contains(#""mdl":"tasmota board mirrored by gpiobridge""#))
+                    #expect(relay.inbox.messages.filter { $0.topic.hasPrefix("homeassistant/") && $0.topic.contains("kitchen") }.count == 1)
+
+                    // fleet ls, with a Pi agent beside the boards.
+                    try await withAgent(agentProfile, broker: broker) { _ in
+                        let table = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)"])
+                        #expect(table.status == 0)
+                        let rows = table.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+                        let byDevice = Dictionary(rows.dropFirst().map { ($0[0], $0) }, uniquingKeysWith: { first, _ in first })
+                        #expect(byDevice["garage-pi"]?.prefix(3) == ["garage-pi", "agent", "online"])
+                        #expect(byDevice["kitchen"]?.prefix(3) == ["kitchen", "tasmota", "online"])
+                        #expect(byDevice["porch"]?.prefix(3) == ["porch", "esphome", "online"])
+                        #expect(byDevice["tutorial"]?.prefix(3) == ["tutorial", "pubsubclient", "online"])
+                        #expect(byDevice["fleet-relay"]?.prefix(3) == ["fleet-relay", "relay", "online"])
+                        #expect(byDevice["kitchen"]?.contains("light") == true)
+                        #expect(byDevice["kitchen"]?.contains("temperature,humidity") == true)
+                        let json = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)", "--json"])
+                        #expect(json.output.contains(#"{"device":"garage-pi","kind":"agent","name":"Garage Pi","online":true"#))
+                        #expect(json.output.contains(#""device":"porch","kind":"esphome","name":"porch","online":true,"status":"online""#))
+                    }
+                } afterStop: { inbox in
+                    // A graceful stop: every board and the relay are offline to the fleet.
+                    for device in ["kitchen", "porch", "tutorial", "fleet-relay"] {
+                        try await inbox.expectMessage("gpiobridge/\(device)/status", "offline")
+                    }
+                }
+            }
+            let afterwards = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)"])
+            #expect(afterwards.output.contains("offline"))
+            #expect(!afterwards.output.split(separator: "\n").dropFirst().contains { $0.contains(" online ") }, "nothing is online once all stopped")
+        }
+    }
+
+    @Test("boards vanish: a Tasmota's will and a silent tutorial board are offline; a command waits for the board and reaches it on return")
+    func vanishingBoards() async throws {
+        let yaml = """
+            relay: {id: hub}
+            fleet: {host: localhost}
+            boards:
+              - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}
+              - {name: tutorial, pubsubclient: {interval: 200ms, silent_intervals: 2, values: {number: test}}}
+            buffer: {commands: 10, max_age: 30s}
+            """
+        try await withMosquitto { broker in
+            let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain)
+            let tutorial = try TutorialBoard(port: broker.ports.plain, interval: .milliseconds(200))
+            try await withRunningClients([kitchen.client, tutorial.client]) {
+                try await withRelay(yaml, fleet: broker) { relay in
+                    try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                    try await relay.expectMessage("gpiobridge/tutorial/status", "online")
+
+                    // No will: silence beyond two intervals is offline; the next number is online again.
+                    var mark = relay.seen
+                    tutorial.vanish()
+                    try await relay.expectMessage("gpiobridge/tutorial/status", "offline", after: mark, timeout: .seconds(3))
+                    mark = relay.seen
+                    tutorial.startPublishing()
+                    try await relay.expectMessage("gpiobridge/tutorial/status", "online", after: mark)
+
+                    // Tasmota's will: LWT Offline. A QoS 1 command waits for the board.
+                    let beforeWill = relay.seen
+                    kitchen.client.stop(sendingWill: true)
+                    try await relay.expectMessage("gpiobridge/kitchen/status", "offline", after: beforeWill)
+                    try await relay.publish("gpiobridge/kitchen/light/set", "ON")
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(relay.inbox.payloads("gpiobridge/kitchen/error").isEmpty, "a waiting command is not refused")
+                    let back = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain)
+                    try await withRunningClients([back.client]) {
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: beforeWill)
+                        #expect(back.commands == ["POWER1 ON"])
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the boards' broker is lost: its boards are offline on the fleet; a command waits and is delivered when it returns")
+    func boardsBrokerLost() async throws {
+        let yaml = """
+            relay: {id: hub}
+            fleet: {host: localhost}
+            boards_broker: {host: localhost}
+            boards:
+              - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}
+            """
+        try await withMosquitto { fleet in
+            try await withMosquitto { lan in
+                let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: lan.ports.plain)
+                try await withRunningClients([kitchen.client]) {
+                    try await withRelay(yaml, fleet: fleet, boards: lan) { relay in
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                        let mark = relay.seen
+                        await lan.stop()
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "offline", after: mark)
+                        try await relay.publish("gpiobridge/kitchen/light/set", "ON")
+                        try await lan.start()
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "online", after: mark)
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
+                        #expect(kitchen.commands == ["POWER1 ON"])
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the fleet broker is lost: a board's change reaches the fleet when it returns, and a QoS 1 command sent meanwhile is delivered")
+    func fleetBrokerLost() async throws {
+        let yaml = """
+            relay: {id: hub}
+            fleet: {host: localhost, session_expiry: 1h}
+            boards_broker: {host: localhost}
+            boards:
+              - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}
+            """
+        try await withMosquitto { fleet in
+            try await withMosquitto { lan in
+                let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: lan.ports.plain)
+                let lanUser = try MQTTClient(configuration: clientConfiguration(port: lan.ports.plain, "ha"), logger: testLogger("ha"))
+                try await withRunningClients([kitchen.client, lanUser]) {
+                    try await withRelay(yaml, fleet: fleet, boards: lan) { relay in
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                        let mark = relay.seen
+                        await fleet.stop()
+                        // Someone on the LAN switches the light while the fleet broker is away.
+                        try await lanUser.publish(to: "cmnd/tasmota_A1B2C3/POWER", payload: "ON", qos: .atLeastOnce)
+                        try await eventually("the board switched") { kitchen.relays == [true] }
+                        try await fleet.start()
+                        try await relay.fleetObserver.waitUntilConnected()
+                        try await relay.publish("gpiobridge/kitchen/light/set", "OFF")
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
+                        #expect(kitchen.commands == ["POWER ON", "POWER1 OFF"])
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("boards that announce themselves are mirrored: Tasmota's discovery and ESPHome's Home Assistant configs")
+    func announcedBoards() async throws {
+        let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true}\n"
+        try await withMosquitto { broker in
+            let hall = try TasmotaBoard(topic: "tasmota_D4E5F6", port: broker.ports.plain, relays: 2)
+            let garden = try ESPHomeNode(node: "garden", port: broker.ports.plain, switches: ["pump"])
+            try await withRunningClients([hall.client, garden.client]) {
+                try await hall.announce(mac: "5CCF7FD4E5F6")
+                try await garden.announceSwitch("pump")
+                try await withRelay(yaml, fleet: broker) { relay in
+                    try await relay.expectMessage("gpiobridge/tasmota_D4E5F6/status", "online")
+                    try await relay.expectMessage("gpiobridge/garden/status", "online")
+                    try await relay.publish("gpiobridge/tasmota_D4E5F6/relay2/set", "ON")
+                    try await relay.expectMessage("gpiobridge/tasmota_D4E5F6/relay2", "ON")
+                    #expect(hall.commands == ["POWER2 ON"])
+                    try await hall.publishSensor(#"{"AM2301":{"Temperature":19.5,"Humidity":48.2}}"#)
+                    try await relay.expectMessage("gpiobridge/tasmota_D4E5F6/am2301_temperature", "19.5")
+                    try await relay.publish("gpiobridge/garden/pump/set", "ON")
+                    try await relay.expectMessage("gpiobridge/garden/pump", "ON")
+                    #expect(garden.commands == ["pump ON"])
+                }
+            }
+        }
+    }
+
+    @Test("links: a Pi's button drives a Tasmota relay, and a relay linked both ways with a Pi output settles without oscillating")
+    func links() async throws {
+        let yaml = """
+            relay: {id: hub}
+            fleet: {host: localhost}
+            boards:
+              - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}
+            links:
+              - {from: garage-pi/button, to: kitchen/light}
+              - {from: kitchen/light, to: garage-pi/led}
+              - {from: garage-pi/led, to: kitchen/light}
+            """
+        try await withMosquitto { broker in
+            let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain)
+            try await withRunningClients([kitchen.client]) {
+                try await withAgent(agentProfile, broker: broker) { pi in
+                    try await withRelay(yaml, fleet: broker) { relay in
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                        try await relay.publish("gpiobridge/kitchen/light/set", "")
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "OFF")
+                        try pi.drive("GPIO5", false)  // the button, active-low: pressed
+                        try await eventually("the light follows the button") { kitchen.relays == [true] }
+                        try await pi.expectMessage("gpiobridge/garage-pi/led", "ON")
+                        // The Pi's led, linked both ways with the light: switching it off settles both.
+                        try await relay.publish("gpiobridge/garage-pi/led/set", "OFF")
+                        try await eventually("the light follows the led") { kitchen.relays == [false] }
+                        try await Task.sleep(for: .milliseconds(500))
+                        #expect(kitchen.commands == ["POWER1 ", "POWER1 ON", "POWER1 OFF"], "each change once; nothing bounces back")
+                        #expect(pi.payloads("gpiobridge/garage-pi/led").suffix(2) == ["ON", "OFF"])
+                    }
+                }
+            }
+        }
+    }
+}
+
+private let agentProfile = """
+    device: {id: garage-pi, name: Garage Pi}
+    broker: {host: localhost}
+    outputs:
+      - {name: led, line: GPIO22}
+    inputs:
+      - {name: button, line: GPIO5, bias: pull-up, active_low: true, debounce: 10ms}
+    """

@@ -1,0 +1,219 @@
+import Foundation
+import MQTT
+import NIOCore
+
+/// ESP8266 firmware as the relay meets it on a broker, speaking each flavour's exact topics and
+/// payloads. Each emulator is one MQTT 3.1.1 client, as the boards are.
+
+/// Tasmota: `cmnd/<t>/POWERn` in any case, `STATE`, `Backlog`; `stat/<t>/RESULT` and
+/// `stat/<t>/POWERn` out; `tele/<t>/LWT` Online on connect and Offline as the will, retained.
+final class TasmotaBoard: Sendable {
+    let topic: String
+    let client: MQTTClient
+    /// SetOption26: a single relay is still called POWER1.
+    let setOption26: Bool
+    private let power: Locked<[Bool]>
+    private let received = Locked<[String]>([])
+    private let tasks: Locked<[Task<Void, Never>]> = Locked([])
+
+    init(topic: String, port: Int, relays: Int = 1, setOption26: Bool = false) throws {
+        self.topic = topic
+        self.setOption26 = setOption26
+        power = Locked(Array(repeating: false, count: relays))
+        var configuration = clientConfiguration(port: port, "DVES_\(topic.suffix(6))", version: .v3_1_1)
+        configuration.fallbackToV3_1_1 = false
+        configuration.will = WillMessage(topic: "tele/\(topic)/LWT", payload: ByteBuffer(string: "Offline"), qos: .atLeastOnce, retain: true)
+        client = try MQTTClient(configuration: configuration, logger: testLogger("tasmota"))
+        let states = client.connectionStates()
+        tasks.withLock { tasks in
+            tasks.append(Task { [self] in
+                for await state in states where state.isConnected {
+                    _ = try? await client.subscribe(to: "cmnd/\(topic)/#", qos: .atMostOnce)
+                    try? await client.publish(to: "tele/\(topic)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
+                }
+            })
+            tasks.append(Task { [self] in
+                for await message in client.messages { await handle(message.topic, message.payloadString) }
+            })
+        }
+    }
+
+    /// Every command as `<COMMAND as sent> <payload>`, in order.
+    var commands: [String] { received.value }
+    var relays: [Bool] { power.value }
+
+    private func key(_ index: Int) -> String { power.value.count == 1 && !setOption26 ? "POWER" : "POWER\(index)" }
+
+    private func handle(_ messageTopic: String, _ payload: String) async {
+        let command = String(messageTopic.split(separator: "/").last ?? "")
+        received.withLock { $0.append("\(command) \(payload)") }
+        await execute(command, payload)
+    }
+
+    private func execute(_ command: String, _ payload: String) async {
+        let upper = command.uppercased()
+        if upper == "BACKLOG" {
+            for step in payload.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let parts = step.split(separator: " ", maxSplits: 1).map(String.init)
+                if parts.first?.uppercased() == "DELAY", let tenths = Int(parts.last ?? "") {
+                    try? await Task.sleep(for: .milliseconds(tenths * 100))
+                } else if let name = parts.first {
+                    await execute(name, parts.count > 1 ? parts[1] : "")
+                }
+            }
+            return
+        }
+        if upper == "STATE" {
+            let members = power.value.indices.map { "\"\(key($0 + 1))\":\"\(power.value[$0] ? "ON" : "OFF")\"" }
+            try? await client.publish(to: "stat/\(topic)/RESULT", payload: "{\(members.joined(separator: ","))}")
+            return
+        }
+        guard upper.hasPrefix("POWER") else { return }
+        let index = upper == "POWER" ? 1 : Int(upper.dropFirst(5)) ?? 0
+        guard (1...power.value.count).contains(index) else { return }
+        let current = power.value[index - 1]
+        let next: Bool
+        switch payload.uppercased() {
+        case "ON", "1": next = true
+        case "OFF", "0": next = false
+        case "TOGGLE", "2": next = !current
+        case "": next = current
+        default: return
+        }
+        power.withLock { $0[index - 1] = next }
+        let word = next ? "ON" : "OFF"
+        try? await client.publish(to: "stat/\(topic)/RESULT", payload: "{\"\(key(index))\":\"\(word)\"}")
+        try? await client.publish(to: "stat/\(topic)/\(key(index))", payload: word)
+    }
+
+    /// Telemetry, as TelePeriod sends it.
+    func publishSensor(_ json: String) async throws {
+        try await client.publish(to: "tele/\(topic)/SENSOR", payload: json)
+    }
+
+    /// Its own announcement for auto-discovery, retained.
+    func announce(mac: String) async throws {
+        let relayKinds = power.value.map { _ in "1" }.joined(separator: ",")
+        let config = #"{"ip":"192.168.1.50","dn":"Tasmota","hn":"\#(topic)-1234","mac":"\#(mac)","md":"Sonoff Basic","ofln":"Offline","onln":"Online","sw":"13.1.0","t":"\#(topic)","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[\#(relayKinds)],"ver":1}"#
+        try await client.publish(to: "tasmota/discovery/\(mac)/config", payload: config, qos: .atLeastOnce, retain: true)
+        try await client.publish(to: "tasmota/discovery/\(mac)/sensors", payload: #"{"sn":{"Time":"2026-11-27T10:00:00","AM2301":{"Temperature":19.5,"Humidity":48.2},"TempUnit":"C"},"ver":1}"#,
+                                 qos: .atLeastOnce, retain: true)
+    }
+
+    deinit { for task in tasks.value { task.cancel() } }
+}
+
+/// ESPHome: `<node>/switch/<id>/command` in; `<node>/switch/<id>/state` and
+/// `<node>/sensor/<id>/state` out, retained; `<node>/status` online as the birth and offline as
+/// the will.
+final class ESPHomeNode: Sendable {
+    let node: String
+    let client: MQTTClient
+    private let switches: Locked<[String: Bool]>
+    private let received = Locked<[String]>([])
+    private let tasks: Locked<[Task<Void, Never>]> = Locked([])
+
+    init(node: String, port: Int, switches: [String]) throws {
+        self.node = node
+        self.switches = Locked(Dictionary(uniqueKeysWithValues: switches.map { ($0, false) }))
+        var configuration = clientConfiguration(port: port, node, version: .v3_1_1)
+        configuration.fallbackToV3_1_1 = false
+        configuration.will = WillMessage(topic: "\(node)/status", payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
+        client = try MQTTClient(configuration: configuration, logger: testLogger("esphome"))
+        let states = client.connectionStates()
+        tasks.withLock { tasks in
+            tasks.append(Task { [self] in
+                for await state in states where state.isConnected {
+                    _ = try? await client.subscribe(to: "\(node)/switch/+/command", qos: .atMostOnce)
+                    try? await client.publish(to: "\(node)/status", payload: "online", qos: .atLeastOnce, retain: true)
+                    for (id, on) in self.switches.value { try? await client.publish(to: "\(node)/switch/\(id)/state", payload: on ? "ON" : "OFF", retain: true) }
+                }
+            })
+            tasks.append(Task { [self] in
+                for await message in client.messages { await handle(message.topic, message.payloadString) }
+            })
+        }
+    }
+
+    var commands: [String] { received.value }
+    func isOn(_ id: String) -> Bool? { switches.value[id] }
+
+    private func handle(_ topic: String, _ payload: String) async {
+        let levels = topic.split(separator: "/").map(String.init)
+        guard levels.count == 4, levels[3] == "command", let current = switches.value[levels[2]] else { return }
+        received.withLock { $0.append("\(levels[2]) \(payload)") }
+        let next: Bool
+        switch payload.uppercased() {
+        case "ON": next = true
+        case "OFF": next = false
+        case "TOGGLE": next = !current
+        default: return
+        }
+        switches.withLock { $0[levels[2]] = next }
+        try? await client.publish(to: "\(node)/switch/\(levels[2])/state", payload: next ? "ON" : "OFF", retain: true)
+    }
+
+    func publishSensor(_ id: String, _ value: String) async throws {
+        try await client.publish(to: "\(node)/sensor/\(id)/state", payload: value, retain: true)
+    }
+
+    /// Its Home Assistant discovery for a switch, abbreviated as ESPHome writes it.
+    func announceSwitch(_ id: String) async throws {
+        let config = #"{"name":"\#(id)","stat_t":"\#(node)/switch/\#(id)/state","cmd_t":"\#(node)/switch/\#(id)/command","avty_t":"\#(node)/status","uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
+        try await client.publish(to: "homeassistant/switch/\(node)/\(id)/config", payload: config, qos: .atLeastOnce, retain: true)
+    }
+
+    deinit { for task in tasks.value { task.cancel() } }
+}
+
+/// The ESP8266 tutorial's sketch: client id `esp8266-client-<MAC>`, MQTT 3.1.1, keep-alive 15 s,
+/// no will and no birth; it publishes a random number 1...500 to `test` every interval and prints
+/// what arrives on `test`.
+final class TutorialBoard: Sendable {
+    let client: MQTTClient
+    let interval: Duration
+    private let received = Locked<[String]>([])
+    private let published = Locked<[String]>([])
+    private let tasks: Locked<[Task<Void, Never>]> = Locked([])
+
+    init(port: Int, interval: Duration = .seconds(3)) throws {
+        self.interval = interval
+        var configuration = clientConfiguration(port: port, "esp8266-client-5CCF7FA1B2C3", version: .v3_1_1)
+        configuration.fallbackToV3_1_1 = false
+        configuration.keepAlive = 15
+        client = try MQTTClient(configuration: configuration, logger: testLogger("tutorial"))
+        let states = client.connectionStates()
+        tasks.withLock { tasks in
+            tasks.append(Task { [client] in
+                for await state in states where state.isConnected { _ = try? await client.subscribe(to: "test", qos: .atMostOnce) }
+            })
+            tasks.append(Task { [client, received] in
+                for await message in client.messages { received.withLock { $0.append(message.payloadString) } }
+            })
+        }
+        startPublishing()
+    }
+
+    /// What arrived on `test`, its own numbers included (the sketch's callback prints them all).
+    var heard: [String] { received.value }
+    var numbers: [String] { published.value }
+
+    func startPublishing() {
+        let task = Task { [client, interval, published] in
+            while !Task.isCancelled {
+                guard (try? await Task.sleep(for: interval)) != nil else { return }
+                let number = String(Int.random(in: 1...500))
+                published.withLock { $0.append(number) }
+                try? await client.publish(to: "test", payload: number)
+            }
+        }
+        tasks.withLock { $0.append(task) }
+    }
+
+    /// It loses power: it stops publishing and says nothing more (it has no will).
+    func vanish() {
+        tasks.withLock { tasks in tasks.last?.cancel() }
+    }
+
+    deinit { for task in tasks.value { task.cancel() } }
+}

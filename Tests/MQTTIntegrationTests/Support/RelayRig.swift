@@ -1,0 +1,68 @@
+import Agent
+import Foundation
+import MQTT
+import Profile
+import Relay
+import ServiceLifecycle
+
+/// A relay run with its clients in a ServiceGroup against test brokers, plus an observer on the
+/// fleet broker subscribed to everything.
+struct RelayRig: Sendable {
+    let profile: RelayProfile
+    let fleetObserver: MQTTClient
+    let inbox: Inbox
+    let relay: RelayService
+    let group: ServiceGroup
+
+    func publish(_ topic: String, _ payload: String, qos: QoS = .atLeastOnce) async throws {
+        try await fleetObserver.publish(MQTTMessage(topic: topic, payload: payload, qos: qos))
+    }
+
+    @discardableResult
+    func expectMessage(_ topic: String, _ payload: String? = nil, after: Int = 0, timeout: Duration = .seconds(10)) async throws -> MQTTMessage {
+        try await inbox.expectMessage(topic, payload, after: after, timeout: timeout)
+    }
+
+    var seen: Int { inbox.messages.count }
+}
+
+/// Runs the relay profile `yaml` with the fleet on `fleet` and the boards on `boards` (the fleet's
+/// broker when nil) for the duration of `body`, then shuts it down gracefully and waits for it.
+/// `afterStop` sees the observer's messages once the relay has stopped.
+func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil,
+               _ body: @escaping @Sendable (RelayRig) async throws -> Void,
+               afterStop: @escaping @Sendable (Inbox) async throws -> Void = { _ in }) async throws {
+    let profile = try ProfileLoader.decodeRelay(yaml, file: "relay.yml")
+    var configurations = try RelayService.clientConfigurations(
+        for: profile, fleetOverride: BrokerURL("mqtt://127.0.0.1:\(fleet.ports.plain)"),
+        boardsOverride: boards.flatMap { BrokerURL("mqtt://127.0.0.1:\($0.ports.plain)") })
+    let fast = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
+    configurations.fleet.reconnect = fast
+    configurations.boards?.reconnect = fast
+    let fleetClient = try MQTTClient(configuration: configurations.fleet, logger: testLogger("relay-fleet"))
+    let boardsClient = try configurations.boards.map { try MQTTClient(configuration: $0, logger: testLogger("relay-boards")) }
+    let relay = RelayService(profile: profile, fleet: fleetClient, boards: boardsClient, logger: testLogger("relay"))
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: fleetClient)]
+    if let boardsClient { services.append(.init(service: boardsClient)) }
+    services.append(.init(service: relay))
+    let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("relay-group")))
+    let observer = try MQTTClient(configuration: clientConfiguration(port: fleet.ports.plain, "fleet-observer"), logger: testLogger("observer"))
+    let inbox = Inbox(observer)
+    let rig = RelayRig(profile: profile, fleetObserver: observer, inbox: inbox, relay: relay, group: group)
+    try await withRunningClients([observer]) {
+        _ = try await observer.subscribe([Subscription(TopicFilter("#")!, qos: .atLeastOnce)])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await rig.expectMessage("gpiobridge/\(profile.id)/status", "online")
+                try await body(rig)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try await afterStop(inbox)
+    }
+}
