@@ -114,11 +114,28 @@ let package = Package(
         .executableTarget(
             name: "agent-bench",
             dependencies: [
-                "MQTT",
+                "MQTT", "BenchSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/AgentBench"
+        ),
+        // Prints the relay's figures with 1,000 emulated Tasmota boards (RSS, CPU, translated command
+        // latency beside the boards' bare round trip); run by scripts/bench-relay.sh.
+        .executableTarget(
+            name: "relay-bench",
+            dependencies: [
+                "MQTT", "BenchSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/RelayBench"
+        ),
+        // Process and timing helpers the benchmarks share.
+        .target(
+            name: "BenchSupport",
+            dependencies: ["MQTT"],
+            path: "Benchmarks/BenchSupport"
         ),
         .testTarget(
             name: "MQTTTests",

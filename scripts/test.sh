@@ -32,3 +32,4 @@ scripts/check-binary.sh
 echo "== benchmarks (short runs; figures only)"
 BENCH_QUICK=1 scripts/bench-mqtt.sh
 BENCH_QUICK=1 scripts/bench-agent.sh
+BENCH_QUICK=1 scripts/bench-relay.sh

@@ -110,13 +110,13 @@ public struct BoardMirror: Sendable {
 
     /// Time passing: a silent board goes offline; commands that waited too long are refused.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
-        if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince, now - since > silenceLimit {
+        if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince, now - since >= silenceLimit {
             boardOnline = false
         }
         var actions = availabilityChange()
         let maximumAge = buffer.maximumAge
-        let expired = waiting.filter { now - $0.since > maximumAge }
-        waiting.removeAll { now - $0.since > maximumAge }
+        let expired = waiting.filter { now - $0.since >= maximumAge }
+        waiting.removeAll { now - $0.since >= maximumAge }
         actions += expired.map {
             .refuse(name: $0.name, reason: "the board stayed unavailable for \(maximumAge.components.seconds) s; the command was dropped, not sent late")
         }

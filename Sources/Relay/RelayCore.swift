@@ -35,6 +35,7 @@ public struct RelayCore: Sendable {
     private var boards: [String: Board] = [:]
     private var owners: [String: String] = [:]
     private var router = TopicRouter<String>()
+    private var deadlines = DeadlineQueue()
     private var links: LinkRouter
     private var fleetUp = false
     private var boardsUp = false
@@ -150,19 +151,26 @@ public struct RelayCore: Sendable {
     /// Silent boards go offline, waiting commands expire, and online boards refresh their info.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        for name in boards.keys.sorted() {
-            actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
+        var done: Set<String> = []
+        while let (due, name) = deadlines.earliest(), due <= now, done.insert(name).inserted {
             if boards[name]!.infoRefresh <= now {
                 boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
                 if fleetUp { actions.append(info(name, at: now)) }
             }
+            actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
         }
         return actions
     }
 
     /// When ``tick(at:)`` is next needed.
-    public var nextDeadline: ContinuousClock.Instant? {
-        boards.values.flatMap { [$0.mirror.nextDeadline, $0.infoRefresh].compactMap { $0 } }.min()
+    public mutating func nextDeadline() -> ContinuousClock.Instant? {
+        deadlines.earliest()?.at
+    }
+
+    /// Files `board`'s next deadline after its mirror changed.
+    private mutating func touch(_ board: String) {
+        guard let entry = boards[board] else { return deadlines.set(board, nil) }
+        deadlines.set(board, [entry.mirror.nextDeadline, entry.infoRefresh].compactMap { $0 }.min())
     }
 
     // MARK: Commands
@@ -198,6 +206,7 @@ public struct RelayCore: Sendable {
     /// Turns a board's mirror actions into broker actions.
     private mutating func carryOut(_ mirrorActions: [BoardMirror.Action], for board: String, at now: ContinuousClock.Instant,
                                    command: (topic: String, payload: String)? = nil) -> [Action] {
+        touch(board)
         var actions: [Action] = []
         for action in mirrorActions {
             switch action {
@@ -334,6 +343,7 @@ public struct RelayCore: Sendable {
         boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval)
         owners[definition.identity] = name
         for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
+        touch(name)
         return [.subscribeBoards(definition.dialect.subscriptions), .subscribeFleet([commandFilter(name)])]
     }
 
@@ -342,6 +352,7 @@ public struct RelayCore: Sendable {
         guard let board = boards.removeValue(forKey: name) else { return [] }
         owners[board.definition.identity] = nil
         router.remove(name)
+        touch(name)
         var actions: [Action] = [.log("\(name) withdrew its announcement; it is no longer mirrored"),
                                  .unsubscribeBoards(board.definition.dialect.subscriptions)]
         let dialect = board.definition.dialect

@@ -135,7 +135,7 @@ public final class RelayService: Service, Sendable {
                         }
                         sink.finish()
                     }
-                    if let next = core.nextDeadline { deadline.schedule(next) }
+                    if let next = core.nextDeadline() { deadline.schedule(next) }
                 }
                 tasks.cancelAll()
             }

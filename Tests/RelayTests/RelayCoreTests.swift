@@ -90,7 +90,7 @@ struct RelayCoreTests {
         var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
         _ = core.boardsBroker(up: true, at: at(0))
         _ = core.fleetConnected(at: at(0))
-        #expect(core.nextDeadline == at(9))
+        #expect(core.nextDeadline() == at(9))
         #expect(retained(core.tick(at: at(9.5)))["gpiobridge/tutorial/status"] == "offline")
         let heard = core.boardMessage(topic: "test", payload: "17", at: at(10))
         #expect(retained(heard)["gpiobridge/tutorial/status"] == "online")
@@ -246,5 +246,31 @@ struct TopicRouterTests {
         router.remove("kitchen")
         #expect(router.owners(of: "tele/kitchen/LWT") == [])
         #expect(copy.owners(of: "tele/kitchen/LWT") == ["kitchen"], "a copy is not changed by its original")
+    }
+}
+
+@Suite("The next deadline among many boards")
+struct DeadlineQueueTests {
+    @Test("moved and cleared deadlines are never reported; the earliest live one is, in order")
+    func order() {
+        var queue = DeadlineQueue()
+        #expect(queue.earliest() == nil)
+        for index in 0..<200 { queue.set("b\(index)", at(Double(1000 - index))) }
+        #expect(queue.earliest()?.board == "b199")
+        queue.set("b199", at(2000))
+        queue.set("b198", nil)
+        #expect(queue.earliest()?.board == "b197")
+        // Many moves of one board do not pile up or confuse the order.
+        for step in 0..<1000 { queue.set("b0", at(Double(5000 + step))) }
+        queue.set("b0", at(1))
+        #expect(queue.earliest()?.board == "b0")
+        #expect(queue.earliest()?.at == at(1))
+        var seen: [String] = []
+        for _ in 0..<3 {
+            guard let next = queue.earliest() else { break }
+            seen.append(next.board)
+            queue.set(next.board, nil)
+        }
+        #expect(seen == ["b0", "b197", "b196"])
     }
 }

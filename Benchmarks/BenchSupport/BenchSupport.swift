@@ -1,0 +1,159 @@
+import MQTT
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What the benchmarks share: a waiting inbox, spawning the gpiobridge binary, and reading a
+// process's RSS and CPU time from /proc.
+
+/// The bench client's messages. ``next(_:)`` waits without spinning: the consumer hands a
+/// message straight to a waiting predicate, so the measured round trips are not inflated.
+public final class Inbox: Sendable {
+    public typealias Predicate = @Sendable (MQTTMessage) -> Bool
+
+    private struct State {
+        var messages: [MQTTMessage] = []
+        var waiter: (predicate: Predicate, continuation: CheckedContinuation<Void, Never>)?
+    }
+
+    private final class Storage: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let storage = Storage()
+    private let task: Task<Void, Never>
+
+    public init(_ client: MQTTClient) {
+        let storage = self.storage
+        task = Task {
+            for await message in client.messages {
+                let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    if let waiter = state.waiter, waiter.predicate(message) {
+                        state.waiter = nil
+                        return waiter.continuation
+                    }
+                    if state.messages.count < 100_000 { state.messages.append(message) }
+                    return nil
+                }
+                waiting?.resume()
+            }
+        }
+    }
+
+    public func clear() {
+        storage.state.withLock { $0.messages = [] }
+    }
+
+    /// Waits for a message matching `predicate`; earlier messages are dropped.
+    public func next(timeout: Duration = .seconds(30), _ predicate: @escaping Predicate) async throws {
+        let timer = Task { [storage] in
+            try await Task.sleep(for: timeout)
+            let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter?.continuation
+            }
+            if let waiting {
+                print("bench: timed out after \(timeout) waiting for a message")
+                waiting.resume()
+                exit(1)
+            }
+        }
+        defer { timer.cancel() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let found = storage.state.withLock { state -> Bool in
+                if let index = state.messages.firstIndex(where: predicate) {
+                    state.messages.removeFirst(index + 1)
+                    return true
+                }
+                state.messages = []
+                state.waiter = (predicate, continuation)
+                return false
+            }
+            if found { continuation.resume() }
+        }
+    }
+}
+
+public struct BenchError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public func withRunningClient(_ client: MQTTClient, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await client.run() }
+        group.addTask {
+            for await state in client.connectionStates() where state.isConnected { break }
+            defer { client.stop() }
+            try await body()
+        }
+        try await group.waitForAll()
+    }
+}
+
+public func spawn(_ path: String, _ arguments: [String], environment: [String]) throws -> pid_t {
+    var variables: [String] = environment
+    var index = 0
+    while let entry = environ[index] {
+        variables.append(String(cString: entry))
+        index += 1
+    }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
+    defer { for pointer in argv + envp { free(pointer) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, path, nil, nil, argv, envp)
+    guard result == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(result)))") }
+    return pid
+}
+
+public func readText(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    let count = read(fd, &buffer, buffer.count)
+    return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+}
+
+public func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw BenchError("cannot write \(path)") }
+    defer { close(fd) }
+    _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+/// VmRSS of `pid` in kB.
+public func rss(_ pid: pid_t) -> Int {
+    for line in readText("/proc/\(pid)/status").split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    return 0
+}
+
+/// utime + stime of `pid` in clock ticks.
+public func cpuTicks(_ pid: pid_t) -> Int {
+    let stat = readText("/proc/\(pid)/stat")
+    guard let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+}
+
+public func percentile(_ values: [Duration], _ p: Int) -> Duration {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, sorted.count * p / 100)]
+}
+
+public func formatted(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+}
+
+extension Duration {
+    public var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+    public var milliseconds: Int64 { microseconds / 1000 }
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

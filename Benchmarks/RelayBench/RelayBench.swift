@@ -1,0 +1,217 @@
+import BenchSupport
+import Logging
+import MQTT
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Prints the relay's figures with many emulated Tasmota boards, each its own MQTT connection with
+// its LWT will, and the relay as its own process (`gpiobridge relay`): time until every board is
+// mirrored, RSS, the round trip of a translated command beside the boards' own round trip and the
+// bare broker's, CPU under telemetry, and CPU while idle. scripts/bench-relay.sh prints them.
+//
+// usage: relay-bench GPIOBRIDGE PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS
+
+@main
+enum RelayBench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count == 7, let port = Int(arguments[2]), let boardCount = Int(arguments[3]), let samples = Int(arguments[4]),
+              let loadSeconds = Int(arguments[5]), let idleSeconds = Int(arguments[6]) else {
+            print("usage: relay-bench GPIOBRIDGE PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS")
+            exit(2)
+        }
+        let binary = arguments[1]
+        var logger = Logger(label: "relay-bench")
+        logger.logLevel = .warning
+
+        let directory = "/tmp/relay-bench-\(getpid())"
+        mkdir(directory, 0o755)
+        let names = (0..<boardCount).map { "b\(String(1_000_000 + $0).suffix(4))" }
+        var profile = "relay: {id: bench-relay}\nfleet: {host: 127.0.0.1}\nboards:\n"
+        for name in names {
+            profile += "  - {name: \(name), tasmota: {topic: tasmota_\(name), relays: {light: 1}, sensors: {temperature: SI7021.Temperature}}}\n"
+        }
+        try writeFile(directory + "/relay.yml", profile)
+
+        // The boards: one connection each, with Tasmota's will, birth and command handling.
+        let boards = try names.map { try EmulatedTasmota(topic: "tasmota_\($0)", port: port, logger: logger) }
+        var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, clientID: "relay-bench-\(getpid())")
+        configuration.maximumQueuedMessages = 1_000_000
+        configuration.receiveMaximum = 65535
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        let inbox = Inbox(client)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for board in boards { group.addTask { try await board.client.run() } }
+            group.addTask {
+                try await withRunningClient(client) {
+                    try await run(binary: binary, directory: directory, port: port, names: names, boards: boards, client: client, inbox: inbox,
+                                  samples: samples, loadSeconds: loadSeconds, idleSeconds: idleSeconds)
+                }
+                for board in boards { board.client.stop() }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    static func run(binary: String, directory: String, port: Int, names: [String], boards: [EmulatedTasmota], client: MQTTClient, inbox: Inbox,
+                    samples: Int, loadSeconds: Int, idleSeconds: Int) async throws {
+        let connectStart = ContinuousClock.now
+        while boards.contains(where: { !$0.online }) { try await Task.sleep(for: .milliseconds(20)) }
+        print("boards connected \(names.count) in_ms \((ContinuousClock.now - connectStart).milliseconds)")
+
+        _ = try await client.subscribe([Subscription(TopicFilter("gpiobridge/+/status")!, qos: .atMostOnce),
+                                        Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
+                                        Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
+                                        Subscription(TopicFilter("bench/bare")!, qos: .atMostOnce)])
+        let started = ContinuousClock.now
+        let relay = try spawn(binary, ["relay", "--profile", directory + "/relay.yml", "--log-level", "warning"], environment: [
+            "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)",
+        ])
+        defer {
+            kill(relay, SIGTERM)
+            var status: Int32 = 0
+            waitpid(relay, &status, 0)
+        }
+        // Every board online on the fleet side: the relay has subscribed and mirrored them all.
+        for _ in names {
+            try await inbox.next(timeout: .seconds(120)) { message in
+                message.topic.hasSuffix("/status") && message.payloadString == "online" && message.topic != "gpiobridge/bench-relay/status"
+            }
+        }
+        print("relay start_to_mirrored_ms \((ContinuousClock.now - started).milliseconds) boards \(names.count)")
+        try await Task.sleep(for: .milliseconds(500))
+        print("relay rss_after_start_kb \(rss(relay))")
+
+        // Round trips, interleaved so that both see the same conditions: the bare broker
+        // (this client to itself), a board's own (cmnd -> stat RESULT), and a translated command
+        // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
+        var bare: [Duration] = [], board: [Duration] = [], translated: [Duration] = []
+        var generator = SystemRandomNumberGenerator()
+        var states = Array(repeating: false, count: names.count)
+        for index in 0..<samples {
+            var start = ContinuousClock.now
+            try await client.publish(MQTTMessage(topic: "bench/bare", payload: "\(index)"))
+            try await inbox.next { $0.topic == "bench/bare" && $0.payloadString == "\(index)" }
+            bare.append(ContinuousClock.now - start)
+
+            var which = Int.random(in: 0..<names.count, using: &generator)
+            states[which].toggle()
+            var word = states[which] ? "ON" : "OFF"
+            let result = "{\"POWER\":\"\(word)\"}"
+            let statTopic = "stat/tasmota_\(names[which])/RESULT"
+            start = ContinuousClock.now
+            try await client.publish(MQTTMessage(topic: "cmnd/tasmota_\(names[which])/POWER1", payload: word))
+            try await inbox.next { $0.topic == statTopic && $0.payloadString == result }
+            board.append(ContinuousClock.now - start)
+            // Let the relay mirror that change before the next command.
+            let mirrored = "gpiobridge/\(names[which])/light"
+            let expected = word
+            try await inbox.next { $0.topic == mirrored && $0.payloadString == expected }
+
+            which = Int.random(in: 0..<names.count, using: &generator)
+            states[which].toggle()
+            word = states[which] ? "ON" : "OFF"
+            let stateTopic = "gpiobridge/\(names[which])/light"
+            let commanded = word
+            start = ContinuousClock.now
+            try await client.publish(MQTTMessage(topic: "gpiobridge/\(names[which])/light/set", payload: word))
+            try await inbox.next { $0.topic == stateTopic && $0.payloadString == commanded }
+            translated.append(ContinuousClock.now - start)
+        }
+        func figures(_ values: [Duration]) -> String { "p50_us \(percentile(values, 50).microseconds) p99_us \(percentile(values, 99).microseconds)" }
+        print("bare client_rtt \(figures(bare))")
+        print("bare board_rtt \(figures(board))")
+        print("relay command_rtt \(figures(translated)) samples \(samples)")
+
+        // Telemetry: every board sends SENSOR every 10 s (Tasmota's TelePeriod is 300 s by default),
+        // spread evenly, for the load window.
+        let period = Duration.seconds(10)
+        let before = cpuTicks(relay)
+        let loadStart = ContinuousClock.now
+        let sent = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, board) in boards.enumerated() {
+                group.addTask {
+                    var next = loadStart + period * Double(index) / Double(boards.count)
+                    while next < loadStart + .seconds(loadSeconds) {
+                        try await Task.sleep(until: next, clock: .continuous)
+                        let celsius = 15 + Double(Int.random(in: 0...200)) / 10
+                        board.client.enqueue(MQTTMessage(topic: "tele/\(board.topic)/SENSOR",
+                                                         payload: "{\"Time\":\"2026-11-27T10:00:00\",\"SI7021\":{\"Temperature\":\(celsius),\"Humidity\":50.0},\"TempUnit\":\"C\"}"))
+                        sent.increment()
+                        next += period
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let loadTicks = cpuTicks(relay) - before
+        let loadElapsed = (ContinuousClock.now - loadStart).seconds
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        print("relay load_cpu_percent \(formatted(Double(loadTicks) / hz / loadElapsed * 100)) messages_per_s \(formatted(Double(sent.value) / loadElapsed)) seconds \(Int(loadElapsed))")
+        try await Task.sleep(for: .milliseconds(500))
+        print("relay rss_after_load_kb \(rss(relay))")
+
+        let idleBefore = cpuTicks(relay)
+        try await Task.sleep(for: .seconds(idleSeconds))
+        let idleTicks = cpuTicks(relay) - idleBefore
+        print("relay idle_cpu_percent \(formatted(Double(idleTicks) / hz / Double(idleSeconds) * 100)) seconds \(idleSeconds) ticks \(idleTicks)")
+    }
+}
+
+/// A Tasmota board as the relay meets it: LWT will and birth, POWER commands answered with
+/// stat RESULT (one relay, so `POWER`).
+final class EmulatedTasmota: Sendable {
+    let topic: String
+    let client: MQTTClient
+    private let state = Mutex((on: false, online: false))
+
+    init(topic: String, port: Int, logger: Logger) throws {
+        self.topic = topic
+        var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, clientID: "DVES_\(topic)")
+        configuration.version = .v3_1_1
+        configuration.fallbackToV3_1_1 = false
+        configuration.keepAlive = 30
+        configuration.will = WillMessage(topic: "tele/\(topic)/LWT", payload: ByteBuffer(string: "Offline"), qos: .atLeastOnce, retain: true)
+        client = try MQTTClient(configuration: configuration, logger: logger)
+        let states = client.connectionStates()
+        Task { [self] in
+            for await connection in states where connection.isConnected {
+                _ = try? await client.subscribe(to: "cmnd/\(topic)/#", qos: .atMostOnce)
+                try? await client.publish(to: "tele/\(topic)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
+                state.withLock { $0.online = true }
+            }
+        }
+        Task { [self] in
+            for await message in client.messages {
+                guard message.topic.uppercased().hasSuffix("/POWER1") || message.topic.uppercased().hasSuffix("/POWER") else { continue }
+                let on = state.withLock { state -> Bool in
+                    switch message.payloadString.uppercased() {
+                    case "ON", "1": state.on = true
+                    case "OFF", "0": state.on = false
+                    case "TOGGLE": state.on.toggle()
+                    default: break
+                    }
+                    return state.on
+                }
+                client.enqueue(MQTTMessage(topic: "stat/\(topic)/RESULT", payload: "{\"POWER\":\"\(on ? "ON" : "OFF")\"}"))
+            }
+        }
+    }
+
+    var online: Bool { state.withLock { $0.online } }
+}
+
+/// A count shared between tasks.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() {
+        count.withLock { $0 += 1 }
+    }
+    var value: Int { count.withLock { $0 } }
+}
