@@ -87,10 +87,11 @@ struct ProtocolTests {
             #expect(connect.keepAlive == 60)
             let state = try await client.waitForState("connected") { $0.isConnected }
             if case .connected(let info) = state { #expect(info.keepAlive == 1) }
-            // With a 1 s keep alive, pings come every half second while idle.
-            #expect(try await connection.receive(timeout: .seconds(2)) == .pingreq)
+            // With a 1 s keep alive, pings come every half second while idle; with our 60 s, none
+            // would come for 30 s. The wait is generous because the suite runs tests in parallel.
+            #expect(try await connection.receive(timeout: .seconds(5)) == .pingreq)
             try await connection.send(.pingresp)
-            #expect(try await connection.receive(timeout: .seconds(2)) == .pingreq)
+            #expect(try await connection.receive(timeout: .seconds(5)) == .pingreq)
         }
     }
 

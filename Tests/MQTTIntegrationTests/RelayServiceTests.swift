@@ -29,11 +29,13 @@ struct RelayServiceTests {
                     mark = relay.seen
                     try await relay.publish("cmnd/tasmota_A1B2C3/Power1", "off")
                     try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
-                    // An empty command asks the board.
+                    // An empty command asks the board. (RESULT and stat/POWER1 both carry the change
+                    // above: let both echoes arrive first.)
+                    try await Task.sleep(for: .milliseconds(200))
                     mark = relay.seen
                     try await relay.publish("gpiobridge/kitchen/light/set", "")
                     try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
-                    #expect(kitchen.commands.last == "POWER1 ")
+                    try await eventually("the query reaches the board") { kitchen.commands.last == "POWER1 " }
                     try await kitchen.publishSensor(#"{"Time":"2026-11-27T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1,"Pressure":1012.3},"PressureUnit":"hPa","TempUnit":"C"}"#)
                     try await relay.expectMessage("gpiobridge/kitchen/temperature", "21.5")
                     try await relay.expectMessage("gpiobridge/kitchen/humidity", "40.1")
