@@ -11,15 +11,16 @@ trap 'rm -rf "$work"' EXIT
 # verify wants the ExecStart binary to exist: point the copies at the built one.
 sed "s|/usr/local/bin/gpiobridge|$binary|g" systemd/gpiobridge.service > "$work/gpiobridge.service"
 sed "s|/usr/local/bin/gpiobridge|$binary|g" systemd/gpiobridge@.service > "$work/gpiobridge@check.service"
+sed "s|/usr/local/bin/gpiobridge|$binary|g" systemd/gpiobridge-relay.service > "$work/gpiobridge-relay.service"
 status=0
-for unit in "$work/gpiobridge.service" "$work/gpiobridge@check.service"; do
+for unit in "$work/gpiobridge.service" "$work/gpiobridge@check.service" "$work/gpiobridge-relay.service"; do
     if output=$(systemd-analyze verify "$unit" 2>&1) && [ -z "$output" ]; then
         echo "verify $(basename "$unit"): ok"
     else
         echo "verify $(basename "$unit"): FAILED"; echo "$output"; status=1
     fi
 done
-for unit in systemd/gpiobridge.service systemd/gpiobridge@.service; do
+for unit in systemd/gpiobridge.service systemd/gpiobridge@.service systemd/gpiobridge-relay.service; do
     level=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
     if systemd-analyze security --offline=yes --threshold=20 "$unit" >/dev/null 2>&1; then
         echo "security $(basename "$unit"): exposure $level (limit 2.0)"

@@ -78,6 +78,15 @@ extension ProfileLoader {
         try decodeRelay(try read(path, what: "relay profile"), file: path)
     }
 
+    /// Whether the file at `path` is a relay profile (it has `boards:` or `fleet:` and no
+    /// `device:` or `outputs:`), so that one command can validate either kind. Unreadable or
+    /// malformed files are not: the agent profile's reader reports them.
+    public static func isRelayProfile(path: String) -> Bool {
+        guard let text = try? readTextFile(path), case .mapping(let pairs)? = (try? YAMLParser.parse(text))??.kind else { return false }
+        let keys = Set(pairs.compactMap { $0.key.scalar })
+        return !keys.isDisjoint(with: ["boards", "fleet"]) && keys.isDisjoint(with: ["device", "outputs", "inputs", "broker"])
+    }
+
     /// Validates relay profile `text`; `file` names it in issues.
     public static func decodeRelay(_ text: String, file: String) throws(ProfileError) -> RelayProfile {
         let root = try document(text, file: file, emptyHint: "start from Profiles/fleet.yml")

@@ -91,7 +91,9 @@ public struct BoardMirror: Sendable {
     }
 
     /// A command from the fleet for the output `name`.
-    public mutating func command(_ command: OutputCommand, for name: String, at now: ContinuousClock.Instant) -> [Action] {
+    /// A command from the fleet for the output `name`. For an unavailable board it waits only if
+    /// `mayWait` (it came with QoS 1 or 2); a QoS 0 command is refused at once, as it promises no delivery.
+    public mutating func command(_ command: OutputCommand, for name: String, mayWait: Bool = true, at now: ContinuousClock.Instant) -> [Action] {
         guard dialect.outputs.contains(name) else {
             return [.refuse(name: name, reason: "\(name) is not an output of this board")]
         }
@@ -99,6 +101,9 @@ public struct BoardMirror: Sendable {
             return [.publishState(name: name, on: states[name]!)]
         }
         guard isAvailable else {
+            guard mayWait else {
+                return [.refuse(name: name, reason: "the board is offline; send the command with QoS 1 to have it wait for the board")]
+            }
             guard waiting.count < buffer.capacity else {
                 return [.refuse(name: name, reason: "the board is offline and \(buffer.capacity) commands already wait for it")]
             }

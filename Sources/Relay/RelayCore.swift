@@ -128,8 +128,9 @@ public struct RelayCore: Sendable {
     // MARK: The fleet's broker
 
     /// A message on the fleet broker: a command for a board, a linked device's state, or Home
-    /// Assistant coming online.
-    public mutating func fleetMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+    /// Assistant coming online. `qos` is the QoS it was delivered with: only QoS 1 and 2
+    /// commands wait for an unavailable board.
+    public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, at now: ContinuousClock.Instant) -> [Action] {
         if profile.homeAssistant.enabled, topic == "\(profile.homeAssistant.prefix)/status" {
             guard payload == "online" else { return [] }
             return boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
@@ -138,7 +139,7 @@ public struct RelayCore: Sendable {
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
         let device = String(levels[1])
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
-            return command(payload: payload, board: device, name: String(levels[2]), topic: topic, at: now)
+            return command(payload: payload, board: device, name: String(levels[2]), topic: topic, mayWait: qos > 0, at: now)
         }
         if levels.count == 3, boards[device] == nil, let on = stateWord(payload.trimmingWhitespace()) {
             return follow(links.observed(.init(device: device, name: String(levels[2])), on: on, at: now), at: now)
@@ -175,14 +176,15 @@ public struct RelayCore: Sendable {
 
     // MARK: Commands
 
-    private mutating func command(payload: String, board: String, name: String, topic: String, at now: ContinuousClock.Instant) -> [Action] {
+    private mutating func command(payload: String, board: String, name: String, topic: String, mayWait: Bool = true,
+                                  at now: ContinuousClock.Instant) -> [Action] {
         let command: OutputCommand
         do {
             command = try OutputCommand(payload: payload)
         } catch {
             return refuse(board, topic: topic, payload: payload, reason: "\(error)")
         }
-        let actions = boards[board]!.mirror.command(command, for: name, at: now)
+        let actions = boards[board]!.mirror.command(command, for: name, mayWait: mayWait, at: now)
         return carryOut(actions, for: board, at: now, command: (topic, payload))
     }
 

@@ -107,7 +107,7 @@ public final class RelayService: Service, Sendable {
                     switch event {
                     case .fleetMessage(let message):
                         if boards == nil { carryOut(core.boardMessage(topic: message.topic, payload: message.payloadString, at: now)) }
-                        carryOut(core.fleetMessage(topic: message.topic, payload: message.payloadString, at: now))
+                        carryOut(core.fleetMessage(topic: message.topic, payload: message.payloadString, qos: Int(message.qos.rawValue), at: now))
                     case .boardsMessage(let message):
                         carryOut(core.boardMessage(topic: message.topic, payload: message.payloadString, at: now))
                     case .fleetConnection(let state):

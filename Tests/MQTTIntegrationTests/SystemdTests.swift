@@ -48,7 +48,7 @@ struct SystemdTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let result = try await run(["service", "install", "--root", root])
         #expect(result.status == 0, "\(result.output)")
-        for unit in ["gpiobridge.service", "gpiobridge@.service"] {
+        for unit in ["gpiobridge.service", "gpiobridge@.service", "gpiobridge-relay.service"] {
             let installed = try String(contentsOfFile: root + "/etc/systemd/system/" + unit, encoding: .utf8)
             let source = try String(contentsOfFile: packageRoot + "/systemd/" + unit, encoding: .utf8)
             #expect(installed == source, "\(unit) differs from systemd/\(unit)")

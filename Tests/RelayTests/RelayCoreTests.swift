@@ -104,6 +104,8 @@ struct RelayCoreTests {
         _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
         #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(2))).isEmpty)
+        let atMostOnce = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: 0, at: at(2))
+        #expect(published(atMostOnce).first?.contains("the board is offline; send the command with QoS 1") == true, "QoS 0 promises nothing: refused at once")
         let back = core.boardsBroker(up: true, at: at(3))
         #expect(retained(back)["gpiobridge/kitchen/status"] == "online")
         #expect(sent(back) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])

@@ -27,13 +27,20 @@ enum ProfileCommand {
 
     struct Validate: Command {
         static let name = "validate"
-        static let abstract = "Check a profile: every issue with file:line:column, the setting and a fix; exit 2 if invalid."
+        static let abstract = "Check an agent or relay profile: every issue with file:line:column, the setting and a fix; exit 2 if invalid."
         static let arguments = [ProfileCommand.fileArgument]
         let path: String
 
         init(_ arguments: ParsedArguments) throws { path = arguments.argument("FILE")! }
 
         func run() async throws {
+            if ProfileLoader.isRelayProfile(path: path) {
+                let relay = try RelayCommand.load(path)
+                let discovered = [relay.discoverTasmota ? "Tasmota" : nil, relay.discoverESPHome ? "ESPHome" : nil].compactMap { $0 }
+                print("\(path): a valid relay profile (relay \(relay.id); \(relay.boards.count) board\(relay.boards.count == 1 ? "" : "s"), \(relay.links.count) link\(relay.links.count == 1 ? "" : "s")"
+                      + (discovered.isEmpty ? "" : "; discovers \(discovered.joined(separator: " and "))") + ")")
+                return
+            }
             let profile = try ProfileCommand.load(path)
             let counts = [("output", profile.outputs.count), ("input", profile.inputs.count), ("sensor", profile.sensors.count),
                           ("publisher", profile.publishers.count), ("subscription", profile.subscriptions.count)]

@@ -46,16 +46,19 @@ struct RelayCommand: Command {
         logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
     }
 
-    func run() async throws {
-        let profile: RelayProfile
+    /// Reads a relay profile; an invalid one is printed with every issue and exits 2.
+    static func load(_ path: String) throws -> RelayProfile {
         do {
-            profile = try ProfileLoader.loadRelay(path: profilePath)
+            return try ProfileLoader.loadRelay(path: path)
         } catch {
             printOut(error.description, error: true)
-            printOut("\(profilePath): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the relay profile was not used",
-                     error: true)
+            printOut("\(path): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the relay profile was not used", error: true)
             throw ExitStatus(2)
         }
+    }
+
+    func run() async throws {
+        let profile = try Self.load(profilePath)
         if check {
             printOut("\(profilePath): a valid relay profile with \(profile.boards.count) boards")
             return

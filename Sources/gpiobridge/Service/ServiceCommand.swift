@@ -48,9 +48,10 @@ enum ServiceCommand {
                     chmod(prefix + "/usr/local/bin/gpiobridge", 0o755)
                 }
             }
-            try step("write /etc/systemd/system/gpiobridge.service and gpiobridge@.service") {
+            try step("write /etc/systemd/system/gpiobridge.service, gpiobridge@.service and gpiobridge-relay.service") {
                 try writeAtomically(prefix + "/etc/systemd/system/gpiobridge.service", Array(Units.service.utf8))
                 try writeAtomically(prefix + "/etc/systemd/system/gpiobridge@.service", Array(Units.template.utf8))
+                try writeAtomically(prefix + "/etc/systemd/system/gpiobridge-relay.service", Array(Units.relayService.utf8))
             }
             try step("make /etc/gpiobridge readable by the gpiobridge group only") {
                 chmod(prefix + "/etc/gpiobridge", 0o750)
@@ -66,6 +67,7 @@ enum ServiceCommand {
             print("""
                 next: gpiobridge profile apply Profiles/relay.yml
                       systemctl enable --now gpiobridge        (one profile per instance: gpiobridge@NAME, /etc/gpiobridge/NAME.yml)
+                      systemctl enable --now gpiobridge-relay  (ESP8266 boards: copy Profiles/fleet.yml to /etc/gpiobridge/relay.yml)
                 """)
         }
 

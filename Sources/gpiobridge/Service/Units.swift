@@ -16,6 +16,8 @@ enum Units {
     ExecReload=/usr/local/bin/gpiobridge reload
     Restart=on-failure
     RestartSec=2s
+    # An invalid profile (exit 2) is not mended by restarting.
+    RestartPreventExitStatus=2
     # The agent's event loop answers each watchdog ping; a hung agent is restarted.
     WatchdogSec=30s
     TimeoutStopSec=20s
@@ -88,6 +90,37 @@ enum Units {
                 ["RuntimeDirectoryMode=0750", "# Shared by every instance: one stopping must not remove the others' sockets.",
                  "RuntimeDirectoryPreserve=yes"],
             "# LoadCredential=mqtt-password:/etc/gpiobridge/mqtt-password": ["# LoadCredential=mqtt-password:/etc/gpiobridge/%i-mqtt-password"],
+        ]
+        return service.split(separator: "\n", omittingEmptySubsequences: false)
+            .flatMap { replacements[String($0)] ?? [String($0)] }
+            .joined(separator: "\n")
+    }
+
+    /// The relay: mirrors /etc/gpiobridge/relay.yml's boards. It touches no device, so it gets none.
+    static var relayService: String {
+        let replacements: [String: [String]] = [
+            "# gpiobridge agent: drives /etc/gpiobridge/profile.yml from MQTT.":
+                ["# gpiobridge relay: mirrors the ESP8266 boards of /etc/gpiobridge/relay.yml into the gpiobridge topics."],
+            "# Install with `gpiobridge service install`; change the profile with `gpiobridge profile apply FILE`.":
+                ["# Install with `gpiobridge service install`; check the profile with `gpiobridge profile validate FILE`."],
+            "Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)":
+                ["Description=gpiobridge relay (Tasmota, ESPHome and PubSubClient boards into gpiobridge topics)"],
+            "ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml":
+                ["ExecStartPre=/usr/local/bin/gpiobridge relay --check --profile /etc/gpiobridge/relay.yml",
+                 "ExecStart=/usr/local/bin/gpiobridge relay --profile /etc/gpiobridge/relay.yml"],
+            "# Reloads through the agent's control socket and fails when the agent refuses the profile.": [],
+            "ExecReload=/usr/local/bin/gpiobridge reload": [],
+            "# The agent's event loop answers each watchdog ping; a hung agent is restarted.":
+                ["# The relay's event loop answers each watchdog ping; a hung relay is restarted."],
+            "Environment=GPIOBRIDGE_RUN_DIR=/run/gpiobridge": [],
+            "# Its own user; the gpio and i2c groups open /dev/gpiochip* and /dev/i2c-*.": ["# The agent's user, without its device groups."],
+            "SupplementaryGroups=gpio i2c": [],
+            "RuntimeDirectory=gpiobridge": [],
+            "RuntimeDirectoryMode=0750": [],
+            "# Hardening: only the GPIO and I2C character devices, no privileges, a read-only system.":
+                ["# Hardening: no devices, no privileges, a read-only system."],
+            "DeviceAllow=char-gpiochip rw": ["PrivateDevices=yes"],
+            "DeviceAllow=char-i2c rw": [],
         ]
         return service.split(separator: "\n", omittingEmptySubsequences: false)
             .flatMap { replacements[String($0)] ?? [String($0)] }
