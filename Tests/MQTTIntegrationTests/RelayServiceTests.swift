@@ -208,6 +208,37 @@ struct RelayServiceTests {
         }
     }
 
+    @Test("two brokers: the boards on a plain LAN broker, the fleet on TLS with a CA, a user and a password file")
+    func tlsFleet() async throws {
+        let directory = NSTemporaryDirectory() + "relay-tls-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "secret\n".write(toFile: directory + "/fleet-password", atomically: true, encoding: .utf8)
+        try await withMosquitto { fleet in
+            try await withMosquitto { lan in
+                let yaml = """
+                    relay: {id: hub}
+                    fleet: {host: localhost, port: \(fleet.ports.tls), tls: {ca: \(try await TestPKI.path("ca.crt"))}, username: alice,
+                            password_file: \(directory)/fleet-password}
+                    boards_broker: {host: 127.0.0.1, port: \(lan.ports.plain)}
+                    boards:
+                      - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}
+                    """
+                let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: lan.ports.plain)
+                try await withRunningClients([kitchen.client]) {
+                    try await withRelay(yaml, fleet: fleet, boards: lan, asWritten: true) { relay in
+                        try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                        try await relay.publish("gpiobridge/kitchen/light/set", "ON")
+                        try await relay.expectMessage("gpiobridge/kitchen/light", "ON")
+                        #expect(kitchen.commands == ["POWER1 ON"])
+                    }
+                }
+                let login = fleet.log.split(separator: "\n").first { $0.contains("New client connected") && $0.contains("as gpiobridge-hub ") }
+                #expect(login?.contains("u'alice'") == true, "the relay logged in as alice: \(login ?? "no login")")
+            }
+        }
+    }
+
     @Test("boards that announce themselves are mirrored: Tasmota's discovery and ESPHome's Home Assistant configs")
     func announcedBoards() async throws {
         let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true}\n"

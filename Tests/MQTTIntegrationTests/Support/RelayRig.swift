@@ -28,12 +28,13 @@ struct RelayRig: Sendable {
 
 /// Runs the relay profile `yaml` with the fleet on `fleet` and the boards on `boards` (the fleet's
 /// broker when nil) for the duration of `body`, then shuts it down gracefully and waits for it.
+/// With `asWritten`, the profile's own broker settings are used (for TLS and passwords).
 /// `afterStop` sees the observer's messages once the relay has stopped.
-func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil,
+func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWritten: Bool = false,
                _ body: @escaping @Sendable (RelayRig) async throws -> Void,
                afterStop: @escaping @Sendable (Inbox) async throws -> Void = { _ in }) async throws {
     let profile = try ProfileLoader.decodeRelay(yaml, file: "relay.yml")
-    var configurations = try RelayService.clientConfigurations(
+    var configurations = asWritten ? try RelayService.clientConfigurations(for: profile) : try RelayService.clientConfigurations(
         for: profile, fleetOverride: BrokerURL("mqtt://127.0.0.1:\(fleet.ports.plain)"),
         boardsOverride: boards.flatMap { BrokerURL("mqtt://127.0.0.1:\($0.ports.plain)") })
     let fast = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
