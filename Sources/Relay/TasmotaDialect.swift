@@ -102,7 +102,8 @@ public struct TasmotaDialect: BoardDialect {
         let power = topic(prefixes.command, "POWER\(relay.index)")
         switch command {
         case .query:
-            return .send([BoardMessage(topic: power, payload: "")])
+            // As Home Assistant asks: STATE with no payload, answered on stat/<t>/RESULT with every POWERn.
+            return .send([BoardMessage(topic: topic(prefixes.command, "STATE"), payload: "")])
         case .set(let on, nil):
             return .send([BoardMessage(topic: power, payload: on ? "ON" : "OFF")])
         case .toggle(nil):

@@ -35,7 +35,7 @@ struct RelayServiceTests {
                     mark = relay.seen
                     try await relay.publish("gpiobridge/kitchen/light/set", "")
                     try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
-                    try await eventually("the query reaches the board") { kitchen.commands.last == "POWER1 " }
+                    try await eventually("the query reaches the board") { kitchen.commands.last == "STATE " }
                     try await kitchen.publishSensor(#"{"Time":"2026-11-27T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1,"Pressure":1012.3},"PressureUnit":"hPa","TempUnit":"C"}"#)
                     try await relay.expectMessage("gpiobridge/kitchen/temperature", "21.5")
                     try await relay.expectMessage("gpiobridge/kitchen/humidity", "40.1")
@@ -291,7 +291,7 @@ struct RelayServiceTests {
                         try await relay.publish("gpiobridge/garage-pi/led/set", "OFF")
                         try await eventually("the light follows the led") { kitchen.relays == [false] }
                         try await Task.sleep(for: .milliseconds(500))
-                        #expect(kitchen.commands == ["POWER1 ", "POWER1 ON", "POWER1 OFF"], "each change once; nothing bounces back")
+                        #expect(kitchen.commands == ["STATE ", "POWER1 ON", "POWER1 OFF"], "each change once; nothing bounces back")
                         #expect(pi.payloads("gpiobridge/garage-pi/led").suffix(2) == ["ON", "OFF"])
                     }
                 }

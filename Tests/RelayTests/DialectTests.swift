@@ -58,7 +58,7 @@ struct TasmotaDialectTests {
     func commands() {
         #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "fan", current: nil) == .send([BoardMessage(topic: "cmnd/tasmota_A1B2C3/POWER2", payload: "ON")]))
         #expect(board.command(.toggle(pulseMilliseconds: nil), for: "light", current: nil) == .send([BoardMessage(topic: "cmnd/tasmota_A1B2C3/POWER1", payload: "TOGGLE")]))
-        #expect(board.command(.query, for: "light", current: nil) == .send([BoardMessage(topic: "cmnd/tasmota_A1B2C3/POWER1", payload: "")]))
+        #expect(board.command(.query, for: "light", current: nil) == .send([BoardMessage(topic: "cmnd/tasmota_A1B2C3/STATE", payload: "")]))
         #expect(board.command(.set(on: true, pulseMilliseconds: 450), for: "light", current: nil)
             == .send([BoardMessage(topic: "cmnd/tasmota_A1B2C3/Backlog", payload: "POWER1 ON; Delay 5; POWER1 OFF")]))
         #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "heater", current: nil) == .refused("heater is not a relay of this board"))

@@ -72,7 +72,7 @@ struct RelayCoreTests {
         #expect(published(core.boardMessage(topic: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":21.5}}"#, at: at(3)))
             == ["gpiobridge/kitchen/temperature 21.5"])
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "off", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 OFF"])
-        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "", at: at(5))) == ["cmnd/tasmota_A1B2C3/POWER1 "])
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "", at: at(5))) == ["cmnd/tasmota_A1B2C3/STATE "])
         // The tutorial board reports no state: what was sent is its state. It is heard from first.
         _ = core.boardMessage(topic: "test", payload: "42", at: at(6))
         let led = core.fleetMessage(topic: "gpiobridge/tutorial/led/set", payload: "ON", at: at(6))

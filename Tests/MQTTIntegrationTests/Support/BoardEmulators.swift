@@ -64,8 +64,11 @@ final class TasmotaBoard: Sendable {
             return
         }
         if upper == "STATE" {
+            // Tasmota's STATE answer: time, uptime and Wi-Fi around the POWERn states.
             let members = power.value.indices.map { "\"\(key($0 + 1))\":\"\(power.value[$0] ? "ON" : "OFF")\"" }
-            try? await client.publish(to: "stat/\(topic)/RESULT", payload: "{\(members.joined(separator: ","))}")
+            let payload = #"{"Time":"2026-11-27T10:00:00","Uptime":"0T01:02:03","Heap":25,"LoadAvg":19,"#
+                + members.joined(separator: ",") + #","Wifi":{"AP":1,"SSId":"lan","RSSI":62,"Signal":-69}}"#
+            try? await client.publish(to: "stat/\(topic)/RESULT", payload: payload)
             return
         }
         guard upper.hasPrefix("POWER") else { return }
