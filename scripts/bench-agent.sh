@@ -14,23 +14,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then samples=500; commands=20000; idle=5; else s
 
 swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
 swift build -c release --static-swift-stdlib --product agent-bench >/dev/null
-work=$(mktemp -d)
-broker_pid=""
-cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-set_tcp_nodelay true
-max_queued_messages 0
-max_inflight_messages 0
-log_dest none
-CONF
-chmod 755 "$work"; chmod 644 "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" & broker_pid=$!
-for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.02; done
+source scripts/bench-broker.sh
 
 echo "Agent benchmark: Mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') on 127.0.0.1:$port, $(nproc) cores, $commands commands"
 python3 Benchmarks/bare_rtt.py "$port" "$samples" 0 >"$work/bare"

@@ -12,24 +12,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then samples=500; n0=20000; n1=5000; else samples=3000; n0=100000; n1=30000; fi
 
 swift build -c release --static-swift-stdlib --product mqtt-bench >/dev/null
-work=$(mktemp -d)
-broker_pid=""
-cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-set_tcp_nodelay true
-max_queued_messages 0
-max_inflight_messages 0
-log_type error
-log_dest file $work/mosquitto.log
-CONF
-chmod 755 "$work"; touch "$work/mosquitto.log"; chmod 666 "$work/mosquitto.log"
-mosquitto -c "$work/mosquitto.conf" & broker_pid=$!
-for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.02; done
+source scripts/bench-broker.sh
 
 bare_throughput() { # qos count -> msgs/s
     local qos=$1 count=$2 topic="bench/bare/$$/$1"

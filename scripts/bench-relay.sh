@@ -16,25 +16,9 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then samples=300; load=10; idle=5; else samples=
 
 swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
 swift build -c release --static-swift-stdlib --product relay-bench >/dev/null
-work=$(mktemp -d)
-broker_pid=""
-cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 # A connection per board, for the broker and the bench.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-set_tcp_nodelay true
-max_queued_messages 0
-max_inflight_messages 0
-log_dest none
-CONF
-chmod 755 "$work"; chmod 644 "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" & broker_pid=$!
-for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.02; done
+source scripts/bench-broker.sh
 
 echo "Relay benchmark: Mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') on 127.0.0.1:$port, $(nproc) cores, $boards boards"
 .build/release/relay-bench "$(pwd)/.build/release/gpiobridge" "$port" "$boards" "$samples" "$load" "$idle" >"$work/relay"

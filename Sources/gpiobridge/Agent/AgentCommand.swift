@@ -47,11 +47,7 @@ struct AgentCommand: Command {
     init(_ arguments: ParsedArguments) throws {
         instance = arguments.string("--instance")
         profilePath = arguments.string("--profile") ?? Self.profilePath(instance: instance)
-        let url = arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) }
-        brokerOverride = try url.map { text in
-            guard let url = BrokerURL(text) else { throw UsageError("--broker: \"\(text)\" is not mqtt://host[:port] or mqtts://host[:port]") }
-            return url
-        }
+        brokerOverride = try brokerURL("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
         simulate = arguments.flag("--simulate")
         logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
     }
@@ -74,33 +70,13 @@ struct AgentCommand: Command {
         // Stopped in reverse order: the control socket, then the agent (offline, safe states), then the client.
         let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent), .init(service: control)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                // Ready once the event loop turns; then the watchdog is fed from that loop, so a stuck agent is restarted.
-                await agent.ping()
-                SystemdNotify.send("READY=1\nSTATUS=running \(profile.source)")
-                guard let interval = SystemdNotify.watchdogInterval else { return }
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    await agent.ping()
-                    SystemdNotify.send("WATCHDOG=1")
-                }
+        // Ready once the event loop turns; then the watchdog is fed from that loop, so a stuck agent is restarted.
+        try await runNotifyingSystemd(group, status: "running \(profile.source)", ping: { await agent.ping() }) {
+            // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                let answer = await agent.controlHandler()(.object(["command": .string("reload")]))
+                if answer["ok"] != .bool(true), case .string(let error)? = answer["error"] { logger.error("reload failed: \(error)") }
             }
-            tasks.addTask {
-                // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    let answer = await agent.controlHandler()(.object(["command": .string("reload")]))
-                    if answer["ok"] != .bool(true), case .string(let error)? = answer["error"] { logger.error("reload failed: \(error)") }
-                }
-            }
-            // The group's end (a stop or a start failure) ends the helpers.
-            do {
-                try await group.run()
-            } catch {
-                tasks.cancelAll()
-                throw error
-            }
-            tasks.cancelAll()
         }
     }
 

@@ -34,14 +34,8 @@ struct RelayCommand: Command {
 
     init(_ arguments: ParsedArguments) throws {
         profilePath = arguments.string("--profile") ?? AgentCommand.profileDirectory + "/relay.yml"
-        func url(_ option: String, _ text: String?) throws -> BrokerURL? {
-            try text.map { text in
-                guard let url = BrokerURL(text) else { throw UsageError("\(option): \"\(text)\" is not mqtt://host[:port] or mqtts://host[:port]") }
-                return url
-            }
-        }
-        fleetOverride = try url("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
-        boardsOverride = try url("--boards-broker", arguments.string("--boards-broker"))
+        fleetOverride = try brokerURL("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
+        boardsOverride = try brokerURL("--boards-broker", arguments.string("--boards-broker"))
         check = arguments.flag("--check")
         logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
     }
@@ -75,24 +69,6 @@ struct RelayCommand: Command {
         if let boards { services.append(.init(service: boards)) }
         services.append(.init(service: relay))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                await relay.ping()
-                SystemdNotify.send("READY=1\nSTATUS=relaying \(profile.source)")
-                guard let interval = SystemdNotify.watchdogInterval else { return }
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    await relay.ping()
-                    SystemdNotify.send("WATCHDOG=1")
-                }
-            }
-            do {
-                try await group.run()
-            } catch {
-                tasks.cancelAll()
-                throw error
-            }
-            tasks.cancelAll()
-        }
+        try await runNotifyingSystemd(group, status: "relaying \(profile.source)", ping: { await relay.ping() })
     }
 }
