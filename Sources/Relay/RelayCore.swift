@@ -38,7 +38,8 @@ public struct RelayCore: Sendable {
     private var deadlines = DeadlineQueue()
     private var links: LinkRouter
     private var fleetUp = false
-    private var boardsUp = false
+    /// nil until the boards' broker is first reached or first fails.
+    private var boardsUp: Bool?
     /// Announced boards: the MAC or node they announced under → the board's name.
     private var tasmotaByMAC: [String: String] = [:]
     private var tasmotaSensors: [String: [TasmotaDialect.SensorField]] = [:]
@@ -293,8 +294,12 @@ public struct RelayCore: Sendable {
         components.removeAll { $0.component.rawValue == levels[1] && $0.objectID == levels[3] }
         if let announcement { components.append(announcement) }
         guard components != (esphomeNodes[node] ?? []) else { return [] }
-        esphomeNodes[node] = components
-        guard let prefix = components.first?.prefix else { return [] }
+        esphomeNodes[node] = components.isEmpty ? nil : components
+        guard let prefix = components.first?.prefix else {
+            // Every component withdrawn: the node is gone (unless the profile declares it).
+            let name = boardName(node)
+            return boards[name]?.definition.declared == false ? forget(name) : []
+        }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
             components.filter { $0.component == kind }.map { .init(name: boardName($0.objectID), id: $0.objectID) }
                 .sorted { $0.name < $1.name }
@@ -341,12 +346,14 @@ public struct RelayCore: Sendable {
         let name = definition.name
         let buffer = BoardMirror.Buffer(capacity: profile.bufferCapacity, maximumAge: .milliseconds(profile.bufferMaximumAgeMilliseconds))
         var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now)
-        if boardsUp { _ = mirror.boardBroker(up: true, at: now) }
+        // Behind an unreachable broker a board is offline, whatever the fleet was last told.
+        let availability = boardsUp == false ? mirror.boardBroker(up: false, at: now) : []
         boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval)
         owners[definition.identity] = name
         for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
         touch(name)
         return [.subscribeBoards(definition.dialect.subscriptions), .subscribeFleet([commandFilter(name)])]
+            + carryOut(availability, for: name, at: now)
     }
 
     /// A board withdrew its announcement: it is no longer mirrored, and its retained topics go.

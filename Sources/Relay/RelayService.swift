@@ -102,7 +102,8 @@ public final class RelayService: Service, Sendable {
                 }
                 carryOut(core.start())
                 logger.info("relay started", metadata: ["id": "\(profile.id)", "boards": "\(core.boardNames.joined(separator: ", "))"])
-                for await event in events {
+                var iterator = events.makeAsyncIterator()
+                loop: while let event = await iterator.next() {
                     let now = ContinuousClock.now
                     switch event {
                     case .fleetMessage(let message):
@@ -133,9 +134,18 @@ public final class RelayService: Service, Sendable {
                         if !(await finishes(within: .seconds(2)) { [states] in await states.flush() }) {
                             logger.warning("the fleet broker did not acknowledge offline within 2 s; the relay's will reports it instead")
                         }
-                        sink.finish()
+                        break loop
                     }
                     if let next = core.nextDeadline() { deadline.schedule(next) }
+                }
+                // Nothing is mirrored after offline was said; whoever still waits is answered.
+                sink.finish()
+                while let event = await iterator.next() {
+                    switch event {
+                    case .ping(let reply): reply.resume()
+                    case .boards(let reply): reply.resume(returning: [:])
+                    default: break
+                    }
                 }
                 tasks.cancelAll()
             }

@@ -111,6 +111,16 @@ struct RelayCoreTests {
         #expect(sent(back) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])
     }
 
+    @Test("a boards' broker never reached: the fleet is told its boards are offline, whichever side comes first")
+    func boardsBrokerNeverReached() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        _ = core.fleetConnected(at: at(0))
+        #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
+        var late = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        _ = late.boardsBroker(up: false, at: at(0))
+        #expect(retained(late.fleetConnected(at: at(1)))["gpiobridge/kitchen/status"] == "offline")
+    }
+
     @Test("Tasmota boards that announce themselves are mirrored, with their sensors; a withdrawn announcement removes them")
     func tasmotaDiscovery() throws {
         var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"), at: at(0), unixNow: 0)
@@ -165,6 +175,12 @@ struct RelayCoreTests {
         _ = core.boardMessage(topic: "homeassistant/switch/kitchen/light/config", payload: ours, at: at(5))
         _ = core.boardMessage(topic: "homeassistant/device/gpiobridge_pi/config", payload: #"{"dev":{"ids":["gpiobridge_pi"]}}"#, at: at(6))
         #expect(core.boardNames == ["garden"])
+        // The node withdraws its components: it is no longer mirrored once the last one goes.
+        _ = core.boardMessage(topic: "homeassistant/sensor/garden/soil/config", payload: "", at: at(7))
+        #expect(core.mirror(of: "garden")?.dialect.sensors == [])
+        let gone = core.boardMessage(topic: "homeassistant/switch/garden/pump/config", payload: "", at: at(8))
+        #expect(core.boardNames.isEmpty)
+        #expect(retained(gone)["gpiobridge/garden/status"] == "")
     }
 
     @Test("a link mirrors a device's state onto a mirrored board's output; the first (retained) state only records")
