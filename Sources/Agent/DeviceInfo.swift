@@ -58,7 +58,7 @@ public struct DeviceInfo: Sendable, Equatable {
         var via: String?
         if case .string(let text)? = json["via"] { via = text }
         var seen = 0
-        if case .number(let number)? = json["seen"], number.isFinite { seen = Int(number) }
+        if case .number(let number)? = json["seen"], number.isFinite, abs(number) < 1e15 { seen = Int(number) }
         self.init(kind: kind, name: name, outputs: names("outputs"), inputs: names("inputs"), sensors: names("sensors"), via: via, seen: seen)
     }
 }

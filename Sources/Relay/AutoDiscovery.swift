@@ -28,7 +28,11 @@ struct TasmotaAnnouncement: Equatable {
         guard case .string(let topic)? = json["t"], !topic.isEmpty else { throw AnnouncementError("it has no topic (\"t\")") }
         self.mac = mac
         self.topic = topic
-        if case .string(let fullTopic)? = json["ft"], fullTopic.contains("%prefix%"), fullTopic.contains("%topic%") {
+        if case .string(var fullTopic)? = json["ft"], fullTopic.contains("%prefix%") {
+            // The board's own placeholders are known from its announcement: its host name and the
+            // last six hex digits of its MAC.
+            if case .string(let hostname)? = json["hn"] { fullTopic = fullTopic.replacing("%hostname%", with: hostname) }
+            fullTopic = fullTopic.replacing("%id%", with: String(mac.suffix(6)))
             self.fullTopic = fullTopic
         } else {
             self.fullTopic = "%prefix%/%topic%/"
@@ -92,6 +96,21 @@ struct ESPHomeAnnouncement: Equatable {
 
     static let filters = ["homeassistant/+/+/+/config"]
 
+    /// Whether a config comes from ESPHome: its software or manufacturer says so (older nodes write
+    /// `esphome v2024.6.1`, newer ones a bare version with ESPHome in brackets or nothing), or it
+    /// has ESPHome's shape: a unique id `ESP<component>…` and the availability `<prefix>/status`.
+    /// gpiobridge's own configs never are.
+    static func isESPHome(_ config: JSONValue, device: JSONValue?) -> Bool {
+        func text(_ value: JSONValue?) -> String? { if case .string(let text)? = value { text.lowercased() } else { nil } }
+        let manufacturer = text(device?["mf"] ?? device?["manufacturer"])
+        if manufacturer == "gpiobridge" { return false }
+        if text(device?["sw"] ?? device?["sw_version"])?.contains("esphome") == true || manufacturer == "espressif" { return true }
+        if text(config["o"]?["name"] ?? config["origin"]?["name"]) == "esphome" { return true }
+        guard let uniqueID = text(config["uniq_id"] ?? config["unique_id"]), uniqueID.hasPrefix("esp"),
+              let availability = text(config["avty_t"] ?? config["availability_topic"]), availability.hasSuffix("/status") else { return false }
+        return true
+    }
+
     /// Reads a config; nil when it is not an ESPHome component the relay mirrors (another
     /// firmware's, a gpiobridge device's own, or a component kind without ON/OFF or a number).
     /// Throws when it claims to be ESPHome's and cannot be read.
@@ -103,9 +122,9 @@ struct ESPHomeAnnouncement: Equatable {
         guard case .object(var members)? = try? JSONValue(parsing: payload) else {
             throw AnnouncementError("malformed JSON")
         }
-        let device = JSONValue.object(members)["dev"] ?? JSONValue.object(members)["device"]
-        let software = device.flatMap { $0["sw"] ?? $0["sw_version"] }
-        guard case .string(let version)? = software, version.lowercased().hasPrefix("esphome") else { return nil }
+        let object = JSONValue.object(members)
+        let device = object["dev"] ?? object["device"]
+        guard Self.isESPHome(object, device: device) else { return nil }
         // `~` stands for a base topic in values that start or end with it.
         if case .string(let base)? = JSONValue.object(members)["~"] {
             members = members.map { member in

@@ -129,8 +129,11 @@ public struct BoardMirror: Sendable {
     }
 
     /// The broker the board lives on was lost or came back.
+    /// A board with a will is unknown again once its broker was lost: it may have died meanwhile,
+    /// and only its retained LWT or status, sent again on return, tells.
     public mutating func boardBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
         boardBrokerUp = up
+        if !up && silenceLimit == nil { boardOnline = nil }
         return availabilityChange() + flush(at: now)
     }
 

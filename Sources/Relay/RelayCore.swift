@@ -52,6 +52,7 @@ public struct RelayCore: Sendable {
         wallOrigin = (now, unixNow)
         links = LinkRouter(profile.links)
         for settings in profile.boards { _ = add(BoardDefinition(settings), at: now) }
+        deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
     }
 
     /// The names of the mirrored boards, sorted.
@@ -100,8 +101,11 @@ public struct RelayCore: Sendable {
     /// The boards' broker connected (up) or was lost: boards behind it are offline to the fleet.
     public mutating func boardsBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
         guard up != boardsUp else { return [] }
+        let returned = up && boardsUp == false
         boardsUp = up
         var actions: [Action] = []
+        // Subscribing again brings the retained LWTs and statuses back, even if the broker kept our session.
+        if returned, case .subscribeBoards(let filters)? = start().first { actions.append(.subscribeBoards(filters)) }
         for name in boards.keys.sorted() {
             actions += carryOut(boards[name]!.mirror.boardBroker(up: up, at: now), for: name, at: now)
         }
@@ -155,6 +159,11 @@ public struct RelayCore: Sendable {
         var actions: [Action] = []
         var done: Set<String> = []
         while let (due, name) = deadlines.earliest(), due <= now, done.insert(name).inserted {
+            if name == Self.relayKey {
+                deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
+                if fleetUp { actions.append(relayInfo(at: now)) }
+                continue
+            }
             if boards[name]!.infoRefresh <= now {
                 boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
                 if fleetUp { actions.append(info(name, at: now)) }
@@ -168,6 +177,9 @@ public struct RelayCore: Sendable {
     public mutating func nextDeadline() -> ContinuousClock.Instant? {
         deadlines.earliest()?.at
     }
+
+    /// The relay's own deadline (refreshing its info) in the queue; no board is called "".
+    private static let relayKey = ""
 
     /// Files `board`'s next deadline after its mirror changed.
     private mutating func touch(_ board: String) {
@@ -249,6 +261,7 @@ public struct RelayCore: Sendable {
     private mutating func tasmotaConfig(mac: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
         if payload.isEmpty {
             tasmotaAnnouncements[mac] = nil
+            tasmotaSensors[mac] = nil
             return tasmotaByMAC.removeValue(forKey: mac).map { forget($0) } ?? []
         }
         let announcement: TasmotaAnnouncement
@@ -276,8 +289,12 @@ public struct RelayCore: Sendable {
         var definition = BoardDefinition(name: tasmotaByMAC[mac] ?? boardName(announcement.topic), kind: .tasmota,
                                          dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? []), declared: false)
         definition.connections = [("mac", mac.lowercased())]
-        if owners[definition.identity].flatMap({ boards[$0] })?.definition.declared != true { tasmotaByMAC[mac] = definition.name }
-        return define(definition, at: now)
+        let actions = define(definition, at: now)
+        // Only a board mirrored under this announcement is forgotten when it is withdrawn.
+        if let board = boards[definition.name], !board.definition.declared, board.definition.identity == definition.identity {
+            tasmotaByMAC[mac] = definition.name
+        }
+        return actions
     }
 
     private mutating func esphomeConfig(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
@@ -358,7 +375,7 @@ public struct RelayCore: Sendable {
 
     /// A board withdrew its announcement: it is no longer mirrored, and its retained topics go.
     private mutating func forget(_ name: String) -> [Action] {
-        guard let board = boards.removeValue(forKey: name) else { return [] }
+        guard boards[name]?.definition.declared == false, let board = boards.removeValue(forKey: name) else { return [] }
         owners[board.definition.identity] = nil
         router.remove(name)
         touch(name)
@@ -374,10 +391,8 @@ public struct RelayCore: Sendable {
 
     private func announce(_ name: String, at now: ContinuousClock.Instant) -> [Action] {
         guard let board = boards[name] else { return [] }
-        var actions: [Action] = []
-        if board.mirror.boardOnline != nil || !board.mirror.boardBrokerUp {
-            actions.append(.retain(topic: topic(name, "status"), payload: board.mirror.isAvailable ? "online" : "offline"))
-        }
+        // Until the board is heard from it is offline: a retained online from a run that crashed must not stand.
+        var actions: [Action] = [.retain(topic: topic(name, "status"), payload: board.mirror.isAvailable ? "online" : "offline")]
         actions.append(info(name, at: now))
         return actions + homeAssistant(name) + states(name)
     }

@@ -1,4 +1,5 @@
 import Agent
+import JSON
 import Profile
 @testable import Relay
 import Testing
@@ -52,7 +53,7 @@ struct RelayCoreTests {
         #expect(announced["gpiobridge/hub/status"] == "online")
         #expect(announced["gpiobridge/kitchen/info"]?.contains(#""kind":"tasmota""#) == true)
         #expect(announced["gpiobridge/kitchen/info"]?.contains(#""via":"hub""#) == true)
-        #expect(announced["gpiobridge/kitchen/status"] == nil, "nothing is claimed before the board speaks")
+        #expect(announced["gpiobridge/kitchen/status"] == "offline", "offline until the board speaks: an old online must not stand")
         let shutdown = retained(core.shutdown(at: at(2)))
         #expect(shutdown["gpiobridge/kitchen/status"] == "offline")
         #expect(shutdown["gpiobridge/tutorial/status"] == "offline")
@@ -107,8 +108,12 @@ struct RelayCoreTests {
         let atMostOnce = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: 0, at: at(2))
         #expect(published(atMostOnce).first?.contains("the board is offline; send the command with QoS 1") == true, "QoS 0 promises nothing: refused at once")
         let back = core.boardsBroker(up: true, at: at(3))
-        #expect(retained(back)["gpiobridge/kitchen/status"] == "online")
-        #expect(sent(back) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])
+        #expect(back.contains { if case .subscribeBoards(let filters) = $0 { filters.contains("tele/tasmota_A1B2C3/LWT") } else { false } },
+                "subscribing again brings the retained LWT back")
+        #expect(sent(back).isEmpty, "nothing goes out before the board is known to be alive")
+        let alive = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(4))
+        #expect(retained(alive)["gpiobridge/kitchen/status"] == "online")
+        #expect(sent(alive) == ["cmnd/tasmota_A1B2C3/POWER1 ON"])
     }
 
     @Test("a boards' broker never reached: the fleet is told its boards are offline, whichever side comes first")
@@ -155,6 +160,52 @@ struct RelayCoreTests {
         let actions = core.boardMessage(topic: "tasmota/discovery/AABBCCA1B2C3/config", payload: config, at: at(1))
         #expect(core.boardNames == ["kitchen", "tutorial"])
         #expect(retained(actions)["homeassistant/device/gpiobridge_kitchen/config"]?.contains(#"["mac","aabbcca1b2c3"]"#) == true)
+    }
+
+    @Test("a board announcing itself under a declared board's name is not mirrored, and its withdrawal leaves the declared board alone")
+    func announcedNameClash() throws {
+        var core = RelayCore(profile: try profile(fleetYAML + "\ndiscover: {tasmota: true}"), at: at(0), unixNow: 0)
+        _ = core.fleetConnected(at: at(0))
+        let clash = #"{"mac":"AABBCC000001","t":"kitchen","rl":[1],"ver":1}"#
+        _ = core.boardMessage(topic: "tasmota/discovery/AABBCC000001/config", payload: clash, at: at(1))
+        #expect(core.mirror(of: "kitchen")?.dialect.subscriptions.contains("tele/tasmota_A1B2C3/LWT") == true, "the declared board stays")
+        let withdrawn = core.boardMessage(topic: "tasmota/discovery/AABBCC000001/config", payload: "", at: at(2))
+        #expect(core.boardNames == ["kitchen", "tutorial"])
+        #expect(retained(withdrawn).isEmpty, "nothing of the declared board is erased")
+    }
+
+    @Test("a Tasmota FullTopic with %hostname% and %id% is filled in from the announcement")
+    func fullTopicPlaceholders() throws {
+        var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {tasmota: true}"), at: at(0), unixNow: 0)
+        let config = #"{"mac":"5CCF7FD4E5F6","hn":"shed-5862","t":"tasmota_D4E5F6","ft":"%prefix%/%hostname%/%id%/","rl":[1],"ver":1}"#
+        _ = core.boardMessage(topic: "tasmota/discovery/5CCF7FD4E5F6/config", payload: config, at: at(1))
+        #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.subscriptions.first == "tele/shed-5862/D4E5F6/LWT")
+    }
+
+    @Test("the relay refreshes its own info every five minutes, so its last sighting stays true")
+    func relayInfoRefresh() throws {
+        var core = RelayCore(profile: try profile("relay: {id: hub}\nfleet: {host: localhost}"), at: at(0), unixNow: 1_000)
+        _ = core.fleetConnected(at: at(0))
+        #expect(core.nextDeadline() == at(300))
+        #expect(retained(core.tick(at: at(300)))["gpiobridge/hub/info"]?.contains(#""seen":1300"#) == true)
+        #expect(core.nextDeadline() == at(600))
+    }
+
+    @Test("ESPHome nodes of any release are recognised: the old `esphome v…` software, a bare version, or ESPHome's shape")
+    func esphomeReleases() throws {
+        let configs = [
+            #"{"stat_t":"a/switch/x/state","cmd_t":"a/switch/x/command","dev":{"ids":"1","sw":"2025.2.0 (config hash 0x1a2b3c4d)","mf":"Espressif"}}"#,
+            #"{"stat_t":"b/switch/x/state","cmd_t":"b/switch/x/command","dev":{"ids":"2","sw":"1.0 (ESPHome 2025.2.0)","mf":"Acme"}}"#,
+            #"{"stat_t":"c/switch/x/state","cmd_t":"c/switch/x/command","avty_t":"c/status","uniq_id":"ESPswitchx","dev":{"ids":"3"}}"#,
+        ]
+        var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {esphome: true}"), at: at(0), unixNow: 0)
+        for (node, config) in zip(["a", "b", "c"], configs) {
+            _ = core.boardMessage(topic: "homeassistant/switch/\(node)/x/config", payload: config, at: at(1))
+        }
+        #expect(core.boardNames == ["a", "b", "c"])
+        let zigbee = #"{"stat_t":"zigbee2mqtt/lamp","cmd_t":"zigbee2mqtt/lamp/set","dev":{"ids":["0x00124b"],"mf":"IKEA","sw":"2.3.0"}}"#
+        _ = core.boardMessage(topic: "homeassistant/switch/lamp/switch/config", payload: zigbee, at: at(2))
+        #expect(core.boardNames == ["a", "b", "c"], "another firmware's config is not an ESPHome node")
     }
 
     @Test("ESPHome nodes are found from their Home Assistant discovery; gpiobridge's own configs and other firmware are not")
@@ -290,5 +341,17 @@ struct DeadlineQueueTests {
             queue.set(next.board, nil)
         }
         #expect(seen == ["b0", "b197", "b196"])
+    }
+}
+
+@Suite("The info a device publishes about itself")
+struct DeviceInfoTests {
+    @Test("it reads back what it writes; a nonsense `seen` is ignored, never a crash")
+    func roundTrip() throws {
+        let info = DeviceInfo(kind: "tasmota", name: "kitchen", outputs: ["light"], sensors: ["temperature"], via: "hub", seen: 1_795_000_000)
+        #expect(DeviceInfo(json: info.json) == info)
+        let odd = try JSONValue(parsing: #"{"kind":"agent","name":"x","seen":1e300}"#)
+        #expect(DeviceInfo(json: odd)?.seen == 0)
+        #expect(DeviceInfo(json: try JSONValue(parsing: #"{"name":"x"}"#)) == nil)
     }
 }

@@ -41,36 +41,51 @@ enum FleetCommand {
             let fence = "gpiobridge-fleet-ls/\(configuration.clientID)"
             let wait = wait
             let messages = try await withConnectedClient(client) { () async throws -> [MQTTMessage] in
-                try await withThrowingTaskGroup(of: [MQTTMessage]?.self) { group in
+                try await withThrowingTaskGroup(of: Outcome.self) { group in
                     group.addTask {
                         var collected: [MQTTMessage] = []
                         for await message in client.messages {
                             if message.topic == fence { break }
                             collected.append(message)
                         }
-                        return collected
+                        return .collected(collected)
                     }
-                    let filters = ["gpiobridge/+/info", "gpiobridge/+/status", fence].compactMap { TopicFilter($0) }
-                    let codes = try await client.subscribe(filters.map { Subscription($0, qos: .atLeastOnce) })
-                    for (filter, code) in zip(filters, codes) where code.isFailure {
-                        throw CLIError("the broker refused the subscription to \(filter): \(code)")
-                    }
-                    try await client.publish(to: fence, payload: "", qos: .atLeastOnce)
+                    // The limit runs from the start: a subscription or publish never answered must not hang.
                     group.addTask {
                         try await Task.sleep(for: .seconds(wait))
-                        return nil
+                        return .timedOut
                     }
-                    guard let first = try await group.next(), let collected = first else {
-                        throw CLIError("the broker sent no end of its retained messages within \(wait) s; try --wait")
+                    group.addTask {
+                        let filters = ["gpiobridge/+/info", "gpiobridge/+/status", fence].compactMap { TopicFilter($0) }
+                        let codes = try await client.subscribe(filters.map { Subscription($0, qos: .atLeastOnce) })
+                        for (filter, code) in zip(filters, codes) where code.isFailure {
+                            throw CLIError("the broker refused the subscription to \(filter): \(code)")
+                        }
+                        try await client.publish(to: fence, payload: "", qos: .atLeastOnce)
+                        return .asked
                     }
-                    group.cancelAll()
-                    return collected
+                    while let outcome = try await group.next() {
+                        switch outcome {
+                        case .asked: continue
+                        case .timedOut: throw CLIError("the broker sent no end of its retained messages within \(wait) s; try --wait")
+                        case .collected(let messages):
+                            group.cancelAll()
+                            return messages
+                        }
+                    }
+                    throw CLIError("the connection ended before the broker's retained messages came")
                 }
             }
             let fleet = Fleet(messages: messages.map { ($0.topic, $0.payloadString) }, now: unixTimeNow())
             printOut(json ? fleet.json.serialized : fleet.table)
         }
     }
+}
+
+private enum Outcome: Sendable {
+    case collected([MQTTMessage])
+    case asked
+    case timedOut
 }
 
 /// The fleet as read from the retained info and status topics.
