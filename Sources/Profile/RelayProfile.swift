@@ -45,11 +45,25 @@ public enum BoardFlavour: Sendable, Equatable {
     case esphome(prefix: String, switches: [MirroredName], binarySensors: [MirroredName], sensors: [MirroredName])
     /// A plain sketch: it publishes every `intervalMilliseconds` and is offline after
     /// `silentIntervals` of them without a message.
-    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [MirroredName], commands: [PlainCommand])
+    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic])
 }
 
-/// A topic a plain sketch listens on, and the payloads ON and OFF become.
-public struct PlainCommand: Sendable, Equatable {
+/// A topic a plain sketch publishes numbers on: the whole payload, or the number at `jsonPath`.
+public struct PlainValue: Sendable, Equatable {
+    public var name: String
+    public var topic: String
+    public var jsonPath: [String]
+
+    public init(name: String, topic: String, jsonPath: [String] = []) {
+        self.name = name
+        self.topic = topic
+        self.jsonPath = jsonPath
+    }
+}
+
+/// A raw topic of a plain sketch and its words for ON and OFF: one it publishes (an input) or
+/// one it listens on (a command).
+public struct PlainTopic: Sendable, Equatable {
     public var name: String
     public var topic: String
     public var on: String
@@ -165,25 +179,49 @@ extension ProfileDecoder {
                                 binarySensors: names(node, "binary_sensors") { $0 }, sensors: names(node, "sensors") { $0 })
             }
         default:
-            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "commands"]).flatMap { sketch in
+            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands"]).flatMap { sketch in
                 guard required(sketch, "interval", hint: "add interval: 3s (how often the sketch publishes)") != nil,
                       let interval = duration(sketch, "interval", in: 100...86_400_000) else { return nil }
-                let values = names(sketch, "values", expected: "a topic without wildcards") { TopicName.isValid($0) ? $0 : nil }
-                var commands: [PlainCommand] = []
-                for (key, node) in entries(sketch, "commands") {
+                var values: [PlainValue] = []
+                for (key, node) in entries(sketch, "values") {
+                    let path = sketch.path("values") + "." + key
                     if let topic = node.scalar {
-                        commands.append(PlainCommand(name: key, topic: topic, on: "1", off: "0"))
-                    } else if let command = self.fields(node, path: sketch.path("commands") + "." + key, known: ["topic", "on", "off"]),
-                              let topic = required(command, "topic", hint: "add topic: test").flatMap({ _ in string(command, "topic") }) {
-                        commands.append(PlainCommand(name: key, topic: topic, on: string(command, "on") ?? "1", off: string(command, "off") ?? "0"))
+                        guard TopicName.isValid(topic) else {
+                            issue(at: node.location, path, "\(node.summary) is not a topic without wildcards")
+                            continue
+                        }
+                        values.append(PlainValue(name: key, topic: topic))
+                    } else if let value = self.fields(node, path: path, known: ["topic", "json"]),
+                              let topic = required(value, "topic", hint: "add topic: sensors/living").flatMap({ _ in plainTopic(value) }) {
+                        values.append(PlainValue(name: key, topic: topic, jsonPath: string(value, "json").map { $0.split(separator: ".").map(String.init) } ?? []))
                     }
                 }
+                func words(_ section: String, defaults: (String, String), hint: String) -> [PlainTopic] {
+                    entries(sketch, section).compactMap { key, node in
+                        if let topic = node.scalar { return PlainTopic(name: key, topic: topic, on: defaults.0, off: defaults.1) }
+                        guard let entry = self.fields(node, path: sketch.path(section) + "." + key, known: ["topic", "on", "off"]),
+                              let topic = required(entry, "topic", hint: hint).flatMap({ _ in plainTopic(entry) }) else { return nil }
+                        return PlainTopic(name: key, topic: topic, on: string(entry, "on") ?? defaults.0, off: string(entry, "off") ?? defaults.1)
+                    }
+                }
+                let inputs = words("inputs", defaults: ("ON", "OFF"), hint: "add topic: home/door")
+                let commands = words("commands", defaults: ("1", "0"), hint: "add topic: test")
                 return .pubsubclient(intervalMilliseconds: interval, silentIntervals: int(sketch, "silent_intervals", in: 1...1000) ?? 3,
-                                     values: values, commands: commands)
+                                     values: values, inputs: inputs, commands: commands)
             }
         }
         guard let name, let flavour else { return nil }
         return BoardSettings(name: name, flavour: flavour, origin: fields.origin)
+    }
+
+    /// A `topic:` without wildcards.
+    private func plainTopic(_ fields: Fields) -> String? {
+        guard let topic = string(fields, "topic") else { return nil }
+        guard TopicName.isValid(topic) else {
+            issue(fields, "topic", "\"\(topic)\" is not a topic without wildcards")
+            return nil
+        }
+        return topic
     }
 
     /// A mapping of gpiobridge names to the board's names; `check` accepts or rejects each board name.

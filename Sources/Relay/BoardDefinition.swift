@@ -42,8 +42,9 @@ public struct BoardDefinition: Sendable {
             let dialect = ESPHomeDialect(prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
                                          sensors: entities(sensors))
             self.init(name: settings.name, kind: .esphome, dialect: dialect, declared: true)
-        case .pubsubclient(let interval, let silentIntervals, let values, let commands):
-            let dialect = PubSubClientDialect(values: values.map { .init(name: $0.name, topic: $0.board) },
+        case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
+            let dialect = PubSubClientDialect(values: values.map { .init(name: $0.name, topic: $0.topic, jsonPath: $0.jsonPath) },
+                                              inputs: inputs.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
                                               commands: commands.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) })
             self.init(name: settings.name, kind: .pubsubclient, dialect: dialect,
                       silenceLimit: .milliseconds(interval * silentIntervals), declared: true)

@@ -21,17 +21,37 @@ struct RelayProfileTests {
                                                       binarySensors: [MirroredName(name: "motion", board: "pir")],
                                                       sensors: [MirroredName(name: "temperature", board: "dht_temperature")]))
         #expect(profile.boards[2].flavour == .pubsubclient(intervalMilliseconds: 3000, silentIntervals: 3,
-                                                           values: [MirroredName(name: "number", board: "test")],
-                                                           commands: [PlainCommand(name: "led", topic: "test", on: "1", off: "0")]))
+                                                           values: [PlainValue(name: "number", topic: "test")], inputs: [],
+                                                           commands: [PlainTopic(name: "led", topic: "test", on: "1", off: "0")]))
         #expect(profile.discoverTasmota && profile.discoverESPHome && profile.homeAssistant.enabled)
         #expect(profile.bufferCapacity == 100 && profile.bufferMaximumAgeMilliseconds == 300_000)
         #expect(profile.links.map { "\($0.fromDevice)/\($0.fromName)->\($0.toDevice)/\($0.toName)" } == ["garage-pi/button->kitchen/light"])
+    }
+
+    @Test("a plain sketch: numbers, a number inside JSON, inputs by their words, and commands")
+    func plainSketch() throws {
+        let profile = try ProfileLoader.decodeRelay("""
+            boards:
+              - name: shed
+                pubsubclient:
+                  interval: 10s
+                  values: {uptime: shed/uptime, temperature: {topic: shed/climate, json: bme.temp}}
+                  inputs: {door: {topic: shed/door, on: open, off: closed}, light: shed/light}
+                  commands: {heater: {topic: shed/heater/set, on: "on", off: "off"}}
+            """, file: "t.yml")
+        #expect(profile.boards[0].flavour == .pubsubclient(
+            intervalMilliseconds: 10_000, silentIntervals: 3,
+            values: [PlainValue(name: "uptime", topic: "shed/uptime"), PlainValue(name: "temperature", topic: "shed/climate", jsonPath: ["bme", "temp"])],
+            inputs: [PlainTopic(name: "door", topic: "shed/door", on: "open", off: "closed"), PlainTopic(name: "light", topic: "shed/light", on: "ON", off: "OFF")],
+            commands: [PlainTopic(name: "heater", topic: "shed/heater/set", on: "on", off: "off")]))
     }
 
     @Test("mistakes are located like an agent profile's", arguments: [
         ("boards: [{name: a}]\n", "t.yml:1:10: boards[0]: says nothing about the board's firmware (fix: give exactly one of tasmota:, esphome: or pubsubclient:)"),
         ("boards: [{name: a, tasmota: {topic: t, relays: {light: 40}}}]\n", "t.yml:1:56: boards[0].tasmota.relays.light: \"40\" is not a relay number (POWER1 is 1, up to 32)"),
         ("boards: [{name: a, pubsubclient: {values: {n: test}}}]\n", "t.yml:1:34: boards[0].pubsubclient.interval: missing (fix: add interval: 3s (how often the sketch publishes))"),
+        ("boards: [{name: a, pubsubclient: {interval: 1s, values: {t: {topic: a/+}}}}]\n", "t.yml:1:69: boards[0].pubsubclient.values.t.topic: \"a/+\" is not a topic without wildcards"),
+        ("boards: [{name: a, pubsubclient: {interval: 1s, inputs: {door: {on: open}}}}]\n", "t.yml:1:64: boards[0].pubsubclient.inputs.door.topic: missing (fix: add topic: home/door)"),
         ("fleet: {prot: 5}\n", "t.yml:1:9: fleet.prot: unknown setting \"prot\" (fix: did you mean \"port\"?)"),
         ("links: [{from: a, to: b/c}]\n", "t.yml:1:16: links[0].from: \"a\" is not device/name (fix: write garage-pi/button)"),
     ])

@@ -107,6 +107,23 @@ struct PubSubClientDialectTests {
         #expect(sketch.events(topic: "other", payload: "1").isEmpty)
     }
 
+    @Test("a sketch of one's own: a number inside JSON, and a door contact's words as an input")
+    func jsonAndInputs() {
+        let shed = PubSubClientDialect(values: [.init(name: "temperature", topic: "shed/climate", jsonPath: ["bme", "temp"])],
+                                       inputs: [.init(name: "door", topic: "shed/door", on: "open", off: "closed")])
+        #expect(shed.subscriptions == ["shed/climate", "shed/door"])
+        #expect(shed.inputs == ["door"] && shed.sensors == ["temperature"])
+        #expect(shed.events(topic: "shed/climate", payload: #"{"bme":{"temp":4.5,"hum":80}}"#) == [.availability(true), .value(name: "temperature", 4.5)])
+        #expect(shed.events(topic: "shed/climate", payload: #"{"bme":{"hum":80}}"#)
+            == [.availability(true), .malformed(topic: "shed/climate", reason: "the JSON has no bme.temp")])
+        #expect(shed.events(topic: "shed/climate", payload: "{oops")
+            == [.availability(true), .malformed(topic: "shed/climate", reason: "malformed JSON, expected bme.temp")])
+        #expect(shed.events(topic: "shed/door", payload: "open\n") == [.availability(true), .state(name: "door", on: true)])
+        #expect(shed.events(topic: "shed/door", payload: "closed") == [.availability(true), .state(name: "door", on: false)])
+        #expect(shed.events(topic: "shed/door", payload: "ajar")
+            == [.availability(true), .malformed(topic: "shed/door", reason: #""ajar" is neither "open" nor "closed""#)])
+    }
+
     @Test("ON/OFF become its payloads; TOGGLE uses the recorded state; no pulse")
     func commands() {
         #expect(sketch.command(.set(on: true, pulseMilliseconds: nil), for: "led", current: nil) == .send([BoardMessage(topic: "test/led", payload: "1")]))

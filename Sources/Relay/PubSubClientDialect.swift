@@ -1,0 +1,119 @@
+import Agent
+import JSON
+
+/// A hand-written PubSubClient sketch, such as the ESP8266 tutorial's: raw topics it publishes
+/// (numbers, JSON, or words for ON and OFF) and raw topics it subscribes to. It has no will and no
+/// birth: the relay infers its availability from silence.
+public struct PubSubClientDialect: BoardDialect {
+    /// A topic whose payloads are numbers, mirrored as `name`: the whole payload, or the number at
+    /// `jsonPath` in a JSON payload.
+    public struct Value: Sendable, Equatable {
+        public var name: String
+        public var topic: String
+        public var jsonPath: [String]
+
+        public init(name: String, topic: String, jsonPath: [String] = []) {
+            self.name = name
+            self.topic = topic
+            self.jsonPath = jsonPath
+        }
+    }
+
+    /// A topic whose payloads are two words, mirrored as the input `name`: `on` is ON, `off` is OFF.
+    public struct Input: Sendable, Equatable {
+        public var name: String
+        public var topic: String
+        public var on: String
+        public var off: String
+
+        public init(name: String, topic: String, on: String = "1", off: String = "0") {
+            self.name = name
+            self.topic = topic
+            self.on = on
+            self.off = off
+        }
+    }
+
+    /// A topic the sketch listens on, mirrored as the output `name`: ON and OFF become `on` and `off`.
+    public struct CommandTopic: Sendable, Equatable {
+        public var name: String
+        public var topic: String
+        public var on: String
+        public var off: String
+
+        public init(name: String, topic: String, on: String = "1", off: String = "0") {
+            self.name = name
+            self.topic = topic
+            self.on = on
+            self.off = off
+        }
+    }
+
+    public var values: [Value]
+    public var inputTopics: [Input]
+    public var commands: [CommandTopic]
+
+    public init(values: [Value], inputs: [Input] = [], commands: [CommandTopic] = []) {
+        self.values = values
+        self.inputTopics = inputs
+        self.commands = commands
+    }
+
+    public var subscriptions: [String] { Array(Set(values.map(\.topic) + inputTopics.map(\.topic))).sorted() }
+    public var reportsState: Bool { false }
+    public var outputs: [String] { commands.map(\.name) }
+    public var inputs: [String] { inputTopics.map(\.name) }
+    public var sensors: [String] { values.map(\.name) }
+
+    public func events(topic: String, payload: String) -> [BoardEvent] {
+        let matchingValues = values.filter { $0.topic == topic }
+        let matchingInputs = inputTopics.filter { $0.topic == topic }
+        guard !matchingValues.isEmpty || !matchingInputs.isEmpty else { return [] }
+        // Any message is a sign of life.
+        var events: [BoardEvent] = [.availability(true)]
+        let text = payload.trimmingWhitespace()
+        for value in matchingValues {
+            events.append(number(value, text, topic))
+        }
+        for input in matchingInputs {
+            if text == input.on {
+                events.append(.state(name: input.name, on: true))
+            } else if text == input.off {
+                events.append(.state(name: input.name, on: false))
+            } else {
+                events.append(.malformed(topic: topic, reason: "\"\(text.prefix(40))\" is neither \"\(input.on)\" nor \"\(input.off)\""))
+            }
+        }
+        return events
+    }
+
+    private func number(_ value: Value, _ text: String, _ topic: String) -> BoardEvent {
+        guard !value.jsonPath.isEmpty else {
+            guard let number = Double(text), number.isFinite else {
+                return .malformed(topic: topic, reason: "\"\(text.prefix(40))\" is not a number")
+            }
+            return .value(name: value.name, number)
+        }
+        let path = value.jsonPath.joined(separator: ".")
+        guard var found = try? JSONValue(parsing: text) else { return .malformed(topic: topic, reason: "malformed JSON, expected \(path)") }
+        for key in value.jsonPath {
+            guard let next = found[key] else { return .malformed(topic: topic, reason: "the JSON has no \(path)") }
+            found = next
+        }
+        guard case .number(let number) = found else { return .malformed(topic: topic, reason: "\(path) is \(found.serialized), not a number") }
+        return .value(name: value.name, number)
+    }
+
+    public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
+        guard let target = commands.first(where: { $0.name == name }) else { return .refused("\(name) takes no commands on this board") }
+        switch command {
+        case .query: return .answerFromRecord
+        case .set(let on, nil): return .send([BoardMessage(topic: target.topic, payload: on ? target.on : target.off)])
+        case .toggle(nil):
+            guard let current else { return .refused("the board's state is not known yet, so it cannot be toggled; send ON or OFF") }
+            return .send([BoardMessage(topic: target.topic, payload: current ? target.off : target.on)])
+        case .set(_, _?), .toggle(_?):
+            return .refused("a plain board cannot time a pulse itself; send ON and OFF")
+        }
+    }
+}
