@@ -3,7 +3,9 @@
 # the agent with Profiles/demo.yml on the simulated chip (no GPIO hardware needed). It then toggles
 # the LED by publishing (the state comes back), presses the button on the simulated chip (the press
 # is published), sends a bad command (refused on the error topic), shows the periodic value and the
-# agent's status, and stops the agent (offline is published, the lines are released).
+# agent's status. Then the relay mirrors two ESP8266 boards of Profiles/fleet.yml (a Tasmota board
+# played by a small responder, and the tutorial's sketch) beside the agent, and `gpiobridge fleet ls`
+# lists them together. Last, it stops the relay and the agent (offline is published).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -28,7 +30,8 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 run() { echo "\$ gpiobridge ${*:2}"; "$@"; }
 
 say "== a local Mosquitto on 127.0.0.1:$port; everything under gpiobridge/demo/ is printed as \"mqtt> topic payload\""
-"$bin" sub -p "$port" -t 'gpiobridge/demo/#' -v > >(sed -u 's/^/  mqtt> /') & pids+=($!)
+"$bin" sub -p "$port" -t 'gpiobridge/demo/#' -t 'gpiobridge/kitchen/#' -t 'gpiobridge/tutorial/#' -t 'cmnd/#' -t 'stat/+/RESULT' -t test -v \
+    > >(sed -u 's/^/  mqtt> /') & pids+=($!)
 sleep 0.5
 
 say "== the agent, on the simulated chip (Raspberry Pi line names), with Profiles/demo.yml"
@@ -60,7 +63,32 @@ say "== 4. the periodic value (uptime every 5 s), then the agent's status"
 sleep 4
 run "$bin" status
 
-say "== 5. stop the agent (SIGTERM): offline is published, outputs go safe, lines are released"
+say "== 5. the relay mirrors ESP8266 boards into the same scheme (Profiles/fleet.yml)"
+# The Tasmota board "kitchen": its LWT, and POWER1 answered on stat/<topic>/RESULT, as Tasmota does.
+"$bin" pub -p "$port" -t tele/tasmota_A1B2C3/LWT -m Online -r
+( "$bin" sub -p "$port" -t 'cmnd/tasmota_A1B2C3/+' -v -C 2 -W 30 | while read -r topic payload; do
+    word=${payload^^}
+    [ "${topic##*/}" = POWER1 ] && "$bin" pub -p "$port" -t stat/tasmota_A1B2C3/RESULT -m "{\"POWER1\":\"$word\"}"
+  done ) & pids+=($!)
+echo "\$ gpiobridge relay --profile Profiles/fleet.yml"
+"$bin" relay --profile Profiles/fleet.yml > >(sed -u 's/^/  relay> /') 2>&1 & relay=$!
+pids+=("$relay")
+sleep 1.5
+echo "(the tutorial's sketch publishes a number to test, as it does every 3 s)"
+run "$bin" pub -p "$port" -t test -m 217
+sleep 0.5
+run "$bin" pub -p "$port" -t gpiobridge/kitchen/light/set -m ON -q 1
+sleep 0.5
+run "$bin" pub -p "$port" -t gpiobridge/kitchen/light/set -m OFF -q 1
+sleep 0.5
+run "$bin" pub -p "$port" -t gpiobridge/tutorial/led/set -m ON -q 1
+sleep 0.5
+run "$bin" fleet ls -p "$port"
+kill -TERM "$relay"
+wait "$relay" && echo "(the relay exited with status 0: its boards are offline to the fleet)"
+sleep 0.5
+
+say "== 6. stop the agent (SIGTERM): offline is published, outputs go safe, lines are released"
 kill -TERM "$agent"
 wait "$agent" && echo "(the agent exited with status 0)"
 sleep 0.5

@@ -45,7 +45,16 @@ public struct BoardMirror: Sendable {
     /// silence limit after this is offline.
     private let watchingSince: ContinuousClock.Instant?
 
-    /// `watchingSince`, when given, starts the silence limit of a board not yet heard from.
+    /// How long a board with a will may stay unknown before it counts as offline: time for its
+    /// retained LWT or status to arrive after the relay subscribes, so a running board does not
+    /// flicker offline when the relay starts.
+    public static let settleTime = Duration.seconds(2)
+
+    /// What the fleet was last told: nil when nothing yet.
+    public var announcedAvailability: Bool? { published }
+
+    /// `watchingSince`, when given, starts the silence limit of a board not yet heard from, and
+    /// the settle time of one with a will.
     public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer(),
                 watchingSince: ContinuousClock.Instant? = nil) {
         self.dialect = dialect
@@ -119,6 +128,10 @@ public struct BoardMirror: Sendable {
             boardOnline = false
         }
         var actions = availabilityChange()
+        if silenceLimit == nil, boardOnline == nil, published == nil, let since = watchingSince, now - since >= Self.settleTime {
+            published = false
+            actions.append(.publishAvailability(false))
+        }
         let maximumAge = buffer.maximumAge
         let expired = waiting.filter { now - $0.since >= maximumAge }
         waiting.removeAll { now - $0.since >= maximumAge }
@@ -141,6 +154,7 @@ public struct BoardMirror: Sendable {
     public var nextDeadline: ContinuousClock.Instant? {
         var deadlines: [ContinuousClock.Instant] = []
         if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince { deadlines.append(since + silenceLimit) }
+        if silenceLimit == nil, boardOnline == nil, published == nil, let since = watchingSince { deadlines.append(since + Self.settleTime) }
         if let oldest = waiting.first { deadlines.append(oldest.since + buffer.maximumAge) }
         return deadlines.min()
     }

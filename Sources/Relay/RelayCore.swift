@@ -391,8 +391,12 @@ public struct RelayCore: Sendable {
 
     private func announce(_ name: String, at now: ContinuousClock.Instant) -> [Action] {
         guard let board = boards[name] else { return [] }
-        // Until the board is heard from it is offline: a retained online from a run that crashed must not stand.
-        var actions: [Action] = [.retain(topic: topic(name, "status"), payload: board.mirror.isAvailable ? "online" : "offline")]
+        // What the fleet was told, again; a board not heard from within its settle time or silence
+        // limit is offline, so a retained online from a run that crashed does not stand.
+        var actions: [Action] = []
+        if let announced = board.mirror.announcedAvailability {
+            actions.append(.retain(topic: topic(name, "status"), payload: announced ? "online" : "offline"))
+        }
         actions.append(info(name, at: now))
         return actions + homeAssistant(name) + states(name)
     }
