@@ -17,6 +17,8 @@ public final class StateOutbox: Sendable {
 
     private let client: MQTTClient
     private let state = Mutex(State())
+    /// How many states may wait for the broker's acknowledgement at once.
+    static let window = 64
 
     public init(client: MQTTClient) {
         self.client = client
@@ -59,8 +61,13 @@ public final class StateOutbox: Sendable {
                 for waiter in flushed { waiter.resume() }
                 return
             }
+            // A window of publishes in flight, not one task per state: a relay announcing a thousand
+            // boards must not hold thousands of waiting tasks.
             await withTaskGroup(of: Void.self) { [client] group in
-                for message in batch { group.addTask { _ = try? await client.publish(message) } }
+                for (index, message) in batch.enumerated() {
+                    if index >= Self.window { await group.next() }
+                    group.addTask { _ = try? await client.publish(message) }
+                }
             }
         }
     }
