@@ -180,9 +180,8 @@ public final class RelayService: Service, Sendable {
                 // carries both ways).
                 subscribe(boards ?? fleet, filters, noLocal: true)
             case .unsubscribeBoards(let filters):
-                let client = boards ?? fleet
-                let topicFilters = filters.compactMap(TopicFilter.init)
-                Task { _ = try? await client.unsubscribe(topicFilters) }
+                // Handed over now, so that a board announcing itself again right after is subscribed after this.
+                _ = (boards ?? fleet).requestUnsubscription(filters.compactMap(TopicFilter.init))
             case .subscribeFleet(let filters):
                 subscribe(fleet, filters, noLocal: false)
             case .log(let text):
@@ -191,16 +190,18 @@ public final class RelayService: Service, Sendable {
         }
     }
 
-    /// Subscribes in a task of its own: a SUBACK never comes while the broker is away.
+    /// Hands the subscription to the client in the loop's order and logs the broker's answer when
+    /// it comes (never while the broker is away).
     private func subscribe(_ client: MQTTClient, _ filters: [String], noLocal: Bool) {
         let subscriptions = filters.compactMap { TopicFilter($0).map { Subscription($0, qos: .atLeastOnce, noLocal: noLocal) } }
         guard !subscriptions.isEmpty else { return }
-        Task { [logger] in
-            do {
-                for (subscription, code) in zip(subscriptions, try await client.subscribe(subscriptions)) where code.isFailure {
+        client.requestSubscription(subscriptions).whenComplete { [logger] result in
+            switch result {
+            case .success(let codes):
+                for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
                     logger.error("the broker refused the subscription to \(subscription.filter): \(code)")
                 }
-            } catch {
+            case .failure(let error):
                 logger.error("cannot subscribe: \(error)")
             }
         }

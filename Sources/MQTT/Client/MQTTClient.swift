@@ -145,7 +145,16 @@ public final class MQTTClient: Service, Sendable {
     public func subscribe(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties()) async throws
         -> [ReasonCode]
     {
-        try await eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }.get()
+        try await requestSubscription(subscriptions, properties: properties).get()
+    }
+
+    /// Like ``subscribe(_:properties:)``, but the request is handed to the session before this
+    /// returns: requests made one after another (with ``requestUnsubscription(_:properties:)``)
+    /// reach the broker in that order. The future completes with the broker's answer.
+    public func requestSubscription(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties())
+        -> EventLoopFuture<[ReasonCode]>
+    {
+        eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }
     }
 
     /// Subscribes to one filter at `qos`.
@@ -158,7 +167,15 @@ public final class MQTTClient: Service, Sendable {
     public func unsubscribe(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties()) async throws
         -> [ReasonCode]
     {
-        try await eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }.get()
+        try await requestUnsubscription(filters, properties: properties).get()
+    }
+
+    /// Like ``unsubscribe(_:properties:)``, handed to the session before this returns, in order with
+    /// ``requestSubscription(_:properties:)``.
+    public func requestUnsubscription(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties())
+        -> EventLoopFuture<[ReasonCode]>
+    {
+        eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }
     }
 
     /// The connection state now and every change after, until the client stops.
