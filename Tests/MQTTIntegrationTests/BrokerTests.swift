@@ -37,6 +37,26 @@ struct BrokerTests {
         }
     }
 
+    @Test("subscribe and unsubscribe requests reach the broker in the order they were made")
+    func requestOrder() async throws {
+        try await withMosquitto { broker in
+            let client = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "order"), logger: testLogger("order"))
+            let inbox = Inbox(client)
+            try await withRunningClients([client]) {
+                let filter = TopicFilter("order/x")!
+                _ = try await client.subscribe([Subscription(filter)])
+                // Withdrawn and made again at once, many times: the last request is a subscription.
+                for _ in 0..<50 {
+                    _ = client.requestUnsubscription([filter])
+                    _ = client.requestSubscription([Subscription(filter)])
+                }
+                _ = try await client.requestSubscription([Subscription(TopicFilter("order/done")!)]).get()
+                try await client.publish(to: "order/x", payload: "still subscribed", qos: .atLeastOnce)
+                try await inbox.expectMessage("order/x", "still subscribed")
+            }
+        }
+    }
+
     @Test("5.0 properties survive the broker: content type, expiry, user properties, response topic")
     func properties() async throws {
         try await withMosquitto { broker in
