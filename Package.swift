@@ -57,10 +57,17 @@ let package = Package(
         // A small JSON value type with a parser and a serializer (no Foundation).
         .target(name: "JSON"),
         // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
+        // What every gpiobridge device speaks, agent or mirrored board: the command vocabulary, the
+        // retained info about a device, the retained-state outbox, and the broker settings made into
+        // a client configuration.
+        .target(
+            name: "Scheme",
+            dependencies: ["MQTT", "Profile", "JSON"]
+        ),
         .target(
             name: "Agent",
             dependencies: [
-                "MQTT", "Hardware", "Profile", "JSON",
+                "MQTT", "Hardware", "Profile", "JSON", "Scheme",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,11 +75,11 @@ let package = Package(
             ]
         ),
         // The relay: mirrors ESP8266 boards (Tasmota, ESPHome, plain PubSubClient sketches) into the
-        // gpiobridge topic scheme. Uses the agent's command vocabulary, not its internals.
+        // gpiobridge topic scheme. It shares the scheme with the agent, not the agent's internals.
         .target(
             name: "Relay",
             dependencies: [
-                "MQTT", "Agent", "Profile", "JSON",
+                "MQTT", "Scheme", "Profile", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,6 +95,7 @@ let package = Package(
                 "Profile",
                 "Agent",
                 "Relay",
+                "Scheme",
                 "JSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,7 +160,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", "Agent", "Profile", "JSON"]
+            dependencies: ["Relay", "Scheme", "Profile", "JSON"]
         ),
         .testTarget(
             name: "ProfileTests",
@@ -162,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "MQTTIntegrationTests",
             dependencies: [
-                "MQTT", "Agent", "Relay", "Profile", "Hardware", "JSON",
+                "MQTT", "Agent", "Relay", "Scheme", "Profile", "Hardware", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -42,6 +42,7 @@ public final class Inbox: Sendable {
         }
     }
 
+    /// Drops what arrived so far.
     public func clear() {
         storage.state.withLock { $0.messages = [] }
     }
@@ -76,11 +77,13 @@ public final class Inbox: Sendable {
     }
 }
 
+/// Why a benchmark could not go on.
 public struct BenchError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
 
+/// Runs `client` until `body`, started once it is connected, returns.
 public func withRunningClient(_ client: MQTTClient, _ body: @escaping @Sendable () async throws -> Void) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
@@ -93,6 +96,7 @@ public func withRunningClient(_ client: MQTTClient, _ body: @escaping @Sendable 
     }
 }
 
+/// Starts `path` with `arguments` and this process's environment plus `environment`.
 public func spawn(_ path: String, _ arguments: [String], environment: [String]) throws -> pid_t {
     var variables: [String] = environment
     var index = 0
@@ -109,6 +113,7 @@ public func spawn(_ path: String, _ arguments: [String], environment: [String]) 
     return pid
 }
 
+/// The first 8 kB of a file, for /proc.
 public func readText(_ path: String) -> String {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return "" }
@@ -118,6 +123,7 @@ public func readText(_ path: String) -> String {
     return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
 }
 
+/// Writes `text` to `path`, replacing it.
 public func writeFile(_ path: String, _ text: String) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw BenchError("cannot write \(path)") }
@@ -142,18 +148,23 @@ public func cpuTicks(_ pid: pid_t) -> Int {
     return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
 }
 
+/// The `p`th percentile of `values`.
 public func percentile(_ values: [Duration], _ p: Int) -> Duration {
     let sorted = values.sorted()
     return sorted[min(sorted.count - 1, sorted.count * p / 100)]
 }
 
+/// `value` with two decimals.
 public func formatted(_ value: Double) -> String {
     let hundredths = Int((value * 100).rounded())
     return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
 }
 
 extension Duration {
+    /// The duration in whole microseconds.
     public var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+    /// The duration in whole milliseconds.
     public var milliseconds: Int64 { microseconds / 1000 }
+    /// The duration in seconds.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

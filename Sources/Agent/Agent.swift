@@ -4,6 +4,7 @@ import JSON
 import Logging
 import MQTT
 import Profile
+import Scheme
 import ServiceLifecycle
 import Synchronization
 
@@ -635,38 +636,6 @@ final class Timers: Sendable {
             state.pulses = [:]
             state.grace?.cancel()
             state.grace = nil
-        }
-    }
-}
-
-/// Runs `operation` in a task of its own and waits at most `timeout` for it; true if it finished.
-/// The operation may go on after a timeout (a wait on the broker cannot be cancelled).
-public func finishes(within timeout: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let once = ResumeOnce(continuation)
-        Task {
-            await operation()
-            once.resume(true)
-        }
-        Task {
-            try? await Task.sleep(for: timeout)
-            once.resume(false)
-        }
-    }
-}
-
-/// Resumes a continuation the first time only.
-private final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
-
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: Bool) {
-        continuation.withLock { continuation in
-            continuation?.resume(returning: value)
-            continuation = nil
         }
     }
 }

@@ -1,6 +1,7 @@
 import Hardware
 import JSON
 import Profile
+import Scheme
 
 /// Home Assistant MQTT discovery for one agent, device-based: one retained config per device at
 /// `<prefix>/device/gpiobridge_<device id>/config` that lists its components (outputs as
@@ -99,9 +100,6 @@ public struct Discovery: Sendable {
         }
     }
 }
-
-/// The version gpiobridge reports to brokers and Home Assistant.
-public let gpiobridgeVersion = "0.1.0"
 
 extension String {
     fileprivate func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }

@@ -1,4 +1,5 @@
 import Profile
+import Scheme
 
 /// The logic of a profile's outputs, as a value type that returns actions: interlocks, pulses
 /// and safe states. The agent carries the actions out in order and stops at the first drive that

@@ -31,7 +31,7 @@ public struct BoardSettings: Sendable, Equatable {
 /// A name on the gpiobridge side and what it is called on the board.
 public struct MirroredName: Sendable, Equatable {
     public var name: String
-    /// Tasmota: the relay index or the SENSOR path; ESPHome: the object id; plain: the topic.
+    /// Tasmota: the relay index or the SENSOR path; ESPHome: the object id.
     public var board: String
 
     public init(name: String, board: String) {
@@ -50,8 +50,10 @@ public enum BoardFlavour: Sendable, Equatable {
 
 /// A topic a plain sketch publishes numbers on: the whole payload, or the number at `jsonPath`.
 public struct PlainValue: Sendable, Equatable {
+    /// The mirrored name: `gpiobridge/<board>/<name>`.
     public var name: String
     public var topic: String
+    /// Keys down to the number in a JSON payload; empty when the payload is the number.
     public var jsonPath: [String]
 
     public init(name: String, topic: String, jsonPath: [String] = []) {
@@ -64,9 +66,12 @@ public struct PlainValue: Sendable, Equatable {
 /// A raw topic of a plain sketch and its words for ON and OFF: one it publishes (an input) or
 /// one it listens on (a command).
 public struct PlainTopic: Sendable, Equatable {
+    /// The mirrored name: `gpiobridge/<board>/<name>`.
     public var name: String
     public var topic: String
+    /// The payload that means ON.
     public var on: String
+    /// The payload that means OFF.
     public var off: String
 
     public init(name: String, topic: String, on: String, off: String) {
@@ -92,8 +97,8 @@ extension ProfileLoader {
         try decodeRelay(try read(path, what: "relay profile"), file: path)
     }
 
-    /// Whether the file at `path` is a relay profile (it has `boards:` or `fleet:` and no
-    /// `device:` or `outputs:`), so that one command can validate either kind. Unreadable or
+    /// Whether the file at `path` is a relay profile (it has `boards:` or `fleet:` and none of
+    /// `device:`, `outputs:`, `inputs:` and `broker:`), so that one command can validate either kind. Unreadable or
     /// malformed files are not: the agent profile's reader reports them.
     public static func isRelayProfile(path: String) -> Bool {
         guard let text = try? readTextFile(path), case .mapping(let pairs)? = (try? YAMLParser.parse(text))??.kind else { return false }

@@ -4,7 +4,6 @@ import JSON
 /// relay needs it: its topic, FullTopic, prefixes and relays. The sensors come separately, on
 /// `tasmota/discovery/<MAC>/sensors`.
 struct TasmotaAnnouncement: Equatable {
-    var mac: String
     var topic: String
     var fullTopic: String
     var prefixes: [String]
@@ -26,7 +25,6 @@ struct TasmotaAnnouncement: Equatable {
         let json: JSONValue
         do { json = try JSONValue(parsing: payload) } catch { throw AnnouncementError("malformed JSON: \(error)") }
         guard case .string(let topic)? = json["t"], !topic.isEmpty else { throw AnnouncementError("it has no topic (\"t\")") }
-        self.mac = mac
         self.topic = topic
         if case .string(var fullTopic)? = json["ft"], fullTopic.contains("%prefix%") {
             // The board's own placeholders are known from its announcement: its host name and the
@@ -86,7 +84,6 @@ struct ESPHomeAnnouncement: Equatable {
         case `switch`, binarySensor = "binary_sensor", sensor
     }
 
-    var node: String
     var component: Component
     var objectID: String
     /// The node's topic prefix, from its state topic `<prefix>/<component>/<id>/state`.
@@ -142,7 +139,6 @@ struct ESPHomeAnnouncement: Equatable {
         guard stateLevels.count >= 4, stateLevels.last == "state", stateLevels[stateLevels.count - 3] == levels[1] else {
             throw AnnouncementError("ESPHome component \(levels[3]) has the state topic \(stateTopic), not <prefix>/\(levels[1])/<id>/state")
         }
-        self.node = String(levels[2])
         self.component = component
         self.objectID = String(stateLevels[stateLevels.count - 2])
         self.prefix = stateLevels.dropLast(3).joined(separator: "/")

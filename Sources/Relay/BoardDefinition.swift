@@ -8,10 +8,12 @@ public struct BoardDefinition: Sendable {
         case tasmota, esphome, pubsubclient
     }
 
+    /// The board's name in the gpiobridge scheme: `gpiobridge/<name>/...`.
     public var name: String
     public var kind: Kind
+    /// How its firmware's topics and payloads are read and written.
     public var dialect: any BoardDialect
-    /// For boards with no will: silence longer than this means offline.
+    /// For boards with no will: silence this long means offline.
     public var silenceLimit: Duration?
     /// Home Assistant connections, such as `["mac", "a1b2c3d4e5f6"]`, so that Home Assistant
     /// sees the board's own announcements and ours as one device.
@@ -21,6 +23,7 @@ public struct BoardDefinition: Sendable {
     /// Whether the profile declared it (true) or the board announced itself.
     public var declared: Bool
 
+    /// A board from its parts; `declared` says whether a profile names it.
     public init(name: String, kind: Kind, dialect: any BoardDialect, silenceLimit: Duration? = nil, declared: Bool) {
         self.name = name
         self.kind = kind

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import JSON
 
 /// Home Assistant discovery for a mirrored board, device-based like an agent's: one retained

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 
 /// One board as the fleet sees it, as a value type driven by the caller's clock: its availability
 /// (the board's own LWT or status, or silence for boards without one), the states and values it
@@ -28,7 +28,7 @@ public struct BoardMirror: Sendable {
     }
 
     public private(set) var dialect: any BoardDialect
-    /// For boards with no will: silence longer than this means offline.
+    /// For boards with no will: silence this long means offline.
     public let silenceLimit: Duration?
     public let buffer: Buffer
     /// The board's own word, or what its silence says; nil until anything is known.
@@ -99,7 +99,6 @@ public struct BoardMirror: Sendable {
         return availabilityChange() + actions + flush(at: now)
     }
 
-    /// A command from the fleet for the output `name`.
     /// A command from the fleet for the output `name`. For an unavailable board it waits only if
     /// `mayWait` (it came with QoS 1 or 2); a QoS 0 command is refused at once, as it promises no delivery.
     public mutating func command(_ command: OutputCommand, for name: String, mayWait: Bool = true, at now: ContinuousClock.Instant) -> [Action] {

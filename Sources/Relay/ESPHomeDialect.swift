@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 
 /// ESPHome: `<prefix>/switch/<id>/command` in, `<prefix>/switch/<id>/state`,
 /// `<prefix>/binary_sensor/<id>/state` and `<prefix>/sensor/<id>/state` out, `<prefix>/status`

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import JSON
 
 /// A hand-written PubSubClient sketch, such as the ESP8266 tutorial's: raw topics it publishes
@@ -26,7 +26,7 @@ public struct PubSubClientDialect: BoardDialect {
         public var on: String
         public var off: String
 
-        public init(name: String, topic: String, on: String = "1", off: String = "0") {
+        public init(name: String, topic: String, on: String = "ON", off: String = "OFF") {
             self.name = name
             self.topic = topic
             self.on = on
@@ -49,10 +49,14 @@ public struct PubSubClientDialect: BoardDialect {
         }
     }
 
+    /// The topics it publishes numbers on.
     public var values: [Value]
+    /// The topics it publishes two words on.
     public var inputTopics: [Input]
+    /// The topics it listens on.
     public var commands: [CommandTopic]
 
+    /// A sketch with these topics; its mirrored names are those of the values, inputs and commands.
     public init(values: [Value], inputs: [Input] = [], commands: [CommandTopic] = []) {
         self.values = values
         self.inputTopics = inputs

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import JSON
 import Profile
 
@@ -15,8 +15,11 @@ public struct RelayCore: Sendable {
         case publish(topic: String, payload: String, qos: Int)
         /// A message to a board, on the boards' broker (QoS 1).
         case send(topic: String, payload: String)
+        /// Topic filters to subscribe to on the boards' broker (without hearing our own messages back).
         case subscribeBoards([String])
+        /// Topic filters of a board no longer mirrored.
         case unsubscribeBoards([String])
+        /// Topic filters to subscribe to on the fleet broker: command topics, linked devices' states.
         case subscribeFleet([String])
         /// Something the operator should read in the log.
         case log(String)
@@ -58,7 +61,7 @@ public struct RelayCore: Sendable {
     /// The names of the mirrored boards, sorted.
     public var boardNames: [String] { boards.keys.sorted() }
 
-    /// A mirrored board's availability, states and values, for status and tests.
+    /// A mirrored board's availability, states and values, for tests.
     public func mirror(of board: String) -> BoardMirror? { boards[board]?.mirror }
 
     // MARK: Starting
@@ -78,10 +81,11 @@ public struct RelayCore: Sendable {
     public mutating func fleetConnected(at now: ContinuousClock.Instant) -> [Action] {
         fleetUp = true
         var actions: [Action] = [.retain(topic: relayTopic("status"), payload: "online"), relayInfo(at: now)]
-        for name in boards.keys.sorted() { actions += announce(name, at: now) }
+        for name in boards.keys.sorted() { actions += announce(name) }
         return actions
     }
 
+    /// The fleet broker was lost: info refreshes wait for its return.
     public mutating func fleetLost() {
         fleetUp = false
     }
@@ -91,7 +95,7 @@ public struct RelayCore: Sendable {
         var actions: [Action] = []
         for name in boards.keys.sorted() {
             actions.append(.retain(topic: topic(name, "status"), payload: "offline"))
-            actions.append(info(name, at: now))
+            actions.append(info(name))
         }
         return actions + [relayInfo(at: now), .retain(topic: relayTopic("status"), payload: "offline")]
     }
@@ -166,7 +170,7 @@ public struct RelayCore: Sendable {
             }
             if boards[name]!.infoRefresh <= now {
                 boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
-                if fleetUp { actions.append(info(name, at: now)) }
+                if fleetUp { actions.append(info(name)) }
             }
             actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
         }
@@ -227,7 +231,7 @@ public struct RelayCore: Sendable {
             switch action {
             case .publishAvailability(let online):
                 actions.append(.retain(topic: topic(board, "status"), payload: online ? "online" : "offline"))
-                actions.append(info(board, at: now))
+                actions.append(info(board))
             case .publishState(let name, let on):
                 actions.append(.retain(topic: topic(board, name), payload: on ? "ON" : "OFF"))
                 actions += follow(links.observed(.init(device: board, name: name), on: on, at: now), at: now)
@@ -352,11 +356,11 @@ public struct RelayCore: Sendable {
             var actions: [Action] = []
             let added = definition.dialect.subscriptions.filter { !oldFilters.contains($0) }
             if !added.isEmpty { actions.append(.subscribeBoards(added)) }
-            return actions + (fleetUp ? [info(name, at: now)] + homeAssistant(name) : [])
+            return actions + (fleetUp ? [info(name)] + homeAssistant(name) : [])
         }
         let actions = add(definition, at: now)
         return [.log("mirroring \(definition.kind.rawValue) board \(name), which announced itself")] + actions
-            + (fleetUp ? announce(name, at: now) : [])
+            + (fleetUp ? announce(name) : [])
     }
 
     private mutating func add(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
@@ -389,7 +393,7 @@ public struct RelayCore: Sendable {
 
     // MARK: What the fleet sees
 
-    private func announce(_ name: String, at now: ContinuousClock.Instant) -> [Action] {
+    private func announce(_ name: String) -> [Action] {
         guard let board = boards[name] else { return [] }
         // What the fleet was told, again; a board not heard from within its settle time or silence
         // limit is offline, so a retained online from a run that crashed does not stand.
@@ -397,7 +401,7 @@ public struct RelayCore: Sendable {
         if let announced = board.mirror.announcedAvailability {
             actions.append(.retain(topic: topic(name, "status"), payload: announced ? "online" : "offline"))
         }
-        actions.append(info(name, at: now))
+        actions.append(info(name))
         return actions + homeAssistant(name) + states(name)
     }
 
@@ -421,7 +425,7 @@ public struct RelayCore: Sendable {
                                   baseTopic: baseTopic, prefix: profile.homeAssistant.prefix)
     }
 
-    private func info(_ name: String, at now: ContinuousClock.Instant) -> Action {
+    private func info(_ name: String) -> Action {
         let board = boards[name]!
         let dialect = board.definition.dialect
         let lastSeen = board.mirror.lastSeen.map { unix(at: $0) } ?? 0

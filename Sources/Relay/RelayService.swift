@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import Logging
 import MQTT
 import NIOCore
@@ -31,7 +31,6 @@ public final class RelayService: Service, Sendable {
         case boardsConnection(MQTTConnectionState)
         case deadline(epoch: Int)
         case ping(CheckedContinuation<Void, Never>)
-        case boards(CheckedContinuation<[String: BoardMirror], Never>)
         case shutdown
     }
 
@@ -70,13 +69,6 @@ public final class RelayService: Service, Sendable {
     public func ping() async {
         await withCheckedContinuation { continuation in
             if case .terminated = sink.yield(.ping(continuation)) { continuation.resume() }
-        }
-    }
-
-    /// What the relay knows of each board now.
-    public func mirrors() async -> [String: BoardMirror] {
-        await withCheckedContinuation { continuation in
-            if case .terminated = sink.yield(.boards(continuation)) { continuation.resume(returning: [:]) }
         }
     }
 
@@ -126,8 +118,6 @@ public final class RelayService: Service, Sendable {
                         carryOut(core.tick(at: now))
                     case .ping(let reply):
                         reply.resume()
-                    case .boards(let reply):
-                        reply.resume(returning: Dictionary(uniqueKeysWithValues: core.boardNames.compactMap { name in core.mirror(of: name).map { (name, $0) } }))
                     case .shutdown:
                         carryOut(core.shutdown(at: now))
                         logger.info("stopping: every board and the relay are offline to the fleet")
@@ -143,7 +133,6 @@ public final class RelayService: Service, Sendable {
                 while let event = await iterator.next() {
                     switch event {
                     case .ping(let reply): reply.resume()
-                    case .boards(let reply): reply.resume(returning: [:])
                     default: break
                     }
                 }

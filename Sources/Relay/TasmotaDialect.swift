@@ -1,9 +1,9 @@
-import Agent
+import Scheme
 import JSON
 
-/// Tasmota: `cmnd/<t>/POWERn` in, `stat/<t>/RESULT` / `stat/<t>/POWERn` / `tele/<t>/STATE` and
-/// `tele/<t>/SENSOR` out, `tele/<t>/LWT` `Online` / `Offline` (retained, the will). Topics follow
-/// the board's FullTopic (default `%prefix%/%topic%/`).
+/// Tasmota: `cmnd/<t>/POWERn` (and `STATE` to ask) in, `stat/<t>/RESULT` / `stat/<t>/POWERn` /
+/// `tele/<t>/STATE` and `tele/<t>/SENSOR` out, `tele/<t>/LWT` `Online` / `Offline` (retained, the
+/// will). Topics follow the board's FullTopic (default `%prefix%/%topic%/`) and its prefixes.
 public struct TasmotaDialect: BoardDialect {
     /// A relay: Tasmota's POWERn, mirrored as `name`.
     public struct Relay: Sendable, Equatable {

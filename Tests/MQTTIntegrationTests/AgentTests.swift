@@ -4,6 +4,7 @@ import Hardware
 import JSON
 import MQTT
 import Profile
+import Scheme
 import Testing
 
 private let relayProfile = """

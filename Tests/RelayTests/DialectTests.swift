@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import Relay
 import Testing
 

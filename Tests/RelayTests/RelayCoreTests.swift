@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import JSON
 import Profile
 @testable import Relay
@@ -224,8 +224,8 @@ struct RelayCoreTests {
         #expect(core.mirror(of: "garden")?.dialect.sensors == ["soil"])
         _ = core.boardMessage(topic: "garden/status", payload: "online", at: at(3))
         #expect(sent(core.fleetMessage(topic: "gpiobridge/garden/pump/set", payload: "1", at: at(4))) == ["garden/switch/pump/command ON"])
-        // An agent's device-based config, a Tasmota-made config, and our own mirrored boards' configs are not ESPHome nodes.
-        let ours = #"{"name":"x","stat_t":"gpiobridge/kitchen/light/state","dev":{"ids":["gpiobridge_kitchen"],"sw":"0.1.0","mf":"gpiobridge"}}"#
+        // An agent's device-based config, and a config of gpiobridge's in ESPHome's shape, are not ESPHome nodes.
+        let ours = #"{"name":"x","stat_t":"gpiobridge/switch/light/state","avty_t":"gpiobridge/status","uniq_id":"ESPlight","dev":{"ids":["gpiobridge_kitchen"],"sw":"0.1.0","mf":"gpiobridge"}}"#
         _ = core.boardMessage(topic: "homeassistant/switch/kitchen/light/config", payload: ours, at: at(5))
         _ = core.boardMessage(topic: "homeassistant/device/gpiobridge_pi/config", payload: #"{"dev":{"ids":["gpiobridge_pi"]}}"#, at: at(6))
         #expect(core.boardNames == ["garden"])
@@ -241,7 +241,8 @@ struct RelayCoreTests {
     func link() throws {
         var core = RelayCore(profile: try profile(fleetYAML + "\nlinks: [{from: garage-pi/button, to: kitchen/light}]"), at: at(0), unixNow: 0)
         _ = core.boardsBroker(up: true, at: at(0))
-        guard case .subscribeFleet(let filters) = core.start()[1] else { return }
+        let start = core.start()
+        let filters = try #require(start.compactMap { if case .subscribeFleet(let filters) = $0 { filters } else { nil } }.first)
         #expect(filters.contains("gpiobridge/garage-pi/button"))
         _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
         #expect(sent(core.fleetMessage(topic: "gpiobridge/garage-pi/button", payload: "OFF", at: at(1))).isEmpty)

@@ -1,4 +1,5 @@
 import Agent
+import Scheme
 import Hardware
 import Logging
 import MQTT

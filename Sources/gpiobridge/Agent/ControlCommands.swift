@@ -1,4 +1,5 @@
 import Agent
+import Scheme
 import JSON
 import Profile
 

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import ServiceLifecycle
 
 /// Runs a daemon's `group` under systemd's notify protocol: READY=1 with `status` once `ping`

@@ -1,10 +1,6 @@
-import Agent
+import Scheme
 import JSON
 import MQTT
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `gpiobridge fleet ls`: every device on the broker, agents and mirrored boards alike.
 enum FleetCommand {

@@ -1,4 +1,4 @@
-import Agent
+import Scheme
 import Logging
 import MQTT
 import Profile

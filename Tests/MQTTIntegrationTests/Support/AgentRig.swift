@@ -4,6 +4,7 @@ import Hardware
 import Logging
 import MQTT
 import Profile
+import Scheme
 import ServiceLifecycle
 import Testing
 

@@ -139,7 +139,6 @@ final class ESPHomeNode: Sendable {
     }
 
     var commands: [String] { received.value }
-    func isOn(_ id: String) -> Bool? { switches.value[id] }
 
     private func handle(_ topic: String, _ payload: String) async {
         let levels = topic.split(separator: "/").map(String.init)
@@ -170,8 +169,9 @@ final class ESPHomeNode: Sendable {
 }
 
 /// The ESP8266 tutorial's sketch: client id `esp8266-client-<MAC>`, MQTT 3.1.1, keep-alive 15 s,
-/// no will and no birth; it publishes a random number 1...500 to `test` every interval and prints
-/// what arrives on `test`.
+/// no will and no birth; it publishes a random number to `test` every interval and prints what
+/// arrives on `test`. The sketch draws 1...500; the emulator draws 2...500, so that a "1" on `test`
+/// can only be the relay's command.
 final class TutorialBoard: Sendable {
     let client: MQTTClient
     let interval: Duration
@@ -205,7 +205,7 @@ final class TutorialBoard: Sendable {
         let task = Task { [client, interval, published] in
             while !Task.isCancelled {
                 guard (try? await Task.sleep(for: interval)) != nil else { return }
-                let number = String(Int.random(in: 1...500))
+                let number = String(Int.random(in: 2...500))
                 published.withLock { $0.append(number) }
                 try? await client.publish(to: "test", payload: number)
             }

@@ -1,18 +1,15 @@
-import Agent
 import Foundation
 import MQTT
 import Profile
 import Relay
+import Scheme
 import ServiceLifecycle
 
 /// A relay run with its clients in a ServiceGroup against test brokers, plus an observer on the
 /// fleet broker subscribed to everything.
 struct RelayRig: Sendable {
-    let profile: RelayProfile
     let fleetObserver: MQTTClient
     let inbox: Inbox
-    let relay: RelayService
-    let group: ServiceGroup
 
     func publish(_ topic: String, _ payload: String, qos: QoS = .atLeastOnce) async throws {
         try await fleetObserver.publish(MQTTMessage(topic: topic, payload: payload, qos: qos))
@@ -49,7 +46,7 @@ func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWri
     let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("relay-group")))
     let observer = try MQTTClient(configuration: clientConfiguration(port: fleet.ports.plain, "fleet-observer"), logger: testLogger("observer"))
     let inbox = Inbox(observer)
-    let rig = RelayRig(profile: profile, fleetObserver: observer, inbox: inbox, relay: relay, group: group)
+    let rig = RelayRig(fleetObserver: observer, inbox: inbox)
     try await withRunningClients([observer]) {
         _ = try await observer.subscribe([Subscription(TopicFilter("#")!, qos: .atLeastOnce)])
         try await withThrowingTaskGroup(of: Void.self) { tasks in

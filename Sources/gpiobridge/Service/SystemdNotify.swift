@@ -2,12 +2,12 @@
 import Glibc
 #endif
 
-/// The systemd notification protocol (`Type=notify`): READY=1 when the agent runs, WATCHDOG=1
+/// The systemd notification protocol (`Type=notify`): READY=1 when the daemon runs, WATCHDOG=1
 /// while its event loop answers. Without `$NOTIFY_SOCKET` (not under systemd) nothing is sent.
-public enum SystemdNotify {
+enum SystemdNotify {
     /// Sends `state` (such as `READY=1\nSTATUS=running`) to the service manager; false when there is none.
     @discardableResult
-    public static func send(_ state: String) -> Bool {
+    static func send(_ state: String) -> Bool {
         guard let socketPath = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !socketPath.isEmpty else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
@@ -28,7 +28,7 @@ public enum SystemdNotify {
     }
 
     /// How often to send WATCHDOG=1: half of `$WATCHDOG_USEC`, if the watchdog is on for this process.
-    public static var watchdogInterval: Duration? {
+    static var watchdogInterval: Duration? {
         guard let text = getenv("WATCHDOG_USEC").map({ String(cString: $0) }), let microseconds = Int64(text), microseconds > 0 else {
             return nil
         }

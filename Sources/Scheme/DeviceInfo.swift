@@ -11,7 +11,9 @@ import JSON
 public struct DeviceInfo: Sendable, Equatable {
     /// `agent`, `relay`, or the firmware of a mirrored board: `tasmota`, `esphome`, `pubsubclient`.
     public var kind: String
+    /// The device's human name (an agent's `device.name`, a board's mirrored name).
     public var name: String
+    /// The names under `<base>/<device>/`: outputs take `/set` commands; inputs and sensors report.
     public var outputs: [String]
     public var inputs: [String]
     public var sensors: [String]
@@ -20,6 +22,7 @@ public struct DeviceInfo: Sendable, Equatable {
     /// Unix time, in seconds, of the last sign of life when this was published.
     public var seen: Int
 
+    /// An info to publish; `seen` is in Unix seconds.
     public init(kind: String, name: String, outputs: [String] = [], inputs: [String] = [], sensors: [String] = [], via: String? = nil,
                 seen: Int) {
         self.kind = kind
@@ -35,6 +38,7 @@ public struct DeviceInfo: Sendable, Equatable {
     /// without a word is at most this old.
     public static let refreshInterval = Duration.seconds(300)
 
+    /// The retained payload.
     public var json: JSONValue {
         var members: [JSONMember] = [
             JSONMember(key: "kind", value: .string(kind)), JSONMember(key: "name", value: .string(name)),
@@ -62,6 +66,9 @@ public struct DeviceInfo: Sendable, Equatable {
         self.init(kind: kind, name: name, outputs: names("outputs"), inputs: names("inputs"), sensors: names("sensors"), via: via, seen: seen)
     }
 }
+
+/// The version gpiobridge reports to brokers and Home Assistant.
+public let gpiobridgeVersion = "0.1.0"
 
 /// The wall clock, in Unix seconds: for `seen`, which readers compare with their own clocks.
 public func unixTimeNow() -> Int {
