@@ -91,3 +91,8 @@ extension Profile {
         return lines.joined(separator: "\n")
     }
 }
+
+/// A duration as a profile writes it: `1h`, `5m`, `3s` or `250ms`.
+public func formatProfileDuration(milliseconds: Int) -> String {
+    ProfileDecoder.formatDuration(milliseconds)
+}

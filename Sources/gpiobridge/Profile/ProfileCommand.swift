@@ -52,13 +52,17 @@ enum ProfileCommand {
 
     struct Show: Command {
         static let name = "show"
-        static let abstract = "Print a profile resolved: every default filled in and every topic spelled out."
+        static let abstract = "Print an agent or relay profile resolved: every default filled in and every topic spelled out."
         static let arguments = [ProfileCommand.fileArgument]
         let path: String
 
         init(_ arguments: ParsedArguments) throws { path = arguments.argument("FILE")! }
 
         func run() async throws {
+            if ProfileLoader.isRelayProfile(path: path) {
+                print(try RelayCommand.load(path).resolvedDescription)
+                return
+            }
             print(try ProfileCommand.load(path).resolvedDescription)
         }
     }
