@@ -144,6 +144,11 @@ extension ProfileDecoder {
                 issue(at: board.origin.location(of: "name"), "\(board.origin.path).name",
                       "the board name \"\(board.name)\" is already used by \(first.path) (line \(first.location.line))", hint: "give each board its own name")
             }
+            if board.name == id {
+                issue(at: board.origin.location(of: "name"), "\(board.origin.path).name",
+                      "the board name \"\(board.name)\" is the relay's own id: both would publish gpiobridge/\(id)/status",
+                      hint: "rename the board, or set relay: {id: ...}")
+            }
             names[board.name] = board.origin
         }
         return RelayProfile(source: file, id: id, fleet: fleet, boardsBroker: boardsBroker, boards: boards, discoverTasmota: discoverTasmota,

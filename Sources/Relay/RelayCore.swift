@@ -81,6 +81,7 @@ public struct RelayCore: Sendable {
     public mutating func fleetConnected(at now: ContinuousClock.Instant) -> [Action] {
         fleetUp = true
         var actions: [Action] = [.retain(topic: relayTopic("status"), payload: "online"), relayInfo(at: now)]
+        if profile.homeAssistant.enabled { actions.append(relayHomeAssistant) }
         for name in boards.keys.sorted() { actions += announce(name) }
         return actions
     }
@@ -142,7 +143,7 @@ public struct RelayCore: Sendable {
     public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, at now: ContinuousClock.Instant) -> [Action] {
         if profile.homeAssistant.enabled, topic == "\(profile.homeAssistant.prefix)/status" {
             guard payload == "online" else { return [] }
-            return boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
+            return [relayHomeAssistant] + boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
         }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
@@ -344,6 +345,9 @@ public struct RelayCore: Sendable {
             return fleetUp ? homeAssistant(owner) : []
         }
         let name = definition.name
+        guard name != profile.id else {
+            return [.log("a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored")]
+        }
         if let existing = boards[name] {
             guard !existing.definition.declared else {
                 return [.log("a board announced itself as \(name), which the profile already uses for another board; it is not mirrored")]
@@ -432,6 +436,23 @@ public struct RelayCore: Sendable {
         let info = DeviceInfo(kind: board.definition.kind.rawValue, name: name, outputs: dialect.outputs, inputs: dialect.inputs,
                               sensors: dialect.sensors, via: profile.id, seen: lastSeen)
         return .retain(topic: topic(name, "info"), payload: info.json.serialized)
+    }
+
+    /// The relay as a Home Assistant device of its own: the boards name it as their `via_device`,
+    /// and its connectivity is an entity.
+    private var relayHomeAssistant: Action {
+        let identifier = "gpiobridge_\(profile.id)"
+        let config = JSONValue.object([
+            "dev": .object(["ids": .array([.string(identifier)]), "name": .string(profile.id), "mf": .string("gpiobridge"),
+                            "mdl": .string("gpiobridge relay"), "sw": .string(gpiobridgeVersion)]),
+            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
+            "qos": .number(1),
+            "cmps": .object(["connectivity": .object([
+                "p": .string("binary_sensor"), "name": .string("connectivity"), "uniq_id": .string("\(identifier)_connectivity"),
+                "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string("online"), "pl_off": .string("offline"),
+            ])]),
+        ])
+        return .retain(topic: "\(profile.homeAssistant.prefix)/device/\(identifier)/config", payload: config.serialized)
     }
 
     private func relayInfo(at now: ContinuousClock.Instant) -> Action {

@@ -52,6 +52,7 @@ struct RelayProfileTests {
         ("boards: [{name: a, pubsubclient: {values: {n: test}}}]\n", "t.yml:1:34: boards[0].pubsubclient.interval: missing (fix: add interval: 3s (how often the sketch publishes))"),
         ("boards: [{name: a, pubsubclient: {interval: 1s, values: {t: {topic: a/+}}}}]\n", "t.yml:1:69: boards[0].pubsubclient.values.t.topic: \"a/+\" is not a topic without wildcards"),
         ("boards: [{name: a, pubsubclient: {interval: 1s, inputs: {door: {on: open}}}}]\n", "t.yml:1:64: boards[0].pubsubclient.inputs.door.topic: missing (fix: add topic: home/door)"),
+        ("relay: {id: hub}\nboards: [{name: hub, pubsubclient: {interval: 1s}}]\n", "t.yml:2:17: boards[0].name: the board name \"hub\" is the relay's own id: both would publish gpiobridge/hub/status (fix: rename the board, or set relay: {id: ...})"),
         ("fleet: {prot: 5}\n", "t.yml:1:9: fleet.prot: unknown setting \"prot\" (fix: did you mean \"port\"?)"),
         ("links: [{from: a, to: b/c}]\n", "t.yml:1:16: links[0].from: \"a\" is not device/name (fix: write garage-pi/button)"),
     ])

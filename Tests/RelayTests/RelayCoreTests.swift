@@ -129,6 +129,16 @@ struct RelayCoreTests {
         #expect(retained(late.fleetConnected(at: at(1)))["gpiobridge/kitchen/status"] == "offline")
     }
 
+    @Test("with Home Assistant on, the relay is a device of its own, so the boards' via_device exists; a board may not take its name")
+    func relayDevice() throws {
+        var core = RelayCore(profile: try profile("relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"),
+                             at: at(0), unixNow: 0)
+        let config = try #require(retained(core.fleetConnected(at: at(0)))["homeassistant/device/gpiobridge_hub/config"])
+        #expect(config.contains(#""stat_t":"gpiobridge/hub/status","pl_on":"online","pl_off":"offline""#))
+        _ = core.boardMessage(topic: "tasmota/discovery/AABBCC000002/config", payload: #"{"t":"hub","rl":[1]}"#, at: at(1))
+        #expect(core.boardNames.isEmpty, "a board announcing itself as the relay's id is not mirrored")
+    }
+
     @Test("Tasmota boards that announce themselves are mirrored, with their sensors; a withdrawn announcement removes them")
     func tasmotaDiscovery() throws {
         var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"), at: at(0), unixNow: 0)
@@ -140,6 +150,7 @@ struct RelayCoreTests {
         #expect(added.contains(.subscribeBoards(["tele/tasmota_D4E5F6/LWT", "tele/tasmota_D4E5F6/STATE", "tele/tasmota_D4E5F6/SENSOR", "stat/tasmota_D4E5F6/+"])))
         #expect(added.contains(.subscribeFleet(["gpiobridge/tasmota_D4E5F6/+/set"])))
         let homeAssistant = retained(added)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"]
+        #expect(homeAssistant?.contains(#""via_device":"gpiobridge_relay""#) == true)
         #expect(homeAssistant?.contains(#""cns":[["mac","a1b2c3d4e5f6"]]"#) == true, "Home Assistant files it with the board's own device")
         _ = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/sensors", payload: #"{"sn":{"Time":"x","SI7021":{"Temperature":20.1,"Humidity":51}},"ver":1}"#, at: at(2))
         #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.sensors == ["si7021_temperature", "si7021_humidity"])
