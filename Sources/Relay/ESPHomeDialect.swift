@@ -43,13 +43,16 @@ public struct ESPHomeDialect: BoardDialect {
             default: return [.malformed(topic: topic, reason: "status says \"\(payload)\", not online or offline")]
             }
         }
-        for (kind, entities) in [("switch", switches), ("binary_sensor", binarySensors)] {
-            if let entity = entities.first(where: { topic == "\(prefix)/\(kind)/\($0.id)/state" }) {
-                guard let on = stateWord(payload) else { return [.malformed(topic: topic, reason: "\"\(payload)\" is not ON or OFF")] }
-                return [.state(name: entity.name, on: on)]
-            }
+        // `<prefix>/<component>/<id>/state`, read once instead of spelled out for every entity.
+        guard topic.hasPrefix(prefix + "/"), topic.hasSuffix("/state") else { return [] }
+        let middle = topic.dropFirst(prefix.count + 1).dropLast("/state".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard middle.count == 2 else { return [] }
+        let (kind, id) = (middle[0], middle[1])
+        if kind == "switch" || kind == "binary_sensor", let entity = (kind == "switch" ? switches : binarySensors).first(where: { $0.id == id }) {
+            guard let on = stateWord(payload) else { return [.malformed(topic: topic, reason: "\"\(payload)\" is not ON or OFF")] }
+            return [.state(name: entity.name, on: on)]
         }
-        if let entity = sensorEntities.first(where: { topic == "\(prefix)/sensor/\($0.id)/state" }) {
+        if kind == "sensor", let entity = sensorEntities.first(where: { $0.id == id }) {
             guard let value = Double(payload), value.isFinite else {
                 return [.malformed(topic: topic, reason: "\"\(payload)\" is not a number")]
             }

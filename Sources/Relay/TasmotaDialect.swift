@@ -28,12 +28,14 @@ public struct TasmotaDialect: BoardDialect {
         }
     }
 
-    public var topic: String
-    public var fullTopic: String
+    public let topic: String
+    public let fullTopic: String
     public var relays: [Relay]
     public var sensorFields: [SensorField]
     /// The board's %prefix% words: commands, status and telemetry (Prefix1..3).
-    public var prefixes: (command: String, stat: String, tele: String)
+    public let prefixes: (command: String, stat: String, tele: String)
+    /// The topics every message is compared with, expanded once rather than per message.
+    private let lwtTopic, stateTopic, sensorTopic, resultTopic, statPrefix: String
 
     public init(topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = [],
                 prefixes: (command: String, stat: String, tele: String) = ("cmnd", "stat", "tele")) {
@@ -42,28 +44,38 @@ public struct TasmotaDialect: BoardDialect {
         self.relays = relays
         self.sensorFields = sensorFields
         self.prefixes = prefixes
+        func expand(_ prefix: String, _ suffix: String) -> String { Self.expand(fullTopic, topic: topic, prefix, suffix) }
+        lwtTopic = expand(prefixes.tele, "LWT")
+        stateTopic = expand(prefixes.tele, "STATE")
+        sensorTopic = expand(prefixes.tele, "SENSOR")
+        resultTopic = expand(prefixes.stat, "RESULT")
+        statPrefix = expand(prefixes.stat, "")
     }
 
     /// `%prefix%/%topic%/` with the prefix and topic put in, then `suffix`.
     public func topic(_ prefix: String, _ suffix: String) -> String {
+        Self.expand(fullTopic, topic: topic, prefix, suffix)
+    }
+
+    private static func expand(_ fullTopic: String, topic: String, _ prefix: String, _ suffix: String) -> String {
         var expanded = fullTopic.replacing("%prefix%", with: prefix).replacing("%topic%", with: topic)
         if !expanded.hasSuffix("/") { expanded += "/" }
         return expanded + suffix
     }
 
-    public var subscriptions: [String] { [topic(prefixes.tele, "LWT"), topic(prefixes.tele, "STATE"), topic(prefixes.tele, "SENSOR"), topic(prefixes.stat, "+")] }
+    public var subscriptions: [String] { [lwtTopic, stateTopic, sensorTopic, statPrefix + "+"] }
     public var outputs: [String] { relays.map(\.name) }
     public var sensors: [String] { sensorFields.map(\.name) }
 
     public func events(topic messageTopic: String, payload: String) -> [BoardEvent] {
-        if messageTopic == topic(prefixes.tele, "LWT") {
+        if messageTopic == lwtTopic {
             switch payload.lowercased() {
             case "online": return [.availability(true)]
             case "offline": return [.availability(false)]
             default: return [.malformed(topic: messageTopic, reason: "LWT says \"\(payload)\", not Online or Offline")]
             }
         }
-        if messageTopic == topic(prefixes.stat, "RESULT") || messageTopic == topic(prefixes.tele, "STATE") {
+        if messageTopic == resultTopic || messageTopic == stateTopic {
             guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
             return relays.compactMap { relay in
                 for member in json where powerIndex(member.key) == relay.index {
@@ -72,7 +84,7 @@ public struct TasmotaDialect: BoardDialect {
                 return nil
             }
         }
-        if messageTopic == topic(prefixes.tele, "SENSOR") {
+        if messageTopic == sensorTopic {
             guard let json = object(payload, messageTopic) else { return [.malformed(topic: messageTopic, reason: jsonProblem(payload))] }
             return sensorFields.compactMap { field in
                 var value = JSONValue.object(json)
@@ -86,7 +98,6 @@ public struct TasmotaDialect: BoardDialect {
                 return .value(name: field.name, number)
             }
         }
-        let statPrefix = topic(prefixes.stat, "")
         if messageTopic.hasPrefix(statPrefix), let index = powerIndex(String(messageTopic.dropFirst(statPrefix.count))),
            let relay = relays.first(where: { $0.index == index }) {
             guard let on = stateWord(payload) else {

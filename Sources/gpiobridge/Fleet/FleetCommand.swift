@@ -134,7 +134,7 @@ struct Fleet {
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
         return rows.map { row in
             row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+                column == row.count - 1 ? cell : cell.padding(to: widths[column])
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

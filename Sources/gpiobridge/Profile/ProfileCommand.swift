@@ -17,11 +17,16 @@ enum ProfileCommand {
 
     /// Loads the profile, or prints every issue and exits 2.
     static func load(_ path: String) throws -> Profile {
+        try loadOrExit(path, what: "profile", ProfileLoader.load(path:))
+    }
+
+    /// Runs `load` on `path`; an invalid profile is printed with every issue and exits 2.
+    static func loadOrExit<T>(_ path: String, what: String, _ load: (String) throws(ProfileError) -> T) throws -> T {
         do {
-            return try ProfileLoader.load(path: path)
+            return try load(path)
         } catch {
             printOut(error.description, error: true)
-            printOut("\(path): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the profile was not used", error: true)
+            printOut("\(path): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the \(what) was not used", error: true)
             throw ExitStatus(2)
         }
     }

@@ -42,13 +42,7 @@ struct RelayCommand: Command {
 
     /// Reads a relay profile; an invalid one is printed with every issue and exits 2.
     static func load(_ path: String) throws -> RelayProfile {
-        do {
-            return try ProfileLoader.loadRelay(path: path)
-        } catch {
-            printOut(error.description, error: true)
-            printOut("\(path): \(error.issues.count == 1 ? "1 issue" : "\(error.issues.count) issues"); the relay profile was not used", error: true)
-            throw ExitStatus(2)
-        }
+        try ProfileCommand.loadOrExit(path, what: "relay profile", ProfileLoader.loadRelay(path:))
     }
 
     func run() async throws {
