@@ -10,12 +10,13 @@ seconds="${1:-60}"
 # swiftc keeps only the last -sanitize= it is given, and SwiftPM passes --sanitize=fuzzer and
 # --sanitize=address as two flags: the Swift code would get AddressSanitizer and no coverage, and
 # libFuzzer would mutate blindly. The combined -sanitize=fuzzer,address comes last and wins.
-build() {
-    swift build -c release --product MQTTDecoderFuzz --sanitize=fuzzer --sanitize=address \
-        -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz >/dev/null
-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+build() {
+    swift build -c release --product MQTTDecoderFuzz --sanitize=fuzzer --sanitize=address \
+        -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz >"$work/build.log" 2>&1 \
+        || { grep -vE '^\[[0-9]+/[0-9]+\]' "$work/build.log" | tail -n 60; echo "fuzzing FAILED: the fuzz target did not build" >&2; exit 1; }
+}
 
 # Coverage feedback is what makes libFuzzer better than random input: a short probe run must see
 # the decoder's edges, or the run fails.

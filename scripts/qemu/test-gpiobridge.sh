@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Runs gpiobridge's real-kernel tests: the release binary, built once against libgpiod v1
-# (Debian 12) and once against libgpiod 2.2.1 (the v2 API), each in the qemu guest against
+# (Debian 12) and once against the libgpiod 2.x prepare.sh built (the v2 API), each in the qemu guest against
 # gpio-sim and i2c-stub. Needs scripts/qemu/prepare.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 cache=$(cd "${GPIOBRIDGE_QEMU_CACHE:-.build-qemu}" && pwd)
 
-echo "== building gpiobridge against libgpiod v1"
-swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
-echo "== building gpiobridge against libgpiod v2 ($cache/libgpiod2)"
-PKG_CONFIG_PATH="$cache/libgpiod2/lib/pkgconfig" swift build -c release --static-swift-stdlib --product gpiobridge \
-    --scratch-path .build-v2 >/dev/null
+build() { # describes the build, then swift build ARGS...; the compiler's output only on failure
+    local what=$1 log
+    shift
+    echo "== building gpiobridge against $what"
+    log=$(mktemp)
+    if ! swift build -c release --static-swift-stdlib --product gpiobridge "$@" >"$log" 2>&1; then
+        grep -vE '^\[[0-9]+/[0-9]+\]' "$log" | tail -n 60
+        rm -f "$log"
+        echo "test-gpiobridge.sh: the build against $what failed" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
+build "libgpiod v1"
+PKG_CONFIG_PATH="$cache/libgpiod2/lib/pkgconfig" build "libgpiod v2 ($cache/libgpiod2)" --scratch-path .build-v2
 
 status=0
 tests=(--file Tests/RealKernel/gpio.sh:/tests/gpio.sh --file Tests/RealKernel/i2c.sh:/tests/i2c.sh
