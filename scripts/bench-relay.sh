@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmarks the relay with 1,000 emulated Tasmota boards, side by side with the bare broker and
-# the boards' own round trip, in one run against one Mosquitto on a free 127.0.0.1 port, and
-# prints the figures. Nothing is asserted.
+# Benchmarks the relay with 1,000 emulated Tasmota boards, side by side with the bare two-hop echo
+# and the boards' own round trip, in one run, on a stock Mosquitto (its defaults) and a tuned one
+# (set_tcp_nodelay true), each on a free 127.0.0.1 port, and prints the figures. Nothing is asserted.
 #   the relay:  the release gpiobridge, `relay` with a profile of 1,000 boards, as its own process
 #   the boards: Benchmarks/RelayBench (relay-bench): one MQTT connection per board, with its will
-#   bare:       the bench client's own publish -> subscribe round trip, and cmnd -> stat RESULT
-# BENCH_QUICK=1 takes 300 samples, 10 s of telemetry and 5 s of idle (CI); the full run 2,000,
-# 60 s and 60 s.
+#   bare:       Benchmarks/BareEcho (a libmosquitto client republishing each command on a state
+#               topic), and a board's own cmnd -> stat RESULT
+# Telemetry load and idle CPU are measured on the stock broker only. BENCH_QUICK=1 takes 300
+# samples, 10 s of telemetry and 5 s of idle (CI); the full run 2,000, 60 s and 60 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -14,27 +15,35 @@ export PATH="/opt/swift/usr/bin:$PATH"
 boards=${BENCH_BOARDS:-1000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then samples=300; load=10; idle=5; else samples=2000; load=60; idle=60; fi
 
-swift build -c release --static-swift-stdlib --product gpiobridge >/dev/null
-swift build -c release --static-swift-stdlib --product relay-bench >/dev/null
+source scripts/bench-build.sh
+build_release gpiobridge relay-bench
 # A connection per board, for the broker and the bench.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 source scripts/bench-broker.sh
 
-echo "Relay benchmark: Mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') on 127.0.0.1:$port, $(nproc) cores, $boards boards"
-.build/release/relay-bench "$(pwd)/.build/release/gpiobridge" "$port" "$boards" "$samples" "$load" "$idle" >"$work/relay"
+echo "Relay benchmark: Mosquitto $mosquitto_version, $(nproc) cores, $boards boards, $samples samples each"
+.build/release/relay-bench "$(pwd)/.build/release/gpiobridge" "$bare_echo" "$port" "$boards" "$samples" "$load" "$idle" >"$work/stock"
+.build/release/relay-bench "$(pwd)/.build/release/gpiobridge" "$bare_echo" "$tuned_port" "$boards" "$samples" 0 0 >"$work/tuned"
 
-value() { awk -v key="$2" -v prefix="$1" 'index($0, prefix) == 1 { for (i = 1; i < NF; i++) if ($i == key) print $(i + 1) }' "$3"; }
-bare50=$(value "bare client_rtt" p50_us "$work/relay"); bare99=$(value "bare client_rtt" p99_us "$work/relay")
-board50=$(value "bare board_rtt" p50_us "$work/relay"); board99=$(value "bare board_rtt" p99_us "$work/relay")
-relay50=$(value "relay command_rtt" p50_us "$work/relay"); relay99=$(value "relay command_rtt" p99_us "$work/relay")
-printf '%-52s %10s %10s\n' "round trip (us), $samples samples each" "p50" "p99"
-printf '%-52s %10s %10s\n' "bare broker: pub -> sub" "$bare50" "$bare99"
-printf '%-52s %10s %10s\n' "a board's own: cmnd/<t>/POWER1 -> stat/<t>/RESULT" "$board50" "$board99"
-printf '%-52s %10s %10s\n' "translated: gpiobridge/<b>/light/set -> state" "$relay50" "$relay99"
-printf '%-52s %10s %10s\n' "added by the relay (translated - board's own)" "$((relay50 - board50))" "$((relay99 - board99))"
-echo "boards connected before the relay starts:             $(value "boards connected" connected "$work/relay") in $(value "boards connected" in_ms "$work/relay") ms"
-echo "relay start until every board is mirrored online:     $(value "relay start_to_mirrored_ms" start_to_mirrored_ms "$work/relay") ms"
-echo "relay RSS after start:                                $(value "relay rss_after_start_kb" rss_after_start_kb "$work/relay") kB"
-echo "relay CPU under telemetry ($(value "relay load_cpu_percent" messages_per_s "$work/relay") SENSOR messages/s for $load s): $(value "relay load_cpu_percent" load_cpu_percent "$work/relay") %"
-echo "relay RSS after telemetry:                            $(value "relay rss_after_load_kb" rss_after_load_kb "$work/relay") kB"
-echo "relay CPU while idle for $idle s:                        $(value "relay idle_cpu_percent" idle_cpu_percent "$work/relay") % ($(value "relay idle_cpu_percent" ticks "$work/relay") clock ticks)"
+value() { awk -v key="$2" -v prefix="$1" 'index($0, prefix) == 1 { for (i = 1; i < NF; i++) if ($i == key) print $(i + 1) }' "$work/$3"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+row() { printf '%-52s %9s %9s %11s %9s\n' "$@"; }
+row "" "stock" "" "tuned" ""
+row "round trip (us)" "p50" "p99" "p50" "p99"
+for what in "bare echo_rtt" "bare board_rtt" "relay command_rtt"; do
+    for broker in stock tuned; do
+        key=${what#* }
+        eval "${key}50_$broker=$(value "$what" p50_us $broker) ${key}99_$broker=$(value "$what" p99_us $broker)"
+    done
+done
+row "bare two-hop echo (libmosquitto)" "$echo_rtt50_stock" "$echo_rtt99_stock" "$echo_rtt50_tuned" "$echo_rtt99_tuned"
+row "a board's own: cmnd/<t>/POWER1 -> stat/<t>/RESULT" "$board_rtt50_stock" "$board_rtt99_stock" "$board_rtt50_tuned" "$board_rtt99_tuned"
+row "translated: gpiobridge/<b>/light/set -> state" "$command_rtt50_stock" "$command_rtt99_stock" "$command_rtt50_tuned" "$command_rtt99_tuned"
+row "ratio translated / board's own (goal p50 <= 3.0)" "$(ratio "$command_rtt50_stock" "$board_rtt50_stock")" "$(ratio "$command_rtt99_stock" "$board_rtt99_stock")" \
+    "$(ratio "$command_rtt50_tuned" "$board_rtt50_tuned")" "$(ratio "$command_rtt99_tuned" "$board_rtt99_tuned")"
+echo "boards connected before the relay starts (stock):     $(value "boards connected" connected stock) in $(value "boards connected" in_ms stock) ms"
+echo "relay start until every board is mirrored online:     $(value "relay start_to_mirrored_ms" start_to_mirrored_ms stock) ms (stock), $(value "relay start_to_mirrored_ms" start_to_mirrored_ms tuned) ms (tuned)"
+echo "relay RSS after start (stock):                        $(value "relay rss_after_start_kb" rss_after_start_kb stock) kB"
+echo "relay CPU under telemetry ($(value "relay load_cpu_percent" messages_per_s stock) SENSOR messages/s for $load s): $(value "relay load_cpu_percent" load_cpu_percent stock) %"
+echo "relay RSS after telemetry:                            $(value "relay rss_after_load_kb" rss_after_load_kb stock) kB"
+echo "relay CPU while idle for $idle s:                        $(value "relay idle_cpu_percent" idle_cpu_percent stock) % ($(value "relay idle_cpu_percent" ticks stock) clock ticks)"

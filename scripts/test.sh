@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
-# real Mosquitto and amqtt brokers (the agent among them), the systemd units' checks, a bounded fuzzing run of the packet decoder, the release
-# binary's size and library check, and a short benchmark run (figures are printed, never asserted).
+# real Mosquitto (with its default settings) and amqtt brokers (the agent among them), the systemd
+# units' checks, a bounded fuzzing run of the packet decoder, the real-kernel tests under qemu, the
+# release binary's size and library check, the fault campaign against the release agent, and short
+# benchmark runs on a stock and a tuned broker (figures are printed, never asserted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -29,7 +31,10 @@ scripts/qemu/test-gpiobridge.sh
 echo "== release binary"
 scripts/check-binary.sh
 
-echo "== benchmarks (short runs; figures only)"
+echo "== fault campaign (broker restarts, a half-open link, kill -9, retained and oversized commands)"
+scripts/fault-campaign.sh
+
+echo "== benchmarks (short runs on a stock and a tuned Mosquitto; figures only)"
 BENCH_QUICK=1 scripts/bench-mqtt.sh
 BENCH_QUICK=1 scripts/bench-agent.sh
 BENCH_QUICK=1 scripts/bench-relay.sh

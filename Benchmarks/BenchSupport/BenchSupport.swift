@@ -2,7 +2,7 @@ import MQTT
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 // What the benchmarks share: a waiting inbox, spawning the gpiobridge binary, and reading a
@@ -47,18 +47,27 @@ public final class Inbox: Sendable {
         storage.state.withLock { $0.messages = [] }
     }
 
-    /// Waits for a message matching `predicate`; earlier messages are dropped.
+    /// Waits for a message matching `predicate`; earlier messages are dropped. A timeout ends
+    /// the benchmark.
     public func next(timeout: Duration = .seconds(30), _ predicate: @escaping Predicate) async throws {
+        if await !waitFor(timeout: timeout, predicate) {
+            print("bench: timed out after \(timeout) waiting for a message")
+            exit(1)
+        }
+    }
+
+    /// Waits for a message matching `predicate`, earlier messages dropped; false after `timeout`.
+    public func waitFor(timeout: Duration, _ predicate: @escaping Predicate) async -> Bool {
+        let timedOut = Mutex(false)
         let timer = Task { [storage] in
-            try await Task.sleep(for: timeout)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
                 defer { state.waiter = nil }
                 return state.waiter?.continuation
             }
             if let waiting {
-                print("bench: timed out after \(timeout) waiting for a message")
+                timedOut.withLock { $0 = true }
                 waiting.resume()
-                exit(1)
             }
         }
         defer { timer.cancel() }
@@ -74,13 +83,39 @@ public final class Inbox: Sendable {
             }
             if found { continuation.resume() }
         }
+        return !timedOut.withLock { $0 }
     }
+}
+
+/// Starts the bare reference (Benchmarks/BareEcho) on `prefix` and returns once it echoes.
+public func startBareEcho(_ path: String, port: Int, prefix: String, client: MQTTClient, inbox: Inbox) async throws -> pid_t {
+    let pid = try spawn(path, [String(port), prefix], environment: [])
+    for attempt in 0..<100 {
+        client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: "probe-\(attempt)"))
+        if await inbox.waitFor(timeout: .milliseconds(100), { $0.topic == "\(prefix)/state" && $0.payloadString == "probe-\(attempt)" }) {
+            return pid
+        }
+    }
+    kill(pid, SIGTERM)
+    throw BenchError("the bare echo \(path) did not answer within 10 s")
+}
+
+/// Stops a process started with ``spawn(_:_:environment:)`` and reaps it.
+public func stop(_ pid: pid_t) {
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
 }
 
 /// Why a benchmark could not go on.
 public struct BenchError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Makes standard output line-buffered, so that a benchmark's figures reach a file as they come.
+public func printLinesAsTheyCome() {
+    setvbuf(stdout, nil, _IOLBF, 0)
 }
 
 /// Runs `client` until `body`, started once it is connected, returns.
@@ -107,8 +142,21 @@ public func spawn(_ path: String, _ arguments: [String], environment: [String]) 
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
     let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
     defer { for pointer in argv + envp { free(pointer) } }
+    // The child starts with no signal blocked and default handlers: a thread of ours may block
+    // SIGTERM, and a child that inherits that cannot be stopped.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, path, nil, nil, argv, envp)
+    let result = posix_spawn(&pid, path, nil, &attributes, argv, envp)
     guard result == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(result)))") }
     return pid
 }

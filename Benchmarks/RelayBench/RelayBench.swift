@@ -11,20 +11,23 @@ import Glibc
 // Prints the relay's figures with many emulated Tasmota boards, each its own MQTT connection with
 // its LWT will, and the relay as its own process (`gpiobridge relay`): time until every board is
 // mirrored, RSS, the round trip of a translated command beside the boards' own round trip and the
-// bare broker's, CPU under telemetry, and CPU while idle. scripts/bench-relay.sh prints them.
+// bare two-hop echo's (Benchmarks/BareEcho), CPU under telemetry, and CPU while idle (each skipped
+// when its seconds are 0). scripts/bench-relay.sh runs it on a stock and a tuned broker.
 //
-// usage: relay-bench GPIOBRIDGE PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS
+// usage: relay-bench GPIOBRIDGE BARE_ECHO PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS
 
 @main
 enum RelayBench {
     static func main() async throws {
+        printLinesAsTheyCome()
         let arguments = CommandLine.arguments
-        guard arguments.count == 7, let port = Int(arguments[2]), let boardCount = Int(arguments[3]), let samples = Int(arguments[4]),
-              let loadSeconds = Int(arguments[5]), let idleSeconds = Int(arguments[6]) else {
-            print("usage: relay-bench GPIOBRIDGE PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS")
+        guard arguments.count == 8, let port = Int(arguments[3]), let boardCount = Int(arguments[4]), let samples = Int(arguments[5]),
+              let loadSeconds = Int(arguments[6]), let idleSeconds = Int(arguments[7]) else {
+            print("usage: relay-bench GPIOBRIDGE BARE_ECHO PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS")
             exit(2)
         }
         let binary = arguments[1]
+        let bareEcho = arguments[2]
         var logger = Logger(label: "relay-bench")
         logger.logLevel = .warning
 
@@ -49,7 +52,7 @@ enum RelayBench {
             for board in boards { group.addTask { try await board.client.run() } }
             group.addTask {
                 try await withRunningClient(client) {
-                    try await run(binary: binary, directory: directory, port: port, names: names, boards: boards, client: client, inbox: inbox,
+                    try await run(binary: binary, bareEcho: bareEcho, directory: directory, port: port, names: names, boards: boards, client: client, inbox: inbox,
                                   samples: samples, loadSeconds: loadSeconds, idleSeconds: idleSeconds)
                 }
                 for board in boards { board.client.stop() }
@@ -58,7 +61,7 @@ enum RelayBench {
         }
     }
 
-    static func run(binary: String, directory: String, port: Int, names: [String], boards: [EmulatedTasmota], client: MQTTClient, inbox: Inbox,
+    static func run(binary: String, bareEcho: String, directory: String, port: Int, names: [String], boards: [EmulatedTasmota], client: MQTTClient, inbox: Inbox,
                     samples: Int, loadSeconds: Int, idleSeconds: Int) async throws {
         let connectStart = ContinuousClock.now
         while boards.contains(where: { !$0.online }) { try await Task.sleep(for: .milliseconds(20)) }
@@ -67,16 +70,14 @@ enum RelayBench {
         _ = try await client.subscribe([Subscription(TopicFilter("gpiobridge/+/status")!, qos: .atMostOnce),
                                         Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
                                         Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
-                                        Subscription(TopicFilter("bench/bare")!, qos: .atMostOnce)])
+                                        Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce)])
+        let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
+        defer { stop(echo) }
         let started = ContinuousClock.now
         let relay = try spawn(binary, ["relay", "--profile", directory + "/relay.yml", "--log-level", "warning"], environment: [
             "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)",
         ])
-        defer {
-            kill(relay, SIGTERM)
-            var status: Int32 = 0
-            waitpid(relay, &status, 0)
-        }
+        defer { stop(relay) }
         // Every board online on the fleet side: the relay has subscribed and mirrored them all.
         for _ in names {
             try await inbox.next(timeout: .seconds(120)) { message in
@@ -87,16 +88,16 @@ enum RelayBench {
         try await Task.sleep(for: .milliseconds(500))
         print("relay rss_after_start_kb \(rss(relay))")
 
-        // Round trips, interleaved so that both see the same conditions: the bare broker
-        // (this client to itself), a board's own (cmnd -> stat RESULT), and a translated command
+        // Round trips, interleaved so that all see the same conditions: the bare two-hop echo
+        // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
         // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
         var bare: [Duration] = [], board: [Duration] = [], translated: [Duration] = []
         var generator = SystemRandomNumberGenerator()
         var states = Array(repeating: false, count: names.count)
         for index in 0..<samples {
             var start = ContinuousClock.now
-            try await client.publish(MQTTMessage(topic: "bench/bare", payload: "\(index)"))
-            try await inbox.next { $0.topic == "bench/bare" && $0.payloadString == "\(index)" }
+            client.enqueue(MQTTMessage(topic: "bench/echo/set", payload: "\(index)"))
+            try await inbox.next { $0.topic == "bench/echo/state" && $0.payloadString == "\(index)" }
             bare.append(ContinuousClock.now - start)
 
             var which = Int.random(in: 0..<names.count, using: &generator)
@@ -105,7 +106,7 @@ enum RelayBench {
             let result = "{\"POWER\":\"\(word)\"}"
             let statTopic = "stat/tasmota_\(names[which])/RESULT"
             start = ContinuousClock.now
-            try await client.publish(MQTTMessage(topic: "cmnd/tasmota_\(names[which])/POWER1", payload: word))
+            client.enqueue(MQTTMessage(topic: "cmnd/tasmota_\(names[which])/POWER1", payload: word))
             try await inbox.next { $0.topic == statTopic && $0.payloadString == result }
             board.append(ContinuousClock.now - start)
             // Let the relay mirror that change before the next command.
@@ -119,17 +120,18 @@ enum RelayBench {
             let stateTopic = "gpiobridge/\(names[which])/light"
             let commanded = word
             start = ContinuousClock.now
-            try await client.publish(MQTTMessage(topic: "gpiobridge/\(names[which])/light/set", payload: word))
+            client.enqueue(MQTTMessage(topic: "gpiobridge/\(names[which])/light/set", payload: word))
             try await inbox.next { $0.topic == stateTopic && $0.payloadString == commanded }
             translated.append(ContinuousClock.now - start)
         }
         func figures(_ values: [Duration]) -> String { "p50_us \(percentile(values, 50).microseconds) p99_us \(percentile(values, 99).microseconds)" }
-        print("bare client_rtt \(figures(bare))")
+        print("bare echo_rtt \(figures(bare))")
         print("bare board_rtt \(figures(board))")
         print("relay command_rtt \(figures(translated)) samples \(samples)")
 
         // Telemetry: every board sends SENSOR every 10 s (Tasmota's TelePeriod is 300 s by default),
         // spread evenly, for the load window.
+        guard loadSeconds > 0 else { return }
         let period = Duration.seconds(10)
         let before = cpuTicks(relay)
         let loadStart = ContinuousClock.now
@@ -157,6 +159,7 @@ enum RelayBench {
         try await Task.sleep(for: .milliseconds(500))
         print("relay rss_after_load_kb \(rss(relay))")
 
+        guard idleSeconds > 0 else { return }
         let idleBefore = cpuTicks(relay)
         try await Task.sleep(for: .seconds(idleSeconds))
         let idleTicks = cpuTicks(relay) - idleBefore

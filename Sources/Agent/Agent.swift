@@ -224,7 +224,21 @@ public final class Agent: Service, Sendable {
 
     private func handle(_ message: MQTTMessage, _ state: inout AgentState, timers: Timers) {
         let profile = state.profile
+        if let size = message.skippedPacketSize {
+            // The client skipped it unread and acknowledged it; the log has its line already.
+            let error = "a message of \(size) bytes is over the limit of \(client.configuration.maximumPacketSize) bytes: skipped"
+            noteError("\(message.topic): \(error)")
+            send(profile.errorTopic, JSONValue.object(["topic": .string(message.topic), "error": .string(error)]).serialized, retain: false)
+            return
+        }
         if let output = profile.outputs.first(where: { $0.commandTopic == message.topic }) {
+            // A command from the broker's retained store was not sent now: it would move the line
+            // at every start (a heater switching on after a reboot). MQTT 5 subscriptions ask the
+            // broker not to send one; this catches 3.1.1 and other subscriptions that match.
+            if message.retain {
+                refuseRetained(message.topic, &state)
+                return
+            }
             do {
                 let command = try OutputCommand(payload: message.payloadString)
                 guard state.outputLines[output.name] != nil else {
@@ -430,6 +444,20 @@ public final class Agent: Service, Sendable {
              retain: false)
     }
 
+    /// Says once per topic that a retained command was ignored, and how to clear it.
+    private func refuseRetained(_ topic: String, _ state: inout AgentState) {
+        guard state.reportedRetainedCommands.insert(topic).inserted else { return }
+        let error = Self.retainedCommandError(topic)
+        logger.warning("ignored a retained command", metadata: ["topic": "\(topic)", "reason": "\(error)"])
+        noteError("\(topic): \(error)")
+        send(state.profile.errorTopic, JSONValue.object(["topic": .string(topic), "error": .string(error)]).serialized, retain: false)
+    }
+
+    /// Why a retained command is ignored, with the command that clears it.
+    static func retainedCommandError(_ topic: String) -> String {
+        "a retained command never moves a line; clear it with: gpiobridge pub -r -n -t '\(topic)'"
+    }
+
     private func report(_ profile: Profile, source: String, error: String) {
         noteError("\(source): \(error)")
         send(profile.errorTopic, JSONValue.object(["source": .string(source), "error": .string(error)]).serialized, retain: false)
@@ -444,7 +472,10 @@ public final class Agent: Service, Sendable {
 
     /// The command topics, the tutorial-style subscriptions and Home Assistant's status.
     static func subscriptions(_ profile: Profile) -> [Subscription] {
-        var subscriptions = profile.outputs.compactMap { TopicFilter($0.commandTopic).map { Subscription($0, qos: .atLeastOnce) } }
+        // Retained commands are not wanted (5.0; a 3.1.1 broker sends them and they are ignored).
+        var subscriptions = profile.outputs.compactMap {
+            TopicFilter($0.commandTopic).map { Subscription($0, qos: .atLeastOnce, retainHandling: .doNotSend) }
+        }
         subscriptions += profile.subscriptions.map { Subscription($0.filter, qos: $0.qos) }
         if profile.discovery.enabled, let filter = TopicFilter(Discovery(profile: profile).homeAssistantStatusTopic) {
             subscriptions.append(Subscription(filter, qos: .atLeastOnce))

@@ -15,6 +15,8 @@ struct AgentState {
     var awaitingRestore: Bool
     /// The state topics of `initial: restore` outputs, read once at start.
     let restoreTopics: [String]
+    /// Command topics whose retained command was already reported: each is reported once.
+    var reportedRetainedCommands: Set<String> = []
     private var resolved: [String: Line] = [:]
 
     /// A line as found on a chip, with the settings it was requested with.

@@ -32,6 +32,10 @@ public struct BrokerSettings: Sendable, Equatable {
     /// How long the broker keeps our session (and the QoS 1/2 commands queued for us) while we
     /// are away. 0 starts a clean session at every connect.
     public var sessionExpirySeconds: UInt32
+    /// The bounds of the backoff while the broker cannot be reached (a lost connection is retried
+    /// at once; a broker that refuses us is backed off from 1 s to 60 s at least).
+    public var reconnectMinimumMilliseconds: Int
+    public var reconnectMaximumMilliseconds: Int
 }
 
 public struct TLSSettings: Sendable, Equatable {

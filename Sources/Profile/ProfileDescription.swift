@@ -19,6 +19,8 @@ extension Profile {
         lines.append("  keepalive: \(broker.keepAliveSeconds)s")
         lines.append("  protocol: \(broker.version.map { $0 == .v5 ? "5" : "3.1.1" } ?? "auto (5, falling back to 3.1.1)")")
         lines.append("  session_expiry: \(broker.sessionExpirySeconds)s")
+        lines.append("  reconnect_min: \(ProfileDecoder.formatDuration(broker.reconnectMinimumMilliseconds))")
+        lines.append("  reconnect_max: \(ProfileDecoder.formatDuration(broker.reconnectMaximumMilliseconds))")
         lines += ["device:", "  id: \(device.id)", "  name: \(device.name)", "  base_topic: \(device.baseTopic)",
                   "  status_topic: \(statusTopic)    # online / offline, retained; the will", "  error_topic: \(errorTopic)"]
         if !expanders.isEmpty {

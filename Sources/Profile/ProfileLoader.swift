@@ -126,10 +126,10 @@ extension ProfileDecoder {
     func broker(_ node: YAMLNode?, deviceID: String, path: String = "broker") -> BrokerSettings? {
         let defaults = BrokerSettings(host: "localhost", port: 1883, tls: nil, username: nil, password: nil,
                                       clientID: "gpiobridge-\(deviceID)", keepAliveSeconds: 60, version: nil,
-                                      sessionExpirySeconds: 3600)
+                                      sessionExpirySeconds: 3600, reconnectMinimumMilliseconds: 100, reconnectMaximumMilliseconds: 2000)
         guard let node else { return defaults }
         let known = ["host", "port", "tls", "username", "password", "password_file", "password_env", "password_credential",
-                     "client_id", "keepalive", "protocol", "session_expiry"]
+                     "client_id", "keepalive", "protocol", "session_expiry", "reconnect_min", "reconnect_max"]
         guard let fields = fields(node, path: path, known: known) else { return nil }
         var broker = defaults
         broker.host = string(fields, "host") ?? "localhost"
@@ -170,6 +170,12 @@ extension ProfileDecoder {
         }
         if let milliseconds = duration(fields, "session_expiry", in: 0...(Int(UInt32.max) * 1000)) {
             broker.sessionExpirySeconds = UInt32(milliseconds / 1000)
+        }
+        broker.reconnectMinimumMilliseconds = duration(fields, "reconnect_min", in: 10...60_000) ?? defaults.reconnectMinimumMilliseconds
+        broker.reconnectMaximumMilliseconds = duration(fields, "reconnect_max", in: 10...3_600_000) ?? defaults.reconnectMaximumMilliseconds
+        if broker.reconnectMaximumMilliseconds < broker.reconnectMinimumMilliseconds {
+            issue(fields, fields.has("reconnect_max") ? "reconnect_max" : "reconnect_min", "reconnect_max is below reconnect_min",
+                  hint: "make reconnect_max at least \(Self.formatDuration(broker.reconnectMinimumMilliseconds))")
         }
         return broker
     }

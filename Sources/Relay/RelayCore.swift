@@ -19,7 +19,11 @@ public struct RelayCore: Sendable {
         case subscribeBoards([String])
         /// Topic filters of a board no longer mirrored.
         case unsubscribeBoards([String])
-        /// Topic filters to subscribe to on the fleet broker: command topics, linked devices' states.
+        /// Command topics to subscribe to on the fleet broker, without what the broker retains
+        /// there: a retained command never moves a board's output.
+        case subscribeCommands([String])
+        /// Other topic filters to subscribe to on the fleet broker: linked devices' states, Home
+        /// Assistant's status (their retained messages are wanted).
         case subscribeFleet([String])
         /// Something the operator should read in the log.
         case log(String)
@@ -48,6 +52,8 @@ public struct RelayCore: Sendable {
     private var tasmotaSensors: [String: [TasmotaDialect.SensorField]] = [:]
     private var tasmotaAnnouncements: [String: TasmotaAnnouncement] = [:]
     private var esphomeNodes: [String: [ESPHomeAnnouncement]] = [:]
+    /// Command topics whose retained command was already reported: each is reported once.
+    private var reportedRetainedCommands: Set<String> = []
 
     /// `unixNow` is the wall clock at `now`; `seen` times are derived from it.
     public init(profile: RelayProfile, at now: ContinuousClock.Instant, unixNow: Int) {
@@ -71,10 +77,11 @@ public struct RelayCore: Sendable {
         var boardFilters = boards.values.flatMap { $0.definition.dialect.subscriptions }
         if profile.discoverTasmota { boardFilters += [TasmotaAnnouncement.configFilter, TasmotaAnnouncement.sensorsFilter] }
         if profile.discoverESPHome { boardFilters += ESPHomeAnnouncement.filters }
-        var fleetFilters = boards.keys.map { commandFilter($0) }
-        fleetFilters += links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
+        let commandFilters = boards.keys.map { commandFilter($0) }
+        var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
         if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
-        return [.subscribeBoards(unique(boardFilters)), .subscribeFleet(unique(fleetFilters).sorted())]
+        return [.subscribeBoards(unique(boardFilters)), .subscribeCommands(commandFilters.sorted()),
+                .subscribeFleet(unique(fleetFilters).sorted())]
     }
 
     /// The fleet broker connected: the relay's status and info, then every board's.
@@ -139,8 +146,10 @@ public struct RelayCore: Sendable {
 
     /// A message on the fleet broker: a command for a board, a linked device's state, or Home
     /// Assistant coming online. `qos` is the QoS it was delivered with: only QoS 1 and 2
-    /// commands wait for an unavailable board.
-    public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, at now: ContinuousClock.Instant) -> [Action] {
+    /// commands wait for an unavailable board. A command from the broker's retained store
+    /// (`retained`) is never carried out: it is reported once per topic with how to clear it.
+    public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, retained: Bool = false,
+                                      at now: ContinuousClock.Instant) -> [Action] {
         if profile.homeAssistant.enabled, topic == "\(profile.homeAssistant.prefix)/status" {
             guard payload == "online" else { return [] }
             return [relayHomeAssistant] + boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
@@ -149,12 +158,26 @@ public struct RelayCore: Sendable {
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
         let device = String(levels[1])
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
+            if retained {
+                guard reportedRetainedCommands.insert(topic).inserted else { return [] }
+                return refuse(device, topic: topic, payload: payload,
+                              reason: "a retained command never moves an output; clear it with: gpiobridge pub -r -n -t '\(topic)'")
+            }
             return command(payload: payload, board: device, name: String(levels[2]), topic: topic, mayWait: qos > 0, at: now)
         }
         if levels.count == 3, boards[device] == nil, let on = stateWord(payload.trimmingWhitespace()) {
             return follow(links.observed(.init(device: device, name: String(levels[2])), on: on, at: now), at: now)
         }
         return []
+    }
+
+    /// A message on the fleet broker too large to read was skipped: a command for a board is
+    /// refused on the board's error topic; anything else only had its log line.
+    public func skippedFleetMessage(topic: String, size: Int, limit: Int) -> [Action] {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.count == 4, levels[0] == baseTopic, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
+        return refuse(String(levels[1]), topic: topic, payload: "",
+                      reason: "a message of \(size) bytes is over the limit of \(limit) bytes: skipped")
     }
 
     // MARK: Time
@@ -377,7 +400,7 @@ public struct RelayCore: Sendable {
         owners[definition.identity] = name
         for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
         touch(name)
-        return [.subscribeBoards(definition.dialect.subscriptions), .subscribeFleet([commandFilter(name)])]
+        return [.subscribeBoards(definition.dialect.subscriptions), .subscribeCommands([commandFilter(name)])]
             + carryOut(availability, for: name, at: now)
     }
 

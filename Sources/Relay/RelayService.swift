@@ -98,9 +98,15 @@ public final class RelayService: Service, Sendable {
                 loop: while let event = await iterator.next() {
                     let now = ContinuousClock.now
                     switch event {
+                    case .fleetMessage(let message) where message.skippedPacketSize != nil:
+                        carryOut(core.skippedFleetMessage(topic: message.topic, size: message.skippedPacketSize!,
+                                                          limit: fleet.configuration.maximumPacketSize))
+                    case .boardsMessage(let message) where message.skippedPacketSize != nil:
+                        break  // the client logged it; nothing of it can be mirrored
                     case .fleetMessage(let message):
                         if boards == nil { carryOut(core.boardMessage(topic: message.topic, payload: message.payloadString, at: now)) }
-                        carryOut(core.fleetMessage(topic: message.topic, payload: message.payloadString, qos: Int(message.qos.rawValue), at: now))
+                        carryOut(core.fleetMessage(topic: message.topic, payload: message.payloadString, qos: Int(message.qos.rawValue),
+                                                   retained: message.retain, at: now))
                     case .boardsMessage(let message):
                         carryOut(core.boardMessage(topic: message.topic, payload: message.payloadString, at: now))
                     case .fleetConnection(let state):
@@ -171,6 +177,8 @@ public final class RelayService: Service, Sendable {
             case .unsubscribeBoards(let filters):
                 // Handed over now, so that a board announcing itself again right after is subscribed after this.
                 _ = (boards ?? fleet).requestUnsubscription(filters.compactMap(TopicFilter.init))
+            case .subscribeCommands(let filters):
+                subscribe(fleet, filters, noLocal: false, retainHandling: .doNotSend)
             case .subscribeFleet(let filters):
                 subscribe(fleet, filters, noLocal: false)
             case .log(let text):
@@ -181,8 +189,11 @@ public final class RelayService: Service, Sendable {
 
     /// Hands the subscription to the client in the loop's order and logs the broker's answer when
     /// it comes (never while the broker is away).
-    private func subscribe(_ client: MQTTClient, _ filters: [String], noLocal: Bool) {
-        let subscriptions = filters.compactMap { TopicFilter($0).map { Subscription($0, qos: .atLeastOnce, noLocal: noLocal) } }
+    private func subscribe(_ client: MQTTClient, _ filters: [String], noLocal: Bool,
+                           retainHandling: RetainHandling = .sendOnSubscribe) {
+        let subscriptions = filters.compactMap {
+            TopicFilter($0).map { Subscription($0, qos: .atLeastOnce, noLocal: noLocal, retainHandling: retainHandling) }
+        }
         guard !subscriptions.isEmpty else { return }
         client.requestSubscription(subscriptions).whenComplete { [logger] result in
             switch result {

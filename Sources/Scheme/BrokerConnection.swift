@@ -92,6 +92,8 @@ extension BrokerSettings {
         configuration.cleanStart = broker.sessionExpirySeconds == 0
         configuration.sessionExpiry = broker.sessionExpirySeconds
         configuration.will = will
+        configuration.reconnect = .exponentialBackoff(initial: .milliseconds(broker.reconnectMinimumMilliseconds),
+                                                      maximum: .milliseconds(broker.reconnectMaximumMilliseconds))
         let tls = broker.tls.map {
             MQTTTLSOptions(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, insecure: $0.insecure)
         }

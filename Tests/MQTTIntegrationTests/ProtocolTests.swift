@@ -45,14 +45,43 @@ struct ProtocolTests {
         }
     }
 
-    @Test("a packet above our Maximum Packet Size gets DISCONNECT 0x95 [MQTT-3.1.2-24]")
-    func oversizeFromBroker() async throws {
+    @Test("a PUBLISH above our Maximum Packet Size is acknowledged and skipped; the connection stays and the next one is delivered",
+          arguments: [QoS.atLeastOnce, .exactlyOnce])
+    func oversizePublishFromBroker(qos: QoS) async throws {
         try await scripted({ $0.maximumPacketSize = 1024 }) { broker, client in
             let (connection, connect) = try await broker.accept()
             #expect(connect.properties.maximumPacketSize == 1024)
             try await client.waitUntilConnected()
-            let big = PublishPacket(topic: "t", payload: ByteBuffer(repeating: 0x41, count: 2000))
+            let inbox = Inbox(client)
+            let big = PublishPacket(topic: "t", payload: ByteBuffer(repeating: 0x41, count: 2000), qos: qos, packetID: 7)
+            var encoded = ByteBuffer()
+            try MQTTPacketEncoder(version: .v5).encode(.publish(big), into: &encoded)
             try await connection.send(.publish(big))
+            let ack = try await connection.receive()
+            switch qos {
+            case .atLeastOnce: #expect(ack == .puback(PublishAckPacket(packetID: 7, reasonCode: .implementationSpecificError)))
+            default: #expect(ack == .pubrec(PublishAckPacket(packetID: 7, reasonCode: .implementationSpecificError)))
+            }
+            try await connection.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "small"))))
+            let messages = try await inbox.wait(for: 2)
+            #expect(messages.first?.skippedPacketSize == encoded.readableBytes, "the application hears of it, with its size")
+            #expect(messages.first?.payload.readableBytes == 0)
+            #expect(messages.last?.payloadString == "small")
+        }
+    }
+
+    @Test("a packet other than PUBLISH above our Maximum Packet Size gets DISCONNECT 0x95 [MQTT-3.1.2-24]")
+    func oversizeFromBroker() async throws {
+        try await scripted({ $0.maximumPacketSize = 16 }) { broker, client in
+            let (connection, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            _ = client.requestSubscription([Subscription(TopicFilter("t")!)])
+            guard case .subscribe(let subscribe) = try await connection.receive() else {
+                Issue.record("expected SUBSCRIBE")
+                return
+            }
+            try await connection.send(.suback(SubscriptionAckPacket(packetID: subscribe.packetID,
+                                                                    reasonCodes: Array(repeating: .success, count: 40))))
             guard case .disconnect(let disconnect) = try await connection.receive() else {
                 Issue.record("expected DISCONNECT")
                 return
@@ -74,6 +103,25 @@ struct ProtocolTests {
             let state = try await client.waitForState("connected") { $0.isConnected }
             guard case .connected(let info) = state else { return }
             #expect(info.version == .v3_1_1)
+        }
+    }
+
+    @Test("a CONNECT left unanswered, or a socket closed before CONNACK, keeps MQTT 5.0: only the broker's refusal makes the client fall back")
+    func noFallbackWithoutRefusal() async throws {
+        try await scripted({ $0.connectTimeout = .seconds(3) }) { broker, client in
+            let silent = try await broker.nextConnection()
+            guard case .connect(let first) = try await silent.receive() else { throw HarnessError("no CONNECT") }
+            #expect(first.version == .v5)
+            try await silent.waitForClose()  // the client gave up on it
+            let closing = try await broker.nextConnection()
+            guard case .connect(let second) = try await closing.receive() else { throw HarnessError("no CONNECT") }
+            #expect(second.version == .v5)
+            await closing.close()
+            let (_, third) = try await broker.accept()
+            #expect(third.version == .v5)
+            let state = try await client.waitForState("connected") { $0.isConnected }
+            guard case .connected(let info) = state else { return }
+            #expect(info.version == .v5)
         }
     }
 
@@ -293,7 +341,7 @@ struct ProtocolTests {
         do {
             try await run
             Issue.record("run() must throw")
-        } catch MQTTConnectionError.refused(let code, _) {
+        } catch MQTTConnectionError.refused(let code, _, _) {
             #expect(code == .banned)
         }
         await broker.close()

@@ -105,11 +105,17 @@ struct ResilienceTests {
                 _ = try await watcher.subscribe(to: "gpiobridge/+/status")
                 let graceful = try device("graceful")
                 try await withRunningClients([graceful]) {}
-                // Mosquitto drops a client that publishes where its ACL forbids: no DISCONNECT, so the will goes out.
+                // Another client taking its id over makes the broker drop it: no DISCONNECT, so the
+                // will goes out. (The client then reconnects and takes its id back.)
                 let dropped = try device("dropped")
                 try await withRunningClients([dropped]) {
-                    _ = try? await dropped.publish(to: "forbidden/topic", payload: "x", qos: .atLeastOnce)
+                    let thief = try await runProgram("/usr/bin/mosquitto_pub", [
+                        "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "secret",
+                        "-i", dropped.configuration.clientID, "-t", "test/takeover", "-m", "x",
+                    ])
+                    #expect(thief.status == 0, "\(thief.output)")
                     try await inbox.wait(for: 1)
+                    try await dropped.waitUntilConnected()
                 }
                 let withWill = try device("farewell")
                 try await withRunningClients([withWill]) {
@@ -165,7 +171,7 @@ struct ResilienceTests {
         }
     }
 
-    @Test("MQTT 5.0 falls back to 3.1.1 against amqtt, a 3.1.1-only broker")
+    @Test("amqtt, a 3.1.1-only broker that ignores a 5.0 CONNECT: auto mode keeps 5.0 (silence is no refusal); 3.1.1 connects")
     func fallbackAgainstAmqtt() async throws {
         let amqtt = packageRoot + "/.build-amqtt/bin/amqtt"
         guard FileManager.default.isExecutableFile(atPath: amqtt) else {
@@ -193,10 +199,22 @@ struct ResilienceTests {
                 guard ContinuousClock.now < deadline, process.isRunning else { throw HarnessError("amqtt did not start") }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            var configuration = clientConfiguration(port: port, "fallback")
-            // amqtt never answers a 5.0 CONNECT with properties, so the fallback rides on the CONNACK timeout.
-            configuration.connectTimeout = .seconds(2)
-            let client = try MQTTClient(configuration: configuration, logger: testLogger("fallback"))
+            // amqtt never answers a 5.0 CONNECT with properties: no CONNACK, no refusal, so no
+            // fallback; every attempt stays 5.0, and the log says what to set.
+            var automatic = clientConfiguration(port: port, "auto")
+            automatic.connectTimeout = .milliseconds(500)
+            let log = CapturedLog()
+            let auto = try MQTTClient(configuration: automatic, logger: log.logger("auto", level: .info))
+            try await withRunningClients([auto], waitForConnection: false) {
+                try await eventually("two attempts without CONNACK") {
+                    log.all.filter { $0.message.contains("no CONNACK to an MQTT 5.0 CONNECT") }.count >= 2
+                }
+                #expect(log.all.contains { $0.message.contains("set protocol: 3.1.1") })
+                #expect(!log.all.contains { $0.message.contains("using MQTT 3.1.1") })
+            }
+            var configuration = clientConfiguration(port: port, "v311", version: .v3_1_1)
+            configuration.fallbackToV3_1_1 = false
+            let client = try MQTTClient(configuration: configuration, logger: testLogger("v311"))
             let inbox = Inbox(client)
             try await withRunningClients([client]) {
                 guard case .connected(let info) = try await client.waitForState("connected", { $0.isConnected }) else { return }

@@ -116,3 +116,63 @@ struct ReconnectBackoffTests {
         #expect(backoff.nextDelay(using: &generator) <= .seconds(1))
     }
 }
+
+@Suite("Reconnect schedule: by what went wrong")
+struct ReconnectScheduleTests {
+    @Test("a connection that worked is retried at once; one dropped soon after CONNACK backs off on its own track")
+    func lost() {
+        var generator = SplitMix64(state: 7)
+        var schedule = ReconnectSchedule(initial: .milliseconds(100), maximum: .seconds(2))
+        #expect(schedule.delayAfterLosing(connectionThatLasted: .seconds(8), using: &generator) == .zero)
+        #expect(schedule.delayAfterLosing(connectionThatLasted: ReconnectSchedule.stableConnection, using: &generator) == .zero)
+        var dropped: [Duration] = []
+        for _ in 0..<8 {
+            schedule.connected()  // CONNACK each time, and each time dropped at once (an ACL, a takeover)
+            dropped.append(schedule.delayAfterLosing(connectionThatLasted: .milliseconds(200), using: &generator))
+        }
+        #expect(dropped[0] >= .milliseconds(500) && dropped[0] <= .seconds(1), "the slow track starts at 1 s")
+        #expect(dropped.last! >= .seconds(30) && dropped.last! <= .seconds(60), "and grows to its cap, CONNACK or not")
+        #expect(schedule.delayAfterLosing(connectionThatLasted: .seconds(6), using: &generator) == .zero)
+        #expect(schedule.delayAfterLosing(connectionThatLasted: .milliseconds(200), using: &generator) <= .seconds(1),
+                "a connection that lasted starts the dropped track over")
+    }
+
+    @Test("an unreachable broker is retried within the configured bounds; CONNACK starts over")
+    func unreachable() {
+        var generator = SplitMix64(state: 9)
+        var schedule = ReconnectSchedule(initial: .milliseconds(100), maximum: .seconds(2))
+        let delays = (0..<10).map { _ in schedule.delayAfterFailing(refused: false, using: &generator) }
+        #expect(delays[0] >= .milliseconds(50) && delays[0] <= .milliseconds(100))
+        #expect(delays.allSatisfy { $0 <= .seconds(2) }, "never above the maximum: back within 2 s of the broker's return")
+        #expect(delays.suffix(4).allSatisfy { $0 >= .seconds(1) })
+        schedule.connected()
+        #expect(schedule.delayAfterFailing(refused: false, using: &generator) <= .milliseconds(100))
+    }
+
+    @Test("a broker that refuses is backed off slowly, and apart from one that cannot be reached")
+    func refused() {
+        var generator = SplitMix64(state: 11)
+        var schedule = ReconnectSchedule(initial: .milliseconds(100), maximum: .seconds(2))
+        let first = schedule.delayAfterFailing(refused: true, using: &generator)
+        #expect(first >= .milliseconds(500) && first <= .seconds(1))
+        for _ in 0..<10 { _ = schedule.delayAfterFailing(refused: false, using: &generator) }
+        let second = schedule.delayAfterFailing(refused: true, using: &generator)
+        #expect(second >= .seconds(1) && second <= .seconds(2), "unreachable attempts did not advance the refused track")
+        for _ in 0..<10 { _ = schedule.delayAfterFailing(refused: true, using: &generator) }
+        let capped = schedule.delayAfterFailing(refused: true, using: &generator)
+        #expect(capped >= .seconds(30) && capped <= .seconds(60))
+        schedule.connected()
+        #expect(schedule.delayAfterFailing(refused: true, using: &generator) <= .seconds(1))
+    }
+}
+
+@Suite("Durations for people")
+struct DurationWordingTests {
+    @Test("rounded to the hundredth, trailing zeros dropped", arguments: [
+        (Duration.seconds(2), "2 s"), (.nanoseconds(2_000_211_142), "2 s"), (.milliseconds(286), "0.29 s"),
+        (.milliseconds(1_500), "1.5 s"), (.milliseconds(45_004), "45 s"), (.milliseconds(5), "0.01 s"), (.zero, "0 s"),
+    ])
+    func wording(duration: Duration, expected: String) {
+        #expect(duration.formattedSeconds == expected)
+    }
+}

@@ -41,13 +41,13 @@ struct RelayCoreTests {
     func startAndAnnounce() throws {
         var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
         let start = core.start()
-        guard case .subscribeBoards(let boardFilters) = start[0], case .subscribeFleet(let fleetFilters) = start[1] else {
+        guard case .subscribeBoards(let boardFilters) = start[0], case .subscribeCommands(let commandFilters) = start[1] else {
             Issue.record("unexpected \(start)")
             return
         }
         #expect(Set(boardFilters) == ["tele/tasmota_A1B2C3/LWT", "tele/tasmota_A1B2C3/STATE", "tele/tasmota_A1B2C3/SENSOR",
                                       "stat/tasmota_A1B2C3/+", "test"])
-        #expect(fleetFilters == ["gpiobridge/kitchen/+/set", "gpiobridge/tutorial/+/set"])
+        #expect(commandFilters == ["gpiobridge/kitchen/+/set", "gpiobridge/tutorial/+/set"])
         _ = core.boardsBroker(up: true, at: at(0))
         let announced = retained(core.fleetConnected(at: at(1)))
         #expect(announced["gpiobridge/hub/status"] == "online")
@@ -86,6 +86,21 @@ struct RelayCoreTests {
         #expect(published(bad).first?.hasPrefix(#"gpiobridge/kitchen/error {"topic":"gpiobridge/kitchen/light/set","payload":"blink","error":"#) == true)
         #expect(published(core.fleetMessage(topic: "gpiobridge/kitchen/fan/set", payload: "ON", at: at(8)))
             .first?.contains("fan is not an output of this board") == true)
+    }
+
+    @Test("a retained command never reaches the board: it is reported once per topic with how to clear it")
+    func retainedCommand() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(1))
+        let first = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", retained: true, at: at(2))
+        #expect(sent(first).isEmpty)
+        #expect(published(first).first?.contains("gpiobridge pub -r -n -t 'gpiobridge/kitchen/light/set'") == true)
+        #expect(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", retained: true, at: at(3)).isEmpty,
+                "reported once")
+        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 ON"],
+                "a live command still works")
     }
 
     @Test("a plain board is offline after its silence limit from the start, and when heard from is online")
@@ -148,7 +163,7 @@ struct RelayCoreTests {
         let added = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/config", payload: config, at: at(1))
         #expect(core.boardNames == ["tasmota_D4E5F6"])
         #expect(added.contains(.subscribeBoards(["tele/tasmota_D4E5F6/LWT", "tele/tasmota_D4E5F6/STATE", "tele/tasmota_D4E5F6/SENSOR", "stat/tasmota_D4E5F6/+"])))
-        #expect(added.contains(.subscribeFleet(["gpiobridge/tasmota_D4E5F6/+/set"])))
+        #expect(added.contains(.subscribeCommands(["gpiobridge/tasmota_D4E5F6/+/set"])))
         let homeAssistant = retained(added)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"]
         #expect(homeAssistant?.contains(#""via_device":"gpiobridge_relay""#) == true)
         #expect(homeAssistant?.contains(#""cns":[["mac","a1b2c3d4e5f6"]]"#) == true, "Home Assistant files it with the board's own device")

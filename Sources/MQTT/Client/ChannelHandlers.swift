@@ -1,13 +1,18 @@
 import NIOCore
 
-/// Frames inbound bytes into packets with ``MQTTPacketDecoder``; decode errors go down the pipeline.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Frames inbound bytes into packets with ``MQTTPacketDecoder``, skipping an oversized PUBLISH
+/// without buffering it; decode errors go down the pipeline.
 struct MQTTFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = MQTTPacket
+    typealias InboundOut = MQTTFrame
     var decoder: MQTTPacketDecoder
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let packet = try decoder.decode(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(packet))
+        guard let frame = try decoder.decodeFrame(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }
 
@@ -29,11 +34,12 @@ struct MQTTFrameEncoder: MessageToByteEncoder {
 
 /// Hands what a connection's channel sees (packets, errors, close) to its owner on the event loop.
 final class MQTTConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = MQTTPacket
+    typealias InboundIn = MQTTFrame
 
     /// Receives the connection's events; called on the channel's event loop only.
     protocol Delegate: AnyObject {
         func connection(received packet: MQTTPacket)
+        func connection(skipped publish: OversizedPublish)
         func connection(caught error: any Error)
         func connectionClosed()
     }
@@ -45,7 +51,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        delegate?.connection(received: unwrapInboundIn(data))
+        switch unwrapInboundIn(data) {
+        case .packet(let packet): delegate?.connection(received: packet)
+        case .oversizedPublish(let publish): delegate?.connection(skipped: publish)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -57,3 +66,25 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 }
+
+#if os(Linux)
+/// Acknowledges every read at once instead of letting the kernel delay the ACK.
+///
+/// Linux delays an ACK by up to 40 ms on a connection it considers interactive, hoping to send it
+/// with data. A broker with Nagle's algorithm on (Mosquitto's default, `set_tcp_nodelay false`)
+/// holds its next small packet until its previous one is acknowledged, so a PUBACK we read and do
+/// not answer stalled the next command for 40 ms. Setting TCP_QUICKACK after each read sends the
+/// pending ACK now; the kernel clears the mode again, hence every read.
+final class QuickAckHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private static let option = ChannelOptions.Types.SocketOption(level: IPPROTO_TCP, name: TCP_QUICKACK)
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // A channel that cannot take the option (not TCP) simply keeps the kernel's behaviour.
+        try? context.channel.syncOptions?.setOption(Self.option, value: 1)
+        context.fireChannelReadComplete()
+    }
+}
+#endif

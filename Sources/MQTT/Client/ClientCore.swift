@@ -31,6 +31,7 @@ final class Connection: MQTTConnectionHandler.Delegate, @unchecked Sendable {
     }
 
     func connection(received packet: MQTTPacket) { core?.received(packet, on: self) }
+    func connection(skipped publish: OversizedPublish) { core?.skipped(publish, on: self) }
     func connection(caught error: any Error) { core?.caught(error, on: self) }
     func connectionClosed() { core?.end(self, reason: endReason ?? .closedByBroker) }
 }
@@ -89,11 +90,16 @@ final class ClientCore: @unchecked Sendable {
             guard first == .v5, self.configuration.fallbackToV3_1_1, !self.isStopping else {
                 return self.eventLoop.makeFailedFuture(error)
             }
+            // Only the broker's own word makes us fall back (and stay): a timeout or a closed
+            // socket says nothing about the protocol, and must not cost 5.0 for good.
             switch error as? MQTTConnectionError {
-            case .refused(.unsupportedProtocolVersion, _)?, .closedBeforeConnAck?, .noConnAck?:
-                self.logger.notice("broker did not accept MQTT 5.0 (\(error)); trying MQTT 3.1.1")
+            case .refused(.unsupportedProtocolVersion, _, _)?:
+                self.logger.notice("the broker does not accept MQTT 5.0 (\(error)); using MQTT 3.1.1 from now on")
                 self.version = .v3_1_1
                 return self.attemptConnection(version: .v3_1_1)
+            case .noConnAck?:
+                self.logger.notice("no CONNACK to an MQTT 5.0 CONNECT: a broker that speaks only 3.1.1 may ignore it (amqtt does); if so, set protocol: 3.1.1 (-V 311)")
+                return self.eventLoop.makeFailedFuture(error)
             default:
                 return self.eventLoop.makeFailedFuture(error)
             }
@@ -120,6 +126,9 @@ final class ClientCore: @unchecked Sendable {
             .channelInitializer { channel in
                 do {
                     let pipeline = channel.pipeline.syncOperations
+                    #if os(Linux)
+                    try pipeline.addHandler(QuickAckHandler())
+                    #endif
                     if let sslContext {
                         try pipeline.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
@@ -174,7 +183,8 @@ final class ClientCore: @unchecked Sendable {
     private func handleConnAck(_ ack: ConnAckPacket, on connection: Connection) {
         connection.handshakeTimer?.cancel()
         if ack.reasonCode.isFailure {
-            abandon(connection, reason: .refused(ack.reasonCode, reasonString: ack.properties.reasonString))
+            abandon(connection, reason: .refused(ack.reasonCode, reasonString: ack.properties.reasonString,
+                                                 version: connection.version))
             return
         }
         let properties = ack.properties
@@ -243,6 +253,18 @@ final class ClientCore: @unchecked Sendable {
         }
     }
 
+    /// A PUBLISH over our maximum packet size: acknowledged and reported, and the connection stays.
+    func skipped(_ publish: OversizedPublish, on connection: Connection) {
+        guard connection === self.connection, connection.phase == .established else {
+            if connection.phase == .handshaking { violation(on: connection, .protocolError, "expected CONNACK, received PUBLISH") }
+            return
+        }
+        connection.keepAlive?.packetReceived(at: .now())
+        let topic = publish.topic.isEmpty ? "(a topic alias)" : publish.topic
+        logger.warning("skipped a message of \(publish.size) bytes on \(topic): over the maximum packet size of \(configuration.maximumPacketSize) bytes")
+        run(session.skipped(publish, refusal: connection.version == .v5 ? .implementationSpecificError : nil), on: connection)
+    }
+
     func caught(_ error: any Error, on connection: Connection) {
         guard connection.phase != .closed else { return }
         if let decodeError = error as? MQTTDecodeError {
@@ -279,8 +301,11 @@ final class ClientCore: @unchecked Sendable {
 
     /// The broker broke the protocol: DISCONNECT with `code` (5.0), then close [MQTT-4.13].
     private func violation(on connection: Connection, _ code: ReasonCode, _ detail: String) {
-        logger.error("protocol violation by the broker: \(detail); disconnecting with \(code)")
-        let reason = MQTTConnectionError.protocolViolation(code, detail: detail)
+        // 3.1.1 has no DISCONNECT from a client with a reason: the socket is simply closed.
+        logger.error(connection.version == .v5
+            ? "protocol violation by the broker: \(detail); disconnecting with \(code)"
+            : "protocol violation by the broker (\(code.name)): \(detail); closing the connection")
+        let reason = MQTTConnectionError.protocolViolation(code, detail: detail, version: connection.version)
         connection.endReason = reason
         if connection.version == .v5, let channel = connection.channel {
             var properties = MQTTProperties()
@@ -328,7 +353,7 @@ final class ClientCore: @unchecked Sendable {
             write(.pingreq, on: connection)
             connection.channel?.flush()
         case .timedOut(let silence):
-            logger.warning("no packet from the broker for \(Duration(silence)) despite PINGREQ: connection is half-open, dropping it")
+            logger.warning("no packet from the broker for \(Duration(silence).formattedSeconds) despite PINGREQ: connection is half-open, dropping it")
             abandon(connection, reason: .keepAliveTimedOut(silence: Duration(silence)))
             return
         case nil:
@@ -385,6 +410,10 @@ final class ClientCore: @unchecked Sendable {
             case .deliver(let publish):
                 messages.yield(MQTTMessage(topic: publish.topic, payload: publish.payload, qos: publish.qos,
                                            retain: publish.retain, properties: publish.properties))
+            case .reportSkipped(let publish):
+                var message = MQTTMessage(topic: publish.topic, payload: ByteBuffer(), qos: publish.qos, retain: publish.retain)
+                message.skippedPacketSize = publish.size
+                messages.yield(message)
             case .complete(let operation, let completion):
                 complete(operation, completion)
             case .disconnect(let code, let detail):

@@ -28,10 +28,13 @@ public struct MQTTTLSOptions: Sendable, Hashable {
 public enum MQTTReconnectPolicy: Sendable, Hashable {
     /// Never: ``MQTTClient/run()`` throws the first connection error (command-line tools).
     case never
-    /// Forever, with exponential backoff and jitter between `initial` and `maximum` (daemons).
+    /// Forever (daemons), as ``ReconnectSchedule`` says: a lost connection at once, then, while the
+    /// broker cannot be reached, exponential backoff with jitter between `initial` and `maximum`;
+    /// a broker that refuses or drops us is backed off on a slower track of its own.
     case exponentialBackoff(initial: Duration, maximum: Duration)
 
-    public static let standard = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(500), maximum: .seconds(30))
+    /// Short bounds, right for a broker on the same network: back within about `maximum` of its return.
+    public static let standard = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(100), maximum: .seconds(2))
 }
 
 /// Everything ``MQTTClient`` needs to reach and talk to a broker.

@@ -8,8 +8,9 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
     case connectTimedOut(host: String, port: Int, after: Duration)
     /// The TLS handshake failed.
     case tls(TLSFailure)
-    /// The broker answered CONNECT with a failure reason code.
-    case refused(ReasonCode, reasonString: String?)
+    /// The broker answered CONNECT with a failure reason code (a 3.1.1 return code, read as the
+    /// 5.0 code it stands for, when `version` is 3.1.1).
+    case refused(ReasonCode, reasonString: String?, version: MQTTVersion)
     /// The connection closed before the broker answered CONNECT.
     case closedBeforeConnAck
     /// The connection is up but the broker did not answer CONNECT in time (some 3.1.1-only
@@ -21,8 +22,9 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
     case disconnectedByBroker(ReasonCode, reasonString: String?)
     /// The broker stayed silent for `silence` despite a PINGREQ (half-open connection).
     case keepAliveTimedOut(silence: Duration)
-    /// The broker broke the protocol; we sent DISCONNECT with `code`.
-    case protocolViolation(ReasonCode, detail: String)
+    /// The broker broke the protocol; we sent DISCONNECT with `code` (5.0), or closed the
+    /// connection (3.1.1, which has no reason codes).
+    case protocolViolation(ReasonCode, detail: String, version: MQTTVersion)
     /// Another socket error.
     case io(String)
 
@@ -47,21 +49,32 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the broker answered and said no (CONNACK with a failure code): trying again soon
+    /// will not help, and must not hammer it.
+    public var isRefusal: Bool {
+        if case .refused = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .dnsLookupFailed(let host, let detail): "cannot resolve host \"\(host)\": \(detail)"
         case .tcpConnectFailed(let host, let port, let detail): "cannot connect to \(host):\(port): \(detail)"
-        case .connectTimedOut(let host, let port, let after): "no answer from \(host):\(port) within \(after)"
+        case .connectTimedOut(let host, let port, let after): "no answer from \(host):\(port) within \(after.formattedSeconds)"
         case .tls(let failure): failure.description
-        case .refused(let code, let reason):
-            "the broker refused the connection: \(code)" + (reason.map { " (\($0))" } ?? "")
+        case .refused(let code, let reason, let version):
+            "the broker refused the connection: \(version == .v5 ? code.description : code.v3ConnectDescription)"
+                + (reason.map { " (\($0))" } ?? "")
         case .closedBeforeConnAck: "the broker closed the connection before answering CONNECT"
-        case .noConnAck(let after): "the broker did not answer CONNECT within \(after)"
+        case .noConnAck(let after): "the broker did not answer CONNECT within \(after.formattedSeconds)"
         case .closedByBroker: "the broker closed the connection"
         case .disconnectedByBroker(let code, let reason):
             "the broker disconnected us: \(code)" + (reason.map { " (\($0))" } ?? "")
-        case .keepAliveTimedOut(let silence): "no packet from the broker for \(silence) despite PINGREQ (connection is half-open)"
-        case .protocolViolation(let code, let detail): "the broker broke the protocol, disconnected with \(code): \(detail)"
+        case .keepAliveTimedOut(let silence):
+            "no packet from the broker for \(silence.formattedSeconds) despite PINGREQ (connection is half-open)"
+        case .protocolViolation(let code, let detail, let version):
+            version == .v5 ? "the broker broke the protocol, disconnected with \(code): \(detail)"
+                : "the broker broke the protocol (\(code.name)), closed the connection: \(detail)"
         case .io(let detail): "connection error: \(detail)"
         }
     }

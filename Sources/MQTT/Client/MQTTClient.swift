@@ -69,40 +69,37 @@ public final class MQTTClient: Service, Sendable {
     }
 
     private func connectionLoop() async throws {
-        var backoff: ReconnectBackoff?
+        var schedule: ReconnectSchedule?
         if case .exponentialBackoff(let initial, let maximum) = configuration.reconnect {
-            backoff = ReconnectBackoff(initial: initial, maximum: maximum)
+            schedule = ReconnectSchedule(initial: initial, maximum: maximum)
         }
+        var random = SystemRandomNumberGenerator()
         let core = self.core
         while !(try await eventLoop.submit { core.isStopping }.get()) {
             let failure: MQTTConnectionError
+            let delay: Duration
             do {
                 let ended = try await eventLoop.flatSubmit { core.establish() }.get()
+                schedule?.connected()
                 let connectedAt = ContinuousClock.now
                 let reason = try await ended.get()
-                // Only a connection that lasted resets the backoff: a broker that accepts and then
-                // drops us at once (an ACL, a takeover) must not be hammered.
-                if ContinuousClock.now - connectedAt >= Self.stableConnection { backoff?.reset() }
                 if try await eventLoop.submit({ core.isStopping }).get() { return }
                 core.logger.warning("connection lost: \(reason)")
                 failure = reason
+                delay = schedule?.delayAfterLosing(connectionThatLasted: ContinuousClock.now - connectedAt, using: &random) ?? .zero
             } catch let error as MQTTConnectionError {
                 if try await eventLoop.submit({ core.isStopping }).get() { return }
-                if backoff != nil {
+                if schedule != nil {
                     core.logger.error("cannot connect to \(configuration.host):\(configuration.port): \(error)")
                 }
                 failure = error
+                delay = schedule?.delayAfterFailing(refused: error.isRefusal, using: &random) ?? .zero
             }
-            guard var policy = backoff else { throw failure }
-            let delay = policy.nextDelay()
-            backoff = policy
-            core.logger.info("reconnecting in \(delay.formattedSeconds)")
+            guard schedule != nil else { throw failure }
+            core.logger.info(delay == .zero ? "reconnecting now" : "reconnecting in \(delay.formattedSeconds)")
             try await eventLoop.flatSubmit { core.waitBeforeReconnect(delay, after: failure) }.get()
         }
     }
-
-    /// How long a connection must last for the next failure to start the backoff from the beginning.
-    static let stableConnection = Duration.seconds(10)
 
     /// Stops gracefully and makes ``run()`` return. By default it sends DISCONNECT 0x00, so the
     /// broker discards the will [MQTT-3.1.2-10]; with `sendingWill` it asks the broker to publish
@@ -233,11 +230,13 @@ public final class MQTTClient: Service, Sendable {
 }
 
 extension Duration {
-    /// "1.25 s": seconds with two decimals, for log lines.
-    var formattedSeconds: String {
-        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-        let whole = milliseconds / 1000
-        let fraction = (milliseconds % 1000) / 10
+    /// Seconds for people: "2 s", "0.29 s", "1.5 s", "45 s" (to the hundredth, trailing zeros dropped).
+    public var formattedSeconds: String {
+        let hundredths = components.seconds * 100 + (components.attoseconds + 5_000_000_000_000_000) / 10_000_000_000_000_000
+        let whole = hundredths / 100
+        let fraction = hundredths % 100
+        if fraction == 0 { return "\(whole) s" }
+        if fraction % 10 == 0 { return "\(whole).\(fraction / 10) s" }
         return "\(whole).\(fraction < 10 ? "0" : "")\(fraction) s"
     }
 }

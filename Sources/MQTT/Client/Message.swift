@@ -9,6 +9,9 @@ public struct MQTTMessage: Sendable, Hashable {
     /// MQTT 5.0 properties: message expiry, content type, response topic, user properties and,
     /// on received messages, the subscription identifiers that matched.
     public var properties: MQTTProperties
+    /// Set on a received message that exceeded the client's maximum packet size: the packet's
+    /// size. Its payload was skipped (it is empty here) and the message was acknowledged.
+    public var skippedPacketSize: Int?
 
     public init(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false,
                 properties: MQTTProperties = MQTTProperties()) {
@@ -60,7 +63,8 @@ public enum MQTTConnectionState: Sendable, CustomStringConvertible {
         case .idle: "idle"
         case .connecting(let attempt): "connecting (attempt \(attempt))"
         case .connected(let info): "connected (MQTT \(info.version), session present: \(info.sessionPresent))"
-        case .waitingToReconnect(let delay, let error): "reconnecting in \(delay) after: \(error)"
+        case .waitingToReconnect(let delay, let error):
+            (delay == .zero ? "reconnecting now" : "reconnecting in \(delay.formattedSeconds)") + " after: \(error)"
         case .stopped: "stopped"
         }
     }

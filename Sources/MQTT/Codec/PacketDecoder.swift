@@ -1,15 +1,48 @@
 import NIOCore
 
+/// The head of a PUBLISH larger than the decoder accepts: enough to acknowledge it and say what
+/// was skipped. Its payload is never buffered.
+public struct OversizedPublish: Hashable, Sendable {
+    /// The topic name; empty when a 5.0 topic alias stands for it.
+    public var topic: String
+    public var qos: QoS
+    public var retain: Bool
+    public var dup: Bool
+    /// Present for QoS 1 and 2.
+    public var packetID: UInt16?
+    /// The whole packet's size in bytes, fixed header included.
+    public var size: Int
+
+    public init(topic: String, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16?, size: Int) {
+        self.topic = topic
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+        self.packetID = packetID
+        self.size = size
+    }
+}
+
+/// What ``MQTTPacketDecoder/decodeFrame(from:)`` found next.
+public enum MQTTFrame: Hashable, Sendable {
+    case packet(MQTTPacket)
+    /// A PUBLISH over the maximum packet size, being skipped.
+    case oversizedPublish(OversizedPublish)
+}
+
 /// Turns bytes into MQTT packets, checking them against the specification. Does no I/O.
 ///
 /// Feed it a buffer that may hold partial packets: ``decode(from:)`` returns nil until a whole
 /// packet is there, and refuses a packet larger than ``maximumPacketSize`` as soon as its fixed
-/// header says so, before its body is buffered.
+/// header says so, before its body is buffered. ``decodeFrame(from:)`` skips such a PUBLISH
+/// instead, so that one message cannot take a client off its broker.
 public struct MQTTPacketDecoder: Sendable {
     /// The protocol level of the connection. Decoding a CONNECT sets it to the CONNECT's level.
     public var version: MQTTVersion
     /// The largest packet accepted, in bytes, fixed header included.
     public var maximumPacketSize: Int
+    /// Bytes of a skipped PUBLISH that have not arrived yet; they are dropped as they come.
+    public private(set) var bytesToDiscard = 0
 
     public init(version: MQTTVersion, maximumPacketSize: Int = MQTTLimits.maximumVariableByteInteger + 5) {
         self.version = version
@@ -43,6 +76,47 @@ public struct MQTTPacketDecoder: Sendable {
             throw .malformed("\(type) has \(body.readableBytes) bytes past its end")
         }
         return packet
+    }
+
+    /// Like ``decode(from:)``, except that a PUBLISH over ``maximumPacketSize`` is skipped: once
+    /// its topic and packet id have arrived (at most 65,541 bytes), it is returned as
+    /// ``MQTTFrame/oversizedPublish(_:)`` and the rest of its bytes are discarded as they come,
+    /// never buffered. Other oversized packets are still refused.
+    public mutating func decodeFrame(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTFrame? {
+        if bytesToDiscard > 0 {
+            let dropped = min(bytesToDiscard, buffer.readableBytes)
+            buffer.moveReaderIndex(forwardBy: dropped)
+            bytesToDiscard -= dropped
+            if bytesToDiscard > 0 { return nil }
+        }
+        var peek = buffer
+        guard let first = peek.readInteger(as: UInt8.self) else { return nil }
+        guard let remainingLength = try peek.readMQTTVariableByteInteger() else { return nil }
+        let headerSize = peek.readerIndex - buffer.readerIndex
+        guard headerSize + remainingLength > maximumPacketSize, first >> 4 == MQTTPacketType.publish.rawValue else {
+            return try decode(from: &buffer).map(MQTTFrame.packet)
+        }
+        let flags = first & 0x0F
+        guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else { throw .malformed("PUBLISH with QoS 3") }
+        let dup = flags & 0x08 != 0
+        if qos == .atMostOnce && dup { throw .malformed("PUBLISH with QoS 0 and DUP set") }
+        guard let topicLength = peek.getInteger(at: peek.readerIndex, as: UInt16.self) else { return nil }
+        let headLength = 2 + Int(topicLength) + (qos == .atMostOnce ? 0 : 2)
+        guard headLength <= remainingLength else { throw .malformed("PUBLISH shorter than its topic name") }
+        guard peek.readableBytes >= headLength else { return nil }
+        let topic = try peek.readMQTTString("topic name")
+        if !(topic.isEmpty && version == .v5) && !TopicName.isValid(topic) {
+            throw .malformed("topic name \"\(topic)\" is empty or contains a wildcard")
+        }
+        let packetID = qos == .atMostOnce ? nil : try readPacketID(&peek, .publish)
+        let consumed = peek.readerIndex - buffer.readerIndex
+        buffer.moveReaderIndex(to: peek.readerIndex)
+        bytesToDiscard = headerSize + remainingLength - consumed
+        let dropped = min(bytesToDiscard, buffer.readableBytes)
+        buffer.moveReaderIndex(forwardBy: dropped)
+        bytesToDiscard -= dropped
+        return .oversizedPublish(OversizedPublish(topic: topic, qos: qos, retain: flags & 0x01 != 0, dup: dup,
+                                                  packetID: packetID, size: headerSize + remainingLength))
     }
 
     private mutating func decodeBody(type: MQTTPacketType, flags: UInt8, body: inout ByteBuffer)

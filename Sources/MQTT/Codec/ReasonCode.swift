@@ -77,7 +77,10 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
         }
     }
 
-    public var description: String {
+    public var description: String { "\(name) (0x\(hex2(rawValue)))" }
+
+    /// What the code means, without its number.
+    public var name: String {
         let name: String
         switch self {
         case .success: name = "success"
@@ -125,7 +128,20 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .wildcardSubscriptionsNotSupported: name = "wildcard subscriptions not supported"
         default: name = "reason"
         }
-        return "\(name) (0x\(hex2(rawValue)))"
+        return name
+    }
+
+    /// How a 3.1.1 peer would say this CONNACK code: 3.1.1 has return codes 0 to 5, not reason codes.
+    public var v3ConnectDescription: String {
+        let text: String = switch v3ConnectReturnCode {
+        case 0: "accepted"
+        case 1: "unacceptable protocol version"
+        case 2: "identifier rejected"
+        case 3: "server unavailable"
+        case 4: "bad user name or password"
+        default: "not authorized"
+        }
+        return "\(text) (return code \(v3ConnectReturnCode))"
     }
 }
 

@@ -50,6 +50,8 @@ public struct ClientSession: Sendable {
     public enum Action: Sendable, Equatable {
         case send(MQTTPacket)
         case deliver(PublishPacket)
+        /// A PUBLISH too large to take was acknowledged and dropped: tell the application.
+        case reportSkipped(OversizedPublish)
         case complete(OperationID, Completion)
         /// The peer broke the protocol: send DISCONNECT with this code and close.
         case disconnect(ReasonCode, String)
@@ -247,6 +249,32 @@ public struct ClientSession: Sendable {
         case .unsuback(let ack): return receiveRequestAck(ack, isSubscribe: false)
         default:
             return [.disconnect(.protocolError, "unexpected \(packet.type) from the broker")]
+        }
+    }
+
+    /// A PUBLISH over our maximum packet size was skipped. It is acknowledged, so that the broker
+    /// does not send it again at every reconnect (a 3.1.1 session would, for ever), and reported
+    /// once. `refusal` is the reason code for a 5.0 acknowledgement; nil under 3.1.1, which has
+    /// none. A refused QoS 2 exchange ends at PUBREC [MQTT-4.3.3]; an accepted one awaits PUBREL.
+    public mutating func skipped(_ publish: OversizedPublish, refusal: ReasonCode?) -> [Action] {
+        switch publish.qos {
+        case .atMostOnce:
+            return [.reportSkipped(publish)]
+        case .atLeastOnce:
+            let id = publish.packetID!
+            return [.reportSkipped(publish), .send(.puback(PublishAckPacket(packetID: id, reasonCode: refusal ?? .success)))]
+        case .exactlyOnce:
+            let id = publish.packetID!
+            let rec = Action.send(.pubrec(PublishAckPacket(packetID: id, reasonCode: refusal ?? .success)))
+            if inboundQoS2.contains(id) { return [rec] }
+            if refusal == nil {
+                guard inboundQoS2.count < receiveMaximum else {
+                    return [.disconnect(.receiveMaximumExceeded,
+                                        "the broker sent more than \(receiveMaximum) unacknowledged QoS 2 messages")]
+                }
+                inboundQoS2.insert(id)
+            }
+            return [.reportSkipped(publish), rec]
         }
     }
 

@@ -103,6 +103,10 @@ enum TestPKI {
 /// A real Mosquitto broker, started by the test on free 127.0.0.1 ports with its own config and
 /// stopped by pid. Listeners: plain anonymous; user/password with ACL; TLS with user/password;
 /// mutual TLS (certificate CN is the user); TLS with a certificate for the wrong host name.
+///
+/// It runs with Mosquitto's defaults, as users run it (Nagle on, 1,000 queued messages per
+/// client): only the listeners, persistence (on in Debian's packaged config) and the log are set.
+/// A test that needs another setting passes it in `extraGlobalOptions` and says why.
 final class Mosquitto: @unchecked Sendable {
     struct Ports {
         var plain: Int
@@ -160,9 +164,6 @@ final class Mosquitto: @unchecked Sendable {
             per_listener_settings true
             persistence true
             persistence_location \(directory)/data/
-            autosave_interval 1
-            set_tcp_nodelay true
-            max_queued_messages 0
             log_dest file \(directory)/mosquitto.log
             log_type all
             \(extraGlobalOptions.joined(separator: "\n"))

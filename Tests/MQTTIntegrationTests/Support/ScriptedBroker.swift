@@ -134,7 +134,7 @@ final class ScriptedConnection: Sendable {
 }
 
 private final class RecordingHandler: ChannelInboundHandler {
-    typealias InboundIn = MQTTPacket
+    typealias InboundIn = MQTTFrame
     let connection: ScriptedConnection
 
     init(connection: ScriptedConnection) {
@@ -142,7 +142,8 @@ private final class RecordingHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        connection.record(unwrapInboundIn(data))
+        // The scripted broker's limit is the protocol's: nothing is ever skipped.
+        if case .packet(let packet) = unwrapInboundIn(data) { connection.record(packet) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
