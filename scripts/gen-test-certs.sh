@@ -28,6 +28,25 @@ leaf wrong-host wrong.example "DNS:wrong.example"          serverAuth
 leaf client     client1       ""                            clientAuth
 rm -f ca.srl
 
+# A client certificate from the other CA, which the brokers do not trust.
+key rogue-client.key
+openssl req -new -key rogue-client.key -subj "/CN=rogue" -out rogue-client.csr
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > rogue-client.ext
+openssl x509 -req -in rogue-client.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial -sha256 -days $DAYS \
+  -extfile rogue-client.ext -out rogue-client.crt 2>/dev/null
+rm -f rogue-client.csr rogue-client.ext other-ca.srl
+
+# A server certificate for localhost from the right CA that expired on 2020-01-02 (x509 -req
+# cannot set past dates; openssl ca can).
+key expired.key
+openssl req -new -key expired.key -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -addext "extendedKeyUsage=serverAuth" -out expired.csr 2>/dev/null
+: > ca-index.txt; echo 1000 > ca-serial
+printf '[ca]\ndefault_ca=test\n[test]\ndatabase=ca-index.txt\nnew_certs_dir=.\nserial=ca-serial\ndefault_md=sha256\npolicy=any\ncopy_extensions=copy\n[any]\ncommonName=supplied\n' > ca.cnf
+openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt -notext \
+  -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null
+rm -f expired.csr ca.cnf ca-index.txt* ca-serial* 1000.pem
+
 # readable by the mosquitto user (broker started as root drops to user mosquitto)
 chmod 755 .
 chmod 644 ./*.crt ./*.key   # test keys only: world-readable is simplest (mosquitto user + any test user)

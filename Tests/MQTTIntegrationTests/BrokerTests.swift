@@ -156,7 +156,7 @@ struct BrokerTests {
         }
     }
 
-    @Test("TLS failures name their cause: wrong CA, wrong host name, missing client certificate")
+    @Test("TLS failures name their cause: wrong CA, wrong host name, an expired certificate, missing or untrusted client certificate")
     func tlsFailures() async throws {
         try await withMosquitto { broker in
             func connect(port: Int, _ tls: MQTTTLSOptions, host: String = "localhost") async throws -> MQTTConnectionError? {
@@ -184,11 +184,28 @@ struct BrokerTests {
                 return
             }
             #expect(host == "localhost")
+            let expired = try await connect(port: broker.ports.expired, MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt")))
+            guard case .tls(.expiredCertificate(let since))? = expired else {
+                Issue.record("an expired certificate gave \(String(describing: expired))")
+                return
+            }
+            #expect(since == "2020-01-02 00:00 UTC")
+            #expect("\(expired!)" == "the broker's certificate expired on 2020-01-02 00:00 UTC: renew it on the broker")
             let noClientCertificate = try await connect(port: broker.ports.mtls, MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt")))
-            guard case .tls? = noClientCertificate else {
+            guard case .tls(.clientCertificateRequired)? = noClientCertificate else {
                 Issue.record("mTLS without a certificate gave \(String(describing: noClientCertificate))")
                 return
             }
+            #expect("\(noClientCertificate!)".hasPrefix("the broker requires a client certificate (--cert and --key"))
+            let untrustedClient = try await connect(port: broker.ports.mtls, MQTTTLSOptions(
+                caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("rogue-client.crt"),
+                keyFile: try await TestPKI.path("rogue-client.key")))
+            guard case .tls(.clientCertificateRejected(let alert))? = untrustedClient else {
+                Issue.record("mTLS with a certificate from another CA gave \(String(describing: untrustedClient))")
+                return
+            }
+            #expect(alert == "TLSV1_ALERT_UNKNOWN_CA")
+            #expect(!"\(untrustedClient!)".contains("/"), "no build path in the message")
             // --insecure connects to the wrong-host listener (with a warning).
             #expect(try await withTimeout(.seconds(10), "insecure connection") {
                 var configuration = clientConfiguration(port: broker.ports.wrongHost, "insecure", reconnect: .never)

@@ -125,6 +125,61 @@ struct ProtocolTests {
         }
     }
 
+    @Test("a SUBACK that never comes, or comes with another packet id, fails the subscribe after the answer timeout")
+    func noSubAck() async throws {
+        try await scripted({ $0.answerTimeout = .milliseconds(500) }) { broker, client in
+            let (connection, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            let silent = client.requestSubscription([Subscription(TopicFilter("a")!)])
+            guard case .subscribe = try await connection.receive() else { throw HarnessError("no SUBSCRIBE") }
+            do {
+                _ = try await silent.get()
+                Issue.record("the subscribe must fail")
+            } catch let error as MQTTClientError {
+                #expect(error == .noAnswer("SUBACK", after: .milliseconds(500)))
+                #expect("\(error)" == "the broker sent no SUBACK within 0.5 s")
+            }
+            let mismatched = client.requestSubscription([Subscription(TopicFilter("b")!)])
+            guard case .subscribe(let second) = try await connection.receive() else { throw HarnessError("no SUBSCRIBE") }
+            try await connection.send(.suback(SubscriptionAckPacket(packetID: second.packetID &+ 100, reasonCodes: [.success])))
+            await #expect(throws: MQTTClientError.noAnswer("SUBACK", after: .milliseconds(500))) { _ = try await mismatched.get() }
+        }
+    }
+
+    @Test("stop() finishes an inbound QoS 2 exchange first: PUBREL is answered with PUBCOMP, then DISCONNECT")
+    func stopFinishesQoS2() async throws {
+        try await scripted { broker, client in
+            let (connection, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            let inbox = Inbox(client)
+            try await connection.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "x"), qos: .exactlyOnce, packetID: 3)))
+            #expect(try await connection.receive() == .pubrec(PublishAckPacket(packetID: 3)))
+            _ = try await inbox.wait(for: 1)
+            client.stop()
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(connection.pending.isEmpty, "no DISCONNECT while the exchange is open")
+            try await connection.send(.pubrel(PublishAckPacket(packetID: 3)))
+            #expect(try await connection.receive() == .pubcomp(PublishAckPacket(packetID: 3)))
+            guard case .disconnect(let disconnect) = try await connection.receive() else {
+                Issue.record("expected DISCONNECT after PUBCOMP")
+                return
+            }
+            #expect(disconnect.reasonCode == .success)
+        }
+    }
+
+    @Test("gpiobridge sub -W counts from the start: a broker that never sends SUBACK ends it with exit 27")
+    func subTimeoutFromTheStart() async throws {
+        let broker = try await ScriptedBroker.start()
+        async let result = run(["sub", "-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "x", "-W", "2"])
+        let (connection, _) = try await broker.accept()
+        guard case .subscribe = try await connection.receive() else { throw HarnessError("no SUBSCRIBE") }
+        let (status, output) = try await result
+        #expect(status == 27, "\(output)")
+        #expect(output.contains("Timed out"))
+        await broker.close()
+    }
+
     @Test("the broker's Server Keep Alive replaces ours [MQTT-3.2.2-21], and PINGREQ flows when idle [MQTT-3.1.2-20]")
     func serverKeepAlive() async throws {
         try await scripted({ $0.keepAlive = 60 }) { broker, client in

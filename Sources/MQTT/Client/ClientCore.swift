@@ -56,6 +56,8 @@ final class ClientCore: @unchecked Sendable {
     private var requestWaiters: [OperationID: EventLoopPromise<[ReasonCode]>] = [:]
     private var nextOperationID: OperationID = 1
     private var reconnectWait: (promise: EventLoopPromise<Void>, task: Scheduled<Void>)?
+    /// A stop waiting for inbound QoS 2 exchanges to finish.
+    private var quietBeforeStop: EventLoopPromise<Void>?
     private var attempt = 0
     /// True once a connection was accepted: later connections may resume that session.
     private var hasConnected = false
@@ -103,6 +105,14 @@ final class ClientCore: @unchecked Sendable {
             default:
                 return self.eventLoop.makeFailedFuture(error)
             }
+        }.flatMapError { error in
+            // BoringSSL says only "verify failed": an expired certificate deserves its own words.
+            guard case .tls(.untrustedCertificate)? = error as? MQTTConnectionError else { return self.eventLoop.makeFailedFuture(error) }
+            let host = self.configuration.host
+            let serverName = self.configuration.tls?.serverName ?? (Self.isIPAddress(host) ? nil : host)
+            return CertificateProbe.dateFailure(host: host, port: self.configuration.port, serverName: serverName,
+                                                timeout: self.configuration.connectTimeout, on: self.eventLoop)
+                .flatMap { refined in self.eventLoop.makeFailedFuture(refined.map { MQTTConnectionError.tls($0) } ?? error) }
         }
     }
 
@@ -242,6 +252,7 @@ final class ClientCore: @unchecked Sendable {
             run(session.receive(.publish(publish)), on: connection)
         case .puback, .pubrec, .pubrel, .pubcomp, .suback, .unsuback:
             run(session.receive(packet), on: connection)
+            if case .pubrel = packet, session.pendingInboundQoS2 == 0 { settleQuiet() }
         case .disconnect(let disconnect):
             logger.warning("the broker sent DISCONNECT: \(disconnect.reasonCode)")
             abandon(connection, reason: .disconnectedByBroker(disconnect.reasonCode,
@@ -285,6 +296,7 @@ final class ClientCore: @unchecked Sendable {
         connection.keepAliveTimer?.cancel()
         connection.channel?.close(promise: nil)
         if self.connection === connection { self.connection = nil }
+        settleQuiet()
         if wasEstablished {
             session.disconnected()
         } else {
@@ -378,24 +390,41 @@ final class ClientCore: @unchecked Sendable {
         let promise = eventLoop.makePromise(of: Void.self)
         publishWaiters[operation] = promise
         run(session.publish(packet, operation: operation), on: connection)
+        if message.qos != .atMostOnce {
+            limitWait(promise, operation, what: message.qos == .atLeastOnce ? "PUBACK" : "PUBREC and PUBCOMP") { core, operation in
+                core.publishWaiters.removeValue(forKey: operation)
+            }
+        }
         return promise.futureResult
     }
 
+    /// With ``MQTTClientConfiguration/answerTimeout`` set, fails `promise` if the broker has not
+    /// answered by then (a SUBACK that never comes, or comes with another packet id).
+    private func limitWait<T>(_ promise: EventLoopPromise<T>, _ operation: OperationID, what: String,
+                              remove: @escaping @Sendable (ClientCore, OperationID) -> EventLoopPromise<T>?) {
+        guard let limit = configuration.answerTimeout else { return }
+        let timer = eventLoop.scheduleTask(in: TimeAmount(limit)) { [self] in
+            remove(self, operation)?.fail(MQTTClientError.noAnswer(what, after: limit))
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+    }
+
     func subscribe(_ subscriptions: [Subscription], properties: MQTTProperties) -> EventLoopFuture<[ReasonCode]> {
-        request { session.subscribe(subscriptions, properties: properties, operation: $0) }
+        request("SUBACK") { session.subscribe(subscriptions, properties: properties, operation: $0) }
     }
 
     func unsubscribe(_ filters: [TopicFilter], properties: MQTTProperties) -> EventLoopFuture<[ReasonCode]> {
-        request { session.unsubscribe(filters, properties: properties, operation: $0) }
+        request("UNSUBACK") { session.unsubscribe(filters, properties: properties, operation: $0) }
     }
 
-    private func request(_ start: (OperationID) -> [ClientSession.Action]) -> EventLoopFuture<[ReasonCode]> {
+    private func request(_ answer: String, _ start: (OperationID) -> [ClientSession.Action]) -> EventLoopFuture<[ReasonCode]> {
         guard !isFinished else { return eventLoop.makeFailedFuture(MQTTClientError.session(.sessionClosed)) }
         let operation = nextOperationID
         nextOperationID += 1
         let promise = eventLoop.makePromise(of: [ReasonCode].self)
         requestWaiters[operation] = promise
         run(start(operation), on: connection)
+        limitWait(promise, operation, what: answer) { core, operation in core.requestWaiters.removeValue(forKey: operation) }
         return promise.futureResult
     }
 
@@ -480,10 +509,34 @@ final class ClientCore: @unchecked Sendable {
             wait.promise.succeed(())
         }
         guard let connection else { return eventLoop.makeSucceededVoidFuture() }
-        guard connection.phase == .established, let channel = connection.channel else {
+        guard connection.phase == .established, connection.channel != nil else {
             end(connection, reason: .closedByBroker)
             return eventLoop.makeSucceededVoidFuture()
         }
+        guard !sendingWill, session.pendingInboundQoS2 > 0 else { return disconnect(connection, sendingWill: sendingWill) }
+        // A QoS 2 message delivered and answered with PUBREC is not done until PUBREL and our
+        // PUBCOMP: finish those exchanges first, briefly, so that the broker does not send it again.
+        let quiet = eventLoop.makePromise(of: Void.self)
+        quietBeforeStop = quiet
+        let limit = eventLoop.scheduleTask(in: Self.quietLimit) { [self] in settleQuiet() }
+        return quiet.futureResult.flatMap { [self] in
+            limit.cancel()
+            return disconnect(connection, sendingWill: false)
+        }
+    }
+
+    /// How long a stop waits for QoS 2 exchanges to finish.
+    static let quietLimit = TimeAmount.seconds(2)
+
+    /// Lets a stop that waits for QoS 2 exchanges go on.
+    private func settleQuiet() {
+        guard let quiet = quietBeforeStop else { return }
+        quietBeforeStop = nil
+        quiet.succeed(())
+    }
+
+    private func disconnect(_ connection: Connection, sendingWill: Bool) -> EventLoopFuture<Void> {
+        guard connection.phase == .established, let channel = connection.channel else { return eventLoop.makeSucceededVoidFuture() }
         let closed: EventLoopFuture<Void>
         if sendingWill && connection.version == .v3_1_1 {
             closed = channel.close().recover { _ in }
@@ -583,19 +636,38 @@ extension ClientCore {
             case .uncleanShutdown:
                 return .closedByBroker
             case .handshakeFailed(let boringError):
-                let text = "\(boringError)"
-                if text.contains("CERTIFICATE_VERIFY_FAILED") {
-                    return .tls(.untrustedCertificate(detail: "certificate verify failed"))
-                }
-                return .tls(.handshakeFailed(detail: text))
+                return .tls(tlsFailure(reasons: Self.reasons("\(boringError)")))
             default:
                 return .tls(.handshakeFailed(detail: "\(sslError)"))
             }
         }
         if let boringError = error as? BoringSSLError {
-            return .tls(.handshakeFailed(detail: "\(boringError)"))
+            return .tls(tlsFailure(reasons: Self.reasons("\(boringError)")))
         }
         return .io(describe(error))
+    }
+
+    /// What a handshake failure means, from BoringSSL's reasons (the broker's alerts among them).
+    static func tlsFailure(reasons: [String]) -> MQTTConnectionError.TLSFailure {
+        if reasons.contains("CERTIFICATE_VERIFY_FAILED") { return .untrustedCertificate(detail: "certificate verify failed") }
+        if reasons.contains(where: { $0.hasSuffix("ALERT_CERTIFICATE_REQUIRED") }) { return .clientCertificateRequired }
+        let rejections = ["ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN", "ALERT_UNSUPPORTED_CERTIFICATE",
+                          "ALERT_CERTIFICATE_REVOKED", "ALERT_CERTIFICATE_EXPIRED", "ALERT_DECRYPT_ERROR"]
+        if let alert = reasons.first(where: { reason in rejections.contains { reason.hasSuffix($0) } }) {
+            return .clientCertificateRejected(alert: alert)
+        }
+        return .handshakeFailed(detail: reasons.isEmpty ? "no reason given" : reasons.joined(separator: ", "))
+    }
+
+    /// The reason names in a BoringSSL error text ("...:OPENSSL_internal:TLSV1_ALERT_UNKNOWN_CA at
+    /// /path/tls_record.cc:491"), without codes or source paths.
+    static func reasons(_ text: String) -> [String] {
+        var reasons: [String] = []
+        for part in text.split(separator: "OPENSSL_internal:", omittingEmptySubsequences: false).dropFirst() {
+            let name = String(part.prefix { $0.isUppercase || $0.isNumber || $0 == "_" })
+            if !name.isEmpty && !reasons.contains(name) { reasons.append(name) }
+        }
+        return reasons
     }
 
     private static func describe(_ error: any Error) -> String {

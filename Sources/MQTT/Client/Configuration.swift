@@ -59,6 +59,9 @@ public struct MQTTClientConfiguration: Sendable {
     public var tls: MQTTTLSOptions?
     /// Limit for TCP connect, TLS handshake and CONNACK together.
     public var connectTimeout: Duration = .seconds(10)
+    /// Limit for the broker's answer to a publish (PUBACK, PUBREC, PUBCOMP), a subscribe or an
+    /// unsubscribe, for tools that must not hang; nil (daemons) waits across reconnects.
+    public var answerTimeout: Duration?
     public var reconnect: MQTTReconnectPolicy = .standard
     /// Largest inbound packet accepted; announced to 5.0 brokers, enforced for both versions.
     public var maximumPacketSize: Int = 1 << 20

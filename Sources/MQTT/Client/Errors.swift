@@ -32,17 +32,33 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
     public enum TLSFailure: Sendable, CustomStringConvertible {
         /// The broker's certificate is not signed by a trusted CA.
         case untrustedCertificate(detail: String)
+        /// The broker's certificate expired at this time (UTC).
+        case expiredCertificate(since: String)
+        /// The broker's certificate is valid only from this time (UTC): its clock, or ours, is wrong.
+        case notYetValidCertificate(from: String)
         /// The certificate is valid but not for this host name or IP.
         case hostnameMismatch(host: String)
-        /// The broker rejected our client certificate, or another handshake error.
+        /// The broker wants a client certificate and we sent none.
+        case clientCertificateRequired
+        /// The broker did not accept the client certificate we sent (its alert names why).
+        case clientCertificateRejected(alert: String)
+        /// Another handshake error, named by BoringSSL's reason.
         case handshakeFailed(detail: String)
 
         public var description: String {
             switch self {
             case .untrustedCertificate(let detail):
                 "the broker's certificate is not trusted (wrong CA file?): \(detail)"
+            case .expiredCertificate(let since):
+                "the broker's certificate expired on \(since): renew it on the broker"
+            case .notYetValidCertificate(let from):
+                "the broker's certificate is not valid before \(from): check the clock here and on the broker"
             case .hostnameMismatch(let host):
                 "the broker's certificate is not valid for \"\(host)\" (hostname verification failed)"
+            case .clientCertificateRequired:
+                "the broker requires a client certificate (--cert and --key, or tls: {cert: ..., key: ...} in a profile)"
+            case .clientCertificateRejected(let alert):
+                "the broker does not trust our client certificate (\(alert)): is it signed by a CA the broker's cafile holds?"
             case .handshakeFailed(let detail):
                 "TLS handshake failed: \(detail)"
             }
@@ -90,6 +106,8 @@ public enum MQTTClientError: Error, Sendable, Equatable, CustomStringConvertible
     case publishRefused(ReasonCode, reasonString: String?)
     case session(ClientSession.SessionError)
     case encoding(String)
+    /// The broker did not answer within ``MQTTClientConfiguration/answerTimeout``.
+    case noAnswer(String, after: Duration)
 
     public var description: String {
         switch self {
@@ -100,6 +118,7 @@ public enum MQTTClientError: Error, Sendable, Equatable, CustomStringConvertible
             "the broker refused the message: \(code)" + (reason.map { " (\($0))" } ?? "")
         case .session(let error): error.description
         case .encoding(let detail): detail
+        case .noAnswer(let what, let after): "the broker sent no \(what) within \(after.formattedSeconds)"
         }
     }
 }

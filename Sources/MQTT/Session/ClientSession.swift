@@ -123,6 +123,8 @@ public struct ClientSession: Sendable {
     public var inflightCount: Int { outbound.count }
     /// Number of QoS 1/2 messages waiting to be sent.
     public var queuedCount: Int { queue.count }
+    /// Inbound QoS 2 messages delivered and answered with PUBREC, whose PUBREL has not come yet.
+    public var pendingInboundQoS2: Int { inboundQoS2.count }
 
     // MARK: Operations from the application
 

@@ -74,6 +74,8 @@ struct BrokerOptions {
         configuration.username = username
         configuration.password = password
         configuration.reconnect = .never
+        // A tool must not hang on a broker that never answers.
+        configuration.answerTimeout = .seconds(10)
         if wantsTLS {
             configuration.tls = MQTTTLSOptions(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile,
                                                insecure: insecure)

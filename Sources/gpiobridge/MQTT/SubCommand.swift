@@ -44,16 +44,21 @@ struct SubCommand: Command {
         let client = try MQTTClient(configuration: broker.configuration(command: "sub"), logger: broker.logger("sub"))
         let subscriptions = filters.map { Subscription($0, qos: qos) }
         let (verbose, count, retainedOnly, timeout) = (verbose, count, retainedOnly, timeout)
-        let timedOut = try await withConnectedClient(client) { () async throws -> Bool in
-            let codes = try await client.subscribe(subscriptions)
-            for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
-                throw CLIError("the broker refused the subscription to \(subscription.filter): \(code)")
-            }
-            return try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
+        // -W counts from the start: connecting and subscribing are inside it too.
+        let timedOut = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await withConnectedClient(client) { () async throws -> Bool in
+                    let codes = try await client.subscribe(subscriptions)
+                    for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
+                        throw CLIError("the broker refused the subscription to \(subscription.filter): \(code)")
+                    }
                     var received = 0
                     for await message in client.messages {
                         if retainedOnly && !message.retain { continue }
+                        if let size = message.skippedPacketSize {
+                            printOut("(skipped a message of \(size) bytes on \(message.topic): over the 1 MiB limit)", error: true)
+                            continue
+                        }
                         print(verbose ? "\(message.topic) \(message.payloadString)" : message.payloadString)
                         fflush(nil)
                         received += 1
@@ -61,16 +66,17 @@ struct SubCommand: Command {
                     }
                     return false
                 }
-                if let timeout {
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(timeout))
-                        return true
-                    }
-                }
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
             }
+            if let timeout {
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeout))
+                    return true
+                }
+            }
+            let first = try await group.next() ?? false
+            if first { client.stop() }
+            group.cancelAll()
+            return first
         }
         if timedOut {
             printOut("Timed out", error: true)

@@ -102,7 +102,8 @@ enum TestPKI {
 
 /// A real Mosquitto broker, started by the test on free 127.0.0.1 ports with its own config and
 /// stopped by pid. Listeners: plain anonymous; user/password with ACL; TLS with user/password;
-/// mutual TLS (certificate CN is the user); TLS with a certificate for the wrong host name.
+/// mutual TLS (certificate CN is the user); TLS with a certificate for the wrong host name; TLS
+/// with a certificate that expired on 2020-01-02.
 ///
 /// It runs with Mosquitto's defaults, as users run it (Nagle on, 1,000 queued messages per
 /// client): only the listeners, persistence (on in Debian's packaged config) and the log are set.
@@ -114,6 +115,7 @@ final class Mosquitto: @unchecked Sendable {
         var tls: Int
         var mtls: Int
         var wrongHost: Int
+        var expired: Int
     }
 
     let directory: String
@@ -151,7 +153,8 @@ final class Mosquitto: @unchecked Sendable {
     }
 
     private static func freshPorts() throws -> Ports {
-        Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(), wrongHost: try freePort())
+        Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(), wrongHost: try freePort(),
+              expired: try freePort())
     }
 
     /// Writes mosquitto.conf for the current ports. Mosquitto started as root drops to user
@@ -199,6 +202,12 @@ final class Mosquitto: @unchecked Sendable {
             certfile \(try await TestPKI.path("wrong-host.crt"))
             keyfile \(try await TestPKI.path("wrong-host.key"))
 
+            listener \(ports.expired) 127.0.0.1
+            allow_anonymous true
+            cafile \(ca)
+            certfile \(try await TestPKI.path("expired.crt"))
+            keyfile \(try await TestPKI.path("expired.key"))
+
             """
         try config.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
         for path in [directory, directory + "/data"] { chmod(path, 0o777) }
@@ -234,7 +243,7 @@ final class Mosquitto: @unchecked Sendable {
                                      outputPath: directory + "/stderr.log")
         process.withLock { $0 = child }
         let ports = self.ports
-        let all = [ports.plain, ports.auth, ports.tls, ports.mtls, ports.wrongHost]
+        let all = [ports.plain, ports.auth, ports.tls, ports.mtls, ports.wrongHost, ports.expired]
         let deadline = ContinuousClock.now + .seconds(10)
         while !all.allSatisfy(isListening) {
             guard child.isRunning else {
