@@ -102,6 +102,16 @@ struct ExampleProfileTests {
         #expect(profile.publishers.first?.value == .uptime)
     }
 
+    @Test("the reconnect bounds: 100 ms and 2 s unless the profile sets them; profile show spells them out")
+    func reconnectBounds() throws {
+        let defaults = try ProfileLoader.decode("device: {id: a}", file: "a.yml")
+        #expect(defaults.broker.reconnectMinimumMilliseconds == 100 && defaults.broker.reconnectMaximumMilliseconds == 2000)
+        let set = try ProfileLoader.decode("broker: {reconnect_min: 1s, reconnect_max: 1m}\ndevice: {id: a}", file: "a.yml")
+        #expect(set.broker.reconnectMinimumMilliseconds == 1000 && set.broker.reconnectMaximumMilliseconds == 60_000)
+        let shown = set.resolvedDescription
+        #expect(shown.contains("  reconnect_min: 1s") && shown.contains("  reconnect_max: 1m"))
+    }
+
     @Test("durations: ms, s, m, h and bare seconds")
     func durations() {
         #expect(ProfileDecoder.parseDuration("500ms") == 500)
