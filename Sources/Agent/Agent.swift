@@ -226,7 +226,7 @@ public final class Agent: Service, Sendable {
         let profile = state.profile
         if let size = message.skippedPacketSize {
             // The client skipped it unread and acknowledged it; the log has its line already.
-            let error = "a message of \(size) bytes is over the limit of \(client.configuration.maximumPacketSize) bytes: skipped"
+            let error = CommandRefusal.oversized(size: size, limit: client.configuration.maximumPacketSize)
             noteError("\(message.topic): \(error)")
             send(profile.errorTopic, JSONValue.object(["topic": .string(message.topic), "error": .string(error)]).serialized, retain: false)
             return
@@ -447,15 +447,10 @@ public final class Agent: Service, Sendable {
     /// Says once per topic that a retained command was ignored, and how to clear it.
     private func refuseRetained(_ topic: String, _ state: inout AgentState) {
         guard state.reportedRetainedCommands.insert(topic).inserted else { return }
-        let error = Self.retainedCommandError(topic)
+        let error = CommandRefusal.retained(topic)
         logger.warning("ignored a retained command", metadata: ["topic": "\(topic)", "reason": "\(error)"])
         noteError("\(topic): \(error)")
         send(state.profile.errorTopic, JSONValue.object(["topic": .string(topic), "error": .string(error)]).serialized, retain: false)
-    }
-
-    /// Why a retained command is ignored, with the command that clears it.
-    static func retainedCommandError(_ topic: String) -> String {
-        "a retained command never moves a line; clear it with: gpiobridge pub -r -n -t '\(topic)'"
     }
 
     private func report(_ profile: Profile, source: String, error: String) {

@@ -160,8 +160,7 @@ public struct RelayCore: Sendable {
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
             if retained {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
-                return refuse(device, topic: topic, payload: payload,
-                              reason: "a retained command never moves an output; clear it with: gpiobridge pub -r -n -t '\(topic)'")
+                return refuse(device, topic: topic, payload: payload, reason: CommandRefusal.retained(topic))
             }
             return command(payload: payload, board: device, name: String(levels[2]), topic: topic, mayWait: qos > 0, at: now)
         }
@@ -177,7 +176,7 @@ public struct RelayCore: Sendable {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count == 4, levels[0] == baseTopic, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
         return refuse(String(levels[1]), topic: topic, payload: "",
-                      reason: "a message of \(size) bytes is over the limit of \(limit) bytes: skipped")
+                      reason: CommandRefusal.oversized(size: size, limit: limit))
     }
 
     // MARK: Time

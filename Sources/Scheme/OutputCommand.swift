@@ -117,3 +117,17 @@ extension String {
         return String(text)
     }
 }
+
+/// Why a command on a device's command topic was not carried out, in the words the agent and the
+/// relay both put on the error topic.
+public enum CommandRefusal {
+    /// A command delivered from the broker's retained store, with the command that clears it.
+    public static func retained(_ topic: String) -> String {
+        "a retained command never moves an output; clear it with: gpiobridge pub -r -n -t '\(topic)'"
+    }
+
+    /// A message over the client's maximum packet size, skipped unread.
+    public static func oversized(size: Int, limit: Int) -> String {
+        "a message of \(size) bytes is over the limit of \(limit) bytes: skipped"
+    }
+}

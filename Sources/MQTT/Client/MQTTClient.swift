@@ -231,7 +231,7 @@ public final class MQTTClient: Service, Sendable {
 
 extension Duration {
     /// Seconds for people: "2 s", "0.29 s", "1.5 s", "45 s" (to the hundredth, trailing zeros dropped).
-    public var formattedSeconds: String {
+    var formattedSeconds: String {
         let hundredths = components.seconds * 100 + (components.attoseconds + 5_000_000_000_000_000) / 10_000_000_000_000_000
         let whole = hundredths / 100
         let fraction = hundredths % 100

@@ -52,10 +52,28 @@ public struct MQTTPacketDecoder: Sendable {
     /// Decodes the next packet from `buffer`, consuming its bytes, or returns nil and consumes
     /// nothing when the packet is not complete yet.
     public mutating func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTPacket? {
+        guard let header = try fixedHeader(buffer) else { return nil }
+        return try decode(from: &buffer, header)
+    }
+
+    /// The fixed header at the start of `buffer` (not consumed), or nil until it is all there.
+    private func fixedHeader(_ buffer: ByteBuffer) throws(MQTTDecodeError) -> FixedHeader? {
         var peek = buffer
         guard let first = peek.readInteger(as: UInt8.self) else { return nil }
         guard let remainingLength = try peek.readMQTTVariableByteInteger() else { return nil }
-        let headerSize = peek.readerIndex - buffer.readerIndex
+        return FixedHeader(first: first, remainingLength: remainingLength, size: peek.readerIndex - buffer.readerIndex)
+    }
+
+    private struct FixedHeader {
+        var first: UInt8
+        var remainingLength: Int
+        var size: Int
+    }
+
+    private mutating func decode(from buffer: inout ByteBuffer, _ header: FixedHeader) throws(MQTTDecodeError) -> MQTTPacket? {
+        let (first, remainingLength, headerSize) = (header.first, header.remainingLength, header.size)
+        var peek = buffer
+        peek.moveReaderIndex(forwardBy: headerSize)
         guard headerSize + remainingLength <= maximumPacketSize else {
             throw MQTTDecodeError(
                 .packetTooLarge,
@@ -89,13 +107,13 @@ public struct MQTTPacketDecoder: Sendable {
             bytesToDiscard -= dropped
             if bytesToDiscard > 0 { return nil }
         }
-        var peek = buffer
-        guard let first = peek.readInteger(as: UInt8.self) else { return nil }
-        guard let remainingLength = try peek.readMQTTVariableByteInteger() else { return nil }
-        let headerSize = peek.readerIndex - buffer.readerIndex
+        guard let header = try fixedHeader(buffer) else { return nil }
+        let (first, remainingLength, headerSize) = (header.first, header.remainingLength, header.size)
         guard headerSize + remainingLength > maximumPacketSize, first >> 4 == MQTTPacketType.publish.rawValue else {
-            return try decode(from: &buffer).map(MQTTFrame.packet)
+            return try decode(from: &buffer, header).map(MQTTFrame.packet)
         }
+        var peek = buffer
+        peek.moveReaderIndex(forwardBy: headerSize)
         let flags = first & 0x0F
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else { throw .malformed("PUBLISH with QoS 3") }
         let dup = flags & 0x08 != 0
