@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the systemd units: `systemd-analyze verify` (syntax, directives, the binary it starts) and
-# `systemd-analyze security --offline=yes`, which must rate the exposure at most 2.0 ("OK").
+# Checks the systemd units: `systemd-analyze verify` (syntax, directives, the binary it starts, the
+# manual pages they name) and `systemd-analyze security --offline=yes`, which must rate the exposure
+# at most 2.0 ("OK").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-$(pwd)/.build/debug/gpiobridge}
@@ -8,6 +9,9 @@ command -v systemd-analyze >/dev/null || { echo "check-systemd: systemd-analyze 
 [ -x "$binary" ] || { echo "check-systemd: $binary is missing: build first" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# verify opens the Documentation= pages with man: give it the pages the binary writes.
+"$binary" manual --output "$work/man/man1" >/dev/null
+export MANPATH="$work/man"
 # verify wants the ExecStart binary to exist: point the copies at the built one.
 sed "s|/usr/local/bin/gpiobridge|$binary|g" systemd/gpiobridge.service > "$work/gpiobridge.service"
 sed "s|/usr/local/bin/gpiobridge|$binary|g" systemd/gpiobridge@.service > "$work/gpiobridge@check.service"

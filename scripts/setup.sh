@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     mosquitto mosquitto-clients libmosquitto-dev gcc libc6-dev openssl python3 python3-venv ca-certificates \
-    libgpiod-dev libi2c-dev libyaml-dev pkg-config systemd >/dev/null
+    libgpiod-dev libi2c-dev libyaml-dev pkg-config systemd groff-base man-db >/dev/null
 # The tests start their own brokers; the packaged service would only take port 1883.
 $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 

@@ -1,4 +1,5 @@
 import Hardware
+import Scheme
 
 #if canImport(Glibc)
 import Glibc
@@ -23,9 +24,13 @@ enum GPIOBridge {
             .command(RelayCommand.self),
             .group(FleetCommand.group),
             .group(ServiceCommand.group),
+            .command(ManualCommand.self),
         ])
 
-    static let version = "gpiobridge 0.1.0 (libgpiod \(LibgpiodChip.libraryVersion))"
+    /// The release, as packages and manual pages name it.
+    static let releaseName = "gpiobridge \(gpiobridgeVersion)"
+
+    static let version = "\(releaseName) (libgpiod \(LibgpiodChip.libraryVersion))"
 
     static func main() async {
         let code = await CommandLineTool.run(commands, version: version, arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The `gpiobridge` binary that `swift build` made, run as a user would.
 let gpiobridge = packageRoot + "/.build/debug/gpiobridge"
 
@@ -33,6 +37,16 @@ struct CLITests {
             let result = try await subscriber
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.hasPrefix("test 42\n"))
+        }
+    }
+
+    @Test("an unprivileged user connects (TCP_NODELAY is set at IPPROTO_TCP, not as SO_DEBUG, which needs root)")
+    func unprivilegedConnect() async throws {
+        guard getuid() == 0 else { return } // Already unprivileged: every other test here is this one.
+        try await withMosquitto { broker in
+            let result = try await runProgram("/usr/sbin/runuser", ["-u", "nobody", "--", gpiobridge, "pub", "-h", "127.0.0.1",
+                                                                    "-p", "\(broker.ports.plain)", "-t", "test/nobody", "-m", "1", "-q", "1"])
+            #expect(result.status == 0, "\(result.output)")
         }
     }
 

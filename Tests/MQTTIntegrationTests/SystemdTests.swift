@@ -55,8 +55,60 @@ struct SystemdTests {
         }
         let rules = try String(contentsOfFile: root + "/etc/udev/rules.d/60-gpiobridge.rules", encoding: .utf8)
         #expect(rules.contains(#"SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660""#))
+        #expect(rules == (try String(contentsOfFile: packageRoot + "/systemd/60-gpiobridge.rules", encoding: .utf8)))
         #expect(FileManager.default.isExecutableFile(atPath: root + "/usr/local/bin/gpiobridge"))
         #expect(try FileManager.default.attributesOfItem(atPath: root + "/etc/gpiobridge")[.posixPermissions] as? Int == 0o750)
+    }
+
+    @Test("the sysusers.d entry makes the gpiobridge user, member of the gpio and i2c groups")
+    func sysusers() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-sysusers") else {
+            throw HarnessError("systemd-sysusers is missing: apt-get install systemd")
+        }
+        let root = NSTemporaryDirectory() + "gpiobridge-sysusers-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try await runProgram("/usr/bin/systemd-sysusers", ["--root=" + root, packageRoot + "/systemd/gpiobridge.sysusers"])
+        #expect(result.status == 0, "\(result.output)")
+        let passwd = try String(contentsOfFile: root + "/etc/passwd", encoding: .utf8)
+        let group = try String(contentsOfFile: root + "/etc/group", encoding: .utf8)
+        let user = passwd.split(separator: "\n").first { $0.hasPrefix("gpiobridge:") }.map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+        #expect(user?.last == "/usr/sbin/nologin", "\(passwd)")
+        for name in ["gpio", "i2c"] {
+            let members = group.split(separator: "\n").first { $0.hasPrefix(name + ":") }?.split(separator: ":", omittingEmptySubsequences: false).last
+            #expect(members == "gpiobridge", "group \(name): \(group)")
+        }
+    }
+
+    @Test("manual writes a page per command from its help; each is clean roff and the units' pages exist")
+    func manualPages() async throws {
+        let directory = NSTemporaryDirectory() + "gpiobridge-man-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try await run(["manual", "--output", directory])
+        #expect(result.status == 0, "\(result.output)")
+        let pages = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        for page in ["gpiobridge.1", "gpiobridge-agent.1", "gpiobridge-relay.1", "gpiobridge-profile.1", "gpiobridge-profile-apply.1"] {
+            #expect(pages.contains(page), "missing \(page) in \(pages)")
+        }
+        let apply = try String(contentsOfFile: directory + "/gpiobridge-profile-apply.1", encoding: .utf8)
+        let help = try await run(["profile", "apply", "--help"])
+        #expect(apply.contains(#".TH "GPIOBRIDGE\-PROFILE\-APPLY" 1"#), "\(apply)")
+        // The first line of help is the page's description.
+        let abstract = String(help.output.split(separator: "\n").first ?? "")
+        #expect(!abstract.isEmpty && apply.contains(abstract.replacingOccurrences(of: "-", with: "\\-")), "\(apply)")
+        for unit in ["gpiobridge.service", "gpiobridge-relay.service"] {
+            let text = try String(contentsOfFile: packageRoot + "/systemd/" + unit, encoding: .utf8)
+            for line in text.split(separator: "\n") where line.hasPrefix("Documentation=man:") {
+                let name = line.dropFirst("Documentation=man:".count).replacingOccurrences(of: "(1)", with: ".1")
+                #expect(pages.contains(name), "\(unit) names \(line), which is not written")
+            }
+        }
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") {
+            for page in pages {
+                let rendered = try await runProgram("/usr/bin/groff", ["-ww", "-z", "-man", "-Tutf8", directory + "/" + page])
+                #expect(rendered.status == 0 && rendered.output.isEmpty, "\(page): \(rendered.output)")
+            }
+        }
     }
 
     @Test("the unit's hardening: its own user, the gpio and i2c groups, only the GPIO and I2C devices, a read-only system")

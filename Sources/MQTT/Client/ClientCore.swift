@@ -132,7 +132,7 @@ final class ClientCore: @unchecked Sendable {
         let maximumPacketSize = configuration.maximumPacketSize
         ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(timeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
                     let pipeline = channel.pipeline.syncOperations

@@ -92,7 +92,7 @@ func currentExecutable() throws -> String {
 
 /// `mkdir -p`.
 func makeDirectories(_ path: String) throws {
-    var current = ""
+    var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/" + component
         if mkdir(current, 0o755) != 0 && errno != EEXIST {

@@ -6,6 +6,9 @@ enum Units {
     # Install with `gpiobridge service install`; change the profile with `gpiobridge profile apply FILE`.
     [Unit]
     Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)
+    Documentation=man:gpiobridge-agent(1)
+    # Installed and enabled before a profile is in place, it waits for one instead of failing.
+    ConditionPathExists=/etc/gpiobridge/profile.yml
     Wants=network-online.target
     After=network-online.target
 
@@ -64,6 +67,8 @@ enum Units {
     SystemCallArchitectures=native
     SystemCallFilter=@system-service
     SystemCallFilter=~@privileged @resources
+    # libdispatch lowers its worker threads' priority; the rest of @resources stays denied.
+    SystemCallFilter=setpriority
     SystemCallErrorNumber=EPERM
     IPAddressDeny=
     KeyringMode=private
@@ -83,6 +88,7 @@ enum Units {
                 ["# Install with `gpiobridge service install`; change a profile with `gpiobridge profile apply --instance garage FILE`."],
             "Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)":
                 ["Description=gpiobridge agent for profile %i (GPIO lines and I2C sensors over MQTT)"],
+            "ConditionPathExists=/etc/gpiobridge/profile.yml": ["ConditionPathExists=/etc/gpiobridge/%i.yml"],
             "ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml":
                 ["ExecStart=/usr/local/bin/gpiobridge agent --instance %i"],
             "ExecReload=/usr/local/bin/gpiobridge reload": ["ExecReload=/usr/local/bin/gpiobridge reload --instance %i"],
@@ -105,6 +111,8 @@ enum Units {
                 ["# Install with `gpiobridge service install`; check the profile with `gpiobridge profile validate FILE`."],
             "Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)":
                 ["Description=gpiobridge relay (Tasmota, ESPHome and PubSubClient boards into gpiobridge topics)"],
+            "Documentation=man:gpiobridge-agent(1)": ["Documentation=man:gpiobridge-relay(1)"],
+            "ConditionPathExists=/etc/gpiobridge/profile.yml": ["ConditionPathExists=/etc/gpiobridge/relay.yml"],
             "ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml":
                 ["ExecStartPre=/usr/local/bin/gpiobridge relay --check --profile /etc/gpiobridge/relay.yml",
                  "ExecStart=/usr/local/bin/gpiobridge relay --profile /etc/gpiobridge/relay.yml"],
