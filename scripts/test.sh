@@ -2,39 +2,48 @@
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
 # real Mosquitto (with its default settings) and amqtt brokers (the agent among them), the systemd
 # units' checks, a bounded fuzzing run of the packet decoder, the real-kernel tests under qemu, the
-# release binary's size and library check, the fault campaign against the release agent, and short
-# benchmark runs on a stock and a tuned broker (figures are printed, never asserted).
+# release binary's size and library check, the Debian package for this machine (bookworm, amd64)
+# installed and run by systemd in a booted Debian, the fault campaign against the release agent, and
+# short benchmark runs on a stock and a tuned broker (figures are printed, never asserted). Each
+# section prints the time since the start. scripts/release-check.sh adds the other three packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
+started=$SECONDS
+section() { printf '== %s [%dm%02ds]\n' "$1" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
 scripts/setup.sh
 
-echo "== build"
+section "build"
 swift build --build-tests
 
-echo "== unit and integration tests"
+section "unit and integration tests"
 swift test --skip-build
 
-echo "== systemd units (systemd-analyze verify and security)"
+section "systemd units (systemd-analyze verify and security)"
 scripts/check-systemd.sh
 
-echo "== fuzzing the packet decoder"
+section "fuzzing the packet decoder"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
-echo "== real kernel (qemu: gpio-sim, i2c-stub): the harness, then gpiobridge built for libgpiod v1 and v2"
+section "real kernel (qemu: gpio-sim, i2c-stub): the harness, then gpiobridge built for libgpiod v1 and v2"
 scripts/qemu/prepare.sh
 scripts/qemu/selftest.sh --no-prepare
 scripts/qemu/test-gpiobridge.sh
 
-echo "== release binary"
+section "release binary"
 scripts/check-binary.sh
 
-echo "== fault campaign (broker restarts, a half-open link, kill -9, retained and oversized commands)"
+section "Debian package for this machine (bookworm, amd64), proven in a booted Debian with systemd"
+scripts/package.sh --arch amd64 --release bookworm
+scripts/test-package.sh --mode full dist/gpiobridge_*~deb12_amd64.deb
+
+section "fault campaign (broker restarts, a half-open link, kill -9, retained and oversized commands)"
 scripts/fault-campaign.sh
 
-echo "== benchmarks (short runs on a stock and a tuned Mosquitto; figures only)"
+section "benchmarks (short runs on a stock and a tuned Mosquitto; figures only)"
 BENCH_QUICK=1 scripts/bench-mqtt.sh
 BENCH_QUICK=1 scripts/bench-agent.sh
 BENCH_QUICK=1 scripts/bench-relay.sh
+section "done"
