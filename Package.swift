@@ -56,7 +56,8 @@ let package = Package(
             dependencies: ["CYAML", "Hardware", "MQTT"]
         ),
         // A small JSON value type with a parser and a serializer (no Foundation).
-        .target(name: "JSON"),
+        // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
+        .target(name: "JSON", linkerSettings: [.linkedLibrary("m")]),
         // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
         // What every gpiobridge device speaks, agent or mirrored board: the command vocabulary, the
         // retained info about a device, the retained-state outbox, and the broker settings made into
@@ -103,12 +104,14 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // libFuzzer entry point for the packet decoder; built only by scripts/fuzz.sh.
+        // libFuzzer entry points for the parsers of untrusted input; built only by scripts/fuzz.sh.
         .executableTarget(
             name: "MQTTDecoderFuzz",
             dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/MQTTDecoderFuzz"
         ),
+        .executableTarget(name: "JSONFuzz", dependencies: ["JSON"], path: "Fuzz/JSONFuzz"),
+        .executableTarget(name: "ProfileFuzz", dependencies: ["Profile"], path: "Fuzz/ProfileFuzz"),
         // Prints latency and throughput figures against a broker; run by scripts/bench-mqtt.sh.
         .executableTarget(
             name: "mqtt-bench",
@@ -158,6 +161,10 @@ let package = Package(
         .testTarget(
             name: "HardwareTests",
             dependencies: ["Hardware"]
+        ),
+        .testTarget(
+            name: "JSONTests",
+            dependencies: ["JSON"]
         ),
         .testTarget(
             name: "RelayTests",

@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# Fuzzes the MQTT packet decoder with libFuzzer and AddressSanitizer for SECONDS (default 60),
-# starting from the seed corpus in Fuzz/corpus. A crash fails the run and leaves its input in
-# fuzz-artifacts/.
+# Fuzzes the parsers that read the network, each with libFuzzer and AddressSanitizer for SECONDS
+# (default 30): the MQTT packet decoder (Fuzz/corpus) and the JSON parser, which reads every command
+# and board announcement (Fuzz/corpus-json). With --all, also the profile loader
+# (Fuzz/corpus-profile): it needs the MQTT client's dependencies built instrumented, BoringSSL
+# among them, about ten more minutes, so the test command leaves it to the release check.
+# A crash fails the run and leaves its input in fuzz-artifacts/.
+#
+#   scripts/fuzz.sh [--all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-seconds="${1:-60}"
+targets=("MQTTDecoderFuzz:Fuzz/corpus:4096" "JSONFuzz:Fuzz/corpus-json:4096")
+if [ "${1:-}" = --all ]; then
+    targets+=("ProfileFuzz:Fuzz/corpus-profile:16384")
+    shift
+fi
+seconds="${1:-30}"
 
 # swiftc keeps only the last -sanitize= it is given, and SwiftPM passes --sanitize=fuzzer and
 # --sanitize=address as two flags: the Swift code would get AddressSanitizer and no coverage, and
 # libFuzzer would mutate blindly. The combined -sanitize=fuzzer,address comes last and wins.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-build() {
-    swift build -c release --product MQTTDecoderFuzz --sanitize=fuzzer --sanitize=address \
+for target in "${targets[@]}"; do
+    product=${target%%:*}
+    swift build -c release --product "$product" --sanitize=fuzzer --sanitize=address \
         -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz >"$work/build.log" 2>&1 \
-        || { grep -vE '^\[[0-9]+/[0-9]+\]' "$work/build.log" | tail -n 60; echo "fuzzing FAILED: the fuzz target did not build" >&2; exit 1; }
-}
+        || { grep -vE '^\[[0-9]+/[0-9]+\]' "$work/build.log" | tail -n 60; echo "fuzzing FAILED: $product did not build" >&2; exit 1; }
+done
 
-# Coverage feedback is what makes libFuzzer better than random input: a short probe run must see
-# the decoder's edges, or the run fails.
-build
-mkdir -p "$work/probe"
-cp Fuzz/corpus/* "$work/probe/"
-SWIFT_BACKTRACE=enable=no .build-fuzz/release/MQTTDecoderFuzz "$work/probe" -runs=2000 >"$work/probe.log" 2>&1 || true
-if grep -q "no interesting inputs" "$work/probe.log" || ! grep -qE "INITED cov: [1-9]" "$work/probe.log"; then
-    tail -n 5 "$work/probe.log"
-    echo "fuzzing FAILED: the fuzz binary has no coverage feedback" >&2
-    exit 1
-fi
-grep -oE "INITED cov: [0-9]+" "$work/probe.log" || true
-cp Fuzz/corpus/* "$work/"
 mkdir -p fuzz-artifacts
-status=0
-SWIFT_BACKTRACE=enable=no .build-fuzz/release/MQTTDecoderFuzz "$work" -max_total_time="$seconds" -max_len=4096 \
-    -artifact_prefix=fuzz-artifacts/ -print_final_stats=1 >"$work/log" 2>&1 || status=$?
-grep -E "stat::number_of_executed_units|stat::peak_rss_mb|ERROR|SUMMARY|Fatal error|Precondition" "$work/log" || true
-if [ "$status" -ne 0 ]; then
-    tail -n 40 "$work/log"
-    echo "fuzzing FAILED: see fuzz-artifacts/" >&2
-    exit 1
-fi
-echo "fuzzing: no crash in ${seconds} s, corpus grew to $(ls "$work" | wc -l) inputs"
+for target in "${targets[@]}"; do
+    IFS=: read -r product corpus max_len <<< "$target"
+    # Coverage feedback is what makes libFuzzer better than random input: a short probe run must
+    # see the code's edges, or the run fails.
+    rm -rf "$work/probe" "$work/corpus" && mkdir -p "$work/probe" "$work/corpus"
+    cp "$corpus"/* "$work/probe/"
+    SWIFT_BACKTRACE=enable=no ".build-fuzz/release/$product" "$work/probe" -runs=2000 >"$work/probe.log" 2>&1 || true
+    if grep -q "no interesting inputs" "$work/probe.log" || ! grep -qE "INITED cov: [1-9]" "$work/probe.log"; then
+        tail -n 5 "$work/probe.log"
+        echo "fuzzing FAILED: $product has no coverage feedback" >&2
+        exit 1
+    fi
+    coverage=$(grep -oE "INITED cov: [0-9]+" "$work/probe.log" | head -1)
+    cp "$corpus"/* "$work/corpus/"
+    status=0
+    SWIFT_BACKTRACE=enable=no ".build-fuzz/release/$product" "$work/corpus" -max_total_time="$seconds" -max_len="$max_len" \
+        -artifact_prefix="fuzz-artifacts/$product-" -print_final_stats=1 >"$work/log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        grep -E "ERROR|SUMMARY|Fatal error|Precondition" "$work/log" || true
+        tail -n 40 "$work/log"
+        echo "fuzzing FAILED: $product; see fuzz-artifacts/" >&2
+        exit 1
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
+    echo "fuzzing $product: $coverage, ${runs:-?} runs in ${seconds} s, no crash; corpus grew to $(ls "$work/corpus" | wc -l) inputs"
+done

@@ -140,13 +140,13 @@ arm64_build() {
     local runtime="$sid/opt/swift-arm64/usr/libexec/swift/lib"
     [ -d "$runtime/swift_static/linux/static-stdlib-args.lnk" ] || [ -f "$runtime/swift_static/linux/static-stdlib-args.lnk" ] \
         || die "no static arm64 runtime in swiftlang:arm64 ($runtime/swift_static)"
-    rm -rf "$root/usr/lib/swift" "$root/usr/lib/swift_static"
-    cp -a "$runtime/swift" "$runtime/swift_static" "$root/usr/lib/"
+    rm -rf "$root/usr/lib/swift" "$root/usr/lib/swift_static" "$root/usr/lib/clang"
+    cp -a "$runtime/swift" "$runtime/swift_static" "$runtime/clang" "$root/usr/lib/"
     mkdir -p "$bundle/sdk"
     ln -sfn "$root" "$bundle/sdk/sysroot"
     cat > "$bundle/info.json" <<JSON
 {"schemaVersion": "1.0", "artifacts": {"gpiobridge-$release-arm64": {"type": "swiftSDK", "version": "1",
- "variants": [{"path": "sdk", "supportedTriples": ["x86_64-unknown-linux-gnu"]}]}}}
+ "variants": [{"path": "sdk"}]}}}
 JSON
     cat > "$bundle/sdk/swift-sdk.json" <<JSON
 {"schemaVersion": "4.0", "targetTriples": {"aarch64-unknown-linux-gnu": {"sdkRootPath": "sysroot",
@@ -154,22 +154,22 @@ JSON
  "toolsetPaths": ["toolset.json"]}}}
 JSON
     cat > "$bundle/sdk/toolset.json" <<JSON
-{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}, "linker": {"path": "ld.lld"}}
+{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}}
 JSON
     # The project, the SDK and the offline package mirror, seen from inside the sid root.
     local mounts=("$here:/src" "$cache:$cache" "/opt/swift-packages:/opt/swift-packages")
     local pair
+    # This function runs in a subshell ($(...)): its EXIT trap unmounts however the build ends.
+    trap 'for pair in "${mounts[@]}"; do umount "$sid${pair#*:}" 2>/dev/null || true; done; umount "$sid/proc" 2>/dev/null || true' EXIT
     for pair in "${mounts[@]}"; do mkdir -p "$sid${pair#*:}"; mountpoint -q "$sid${pair#*:}" || mount --bind "${pair%%:*}" "$sid${pair#*:}"; done
     mountpoint -q "$sid/proc" || mount -t proc proc "$sid/proc"
-    git config --global --list 2>/dev/null | sed -n 's/^url\.\(.*\)\.insteadof=\(.*\)$/[url "\1"]\n\tinsteadOf = \2/p' > "$sid/etc/gitconfig"
+    git config --get-regexp '^url\..*\.insteadof$' | sed -n 's/^url\.\(.*\)\.insteadof \(.*\)$/[url "\1"]\n\tinsteadOf = \2/p' > "$sid/etc/gitconfig" || true
     local status=0
     log "build $release/arm64 with $(chroot "$sid" swift --version 2>/dev/null | head -1) (sid), cross-compiling against the sysroot"
     chroot "$sid" sh -c "cd /src && swift sdk remove gpiobridge-$release-arm64 >/dev/null 2>&1; \
         swift sdk install $bundle >/dev/null && swift build -c release --static-swift-stdlib --product gpiobridge \
-        --swift-sdk gpiobridge-$release-arm64 --scratch-path $cache/build-$release-arm64 $(glibc_compat_flags "$release")" \
+        --swift-sdk gpiobridge-$release-arm64 --disable-dependency-cache --scratch-path $cache/build-$release-arm64 $(glibc_compat_flags "$release")" \
         > "$cache/build-$release-arm64.log" 2>&1 || status=$?
-    for pair in "${mounts[@]}"; do umount "$sid${pair#*:}" 2>/dev/null || true; done
-    umount "$sid/proc" 2>/dev/null || true
     if [ "$status" -ne 0 ]; then
         grep -vE '^\[[0-9]+/[0-9]+\]' "$cache/build-$release-arm64.log" | tail -n 60
         die "the arm64 build for $release failed (log: $cache/build-$release-arm64.log)"

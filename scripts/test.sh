@@ -24,8 +24,8 @@ swift test --skip-build
 section "systemd units (systemd-analyze verify and security)"
 scripts/check-systemd.sh
 
-section "fuzzing the packet decoder"
-scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+section "fuzzing the packet decoder and the JSON parser"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 
 section "real kernel (qemu: gpio-sim, i2c-stub): the harness, then gpiobridge built for libgpiod v1 and v2"
 scripts/qemu/prepare.sh

@@ -244,7 +244,7 @@ public final class Agent: Service, Sendable {
                 guard state.outputLines[output.name] != nil else {
                     throw CommandError("\(output.name) is still waiting for its retained state", hint: "try again in a moment")
                 }
-                logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(message.payloadString)"])
+                logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(quotedExcerpt(message.payloadString))"])
                 apply(state.controller.handle(command, for: output.name), &state, timers: timers)
             } catch {
                 refuse(profile, topic: message.topic, payload: message.payloadString, because: error)
@@ -265,7 +265,7 @@ public final class Agent: Service, Sendable {
             return
         }
         if profile.subscriptions.contains(where: { $0.filter.matches(message.topic) }) {
-            logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(message.payloadString)"])
+            logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(quotedExcerpt(message.payloadString))"])
         }
     }
 
@@ -438,9 +438,11 @@ public final class Agent: Service, Sendable {
     }
 
     private func refuse(_ profile: Profile, topic: String, payload: String, because error: any Error) {
-        logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(payload)", "reason": "\(error)"])
+        // Only the payload's start is repeated: a 1 MB command must not become a 1 MB log line or error message.
+        logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(quotedExcerpt(payload))", "reason": "\(error)"])
         noteError("\(topic): \(error)")
-        send(profile.errorTopic, JSONValue.object(["topic": .string(topic), "payload": .string(payload), "error": .string("\(error)")]).serialized,
+        send(profile.errorTopic, JSONValue.object(["topic": .string(topic), "payload": .string(leadingBytes(of: payload)),
+                                                   "error": .string("\(error)"), "payload_bytes": .number(Double(payload.utf8.count))]).serialized,
              retain: false)
     }
 
@@ -547,8 +549,8 @@ public struct ReloadError: Error, Sendable, CustomStringConvertible {
 }
 
 /// What the agent is doing, for `gpiobridge status`.
-public struct AgentStatus: Sendable {
-    public struct Line: Sendable {
+public struct AgentStatus: Sendable, Equatable {
+    public struct Line: Sendable, Equatable {
         public var name: String
         public var line: String
         /// The logical state; nil while the line is not held.

@@ -1,6 +1,7 @@
 import Hardware
 import JSON
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Profile
@@ -27,14 +28,25 @@ public enum ControlSocket {
     }
 }
 
-/// Answers one JSON request per connection on a Unix socket: a line in, a line out. It is a
-/// `Service`; the socket file is removed when it stops.
+/// Answers one ``ControlRequest`` per connection on a Unix socket: a line in, a line out. It is a
+/// `Service`; the socket file is removed when it stops. Whoever connects is bounded: at most
+/// ``maximumConnections`` are served at once (the next ones are told the agent is busy), a request
+/// must arrive within ``requestTimeout`` and fit in ``maximumRequestBytes``, so the socket can never
+/// take the descriptors the broker connection and the lines need.
 public final class ControlServer: Service, Sendable {
-    public typealias Handler = @Sendable (JSONValue) async -> JSONValue
+    public typealias Handler = @Sendable (ControlRequest) async -> ControlReply
+
+    /// Requests served at once.
+    public static let maximumConnections = 16
+    /// The longest request line, newline included.
+    public static let maximumRequestBytes = 4096
+    /// How long a client may take to send its request.
+    public static let requestTimeout = TimeAmount.seconds(5)
 
     public let path: String
     private let handler: Handler
     private let logger: Logger
+    private let open = NIOLockedValueBox(0)
 
     public init(path: String, logger: Logger, handler: @escaping Handler) {
         self.path = path
@@ -46,6 +58,7 @@ public final class ControlServer: Service, Sendable {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty && access(directory, F_OK) != 0 { mkdir(directory, 0o750) }
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -60,7 +73,19 @@ public final class ControlServer: Service, Sendable {
                 try await server.executeThenClose { connections in
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
+                            let admitted = open.withLockedValue { open in
+                                guard open < Self.maximumConnections else { return false }
+                                open += 1
+                                return true
+                            }
+                            group.addTask {
+                                if admitted {
+                                    await self.serve(connection)
+                                    self.open.withLockedValue { $0 -= 1 }
+                                } else {
+                                    await Self.answer(connection, .refused("the agent is busy: \(Self.maximumConnections) requests are open; try again"))
+                                }
+                            }
                         }
                     }
                 }
@@ -73,21 +98,36 @@ public final class ControlServer: Service, Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        // A client that sends nothing (or too slowly) is closed, not waited for.
+        let deadline = connection.channel.eventLoop.scheduleTask(in: Self.requestTimeout) { connection.channel.close(promise: nil) }
         try? await connection.executeThenClose { inbound, outbound in
             var request = ByteBuffer()
             for try await chunk in inbound {
                 var chunk = chunk
                 request.writeBuffer(&chunk)
-                if request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > 65536 { break }
+                if request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > Self.maximumRequestBytes { break }
             }
-            let text = String(decoding: request.readableBytesView.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-            let reply: JSONValue
-            do {
-                reply = await handler(try JSONValue(parsing: text))
-            } catch {
-                reply = .object(["ok": .bool(false), "error": .string("the request is not JSON: \(error)")])
+            deadline.cancel()
+            let line = request.readableBytesView.prefix { $0 != UInt8(ascii: "\n") }
+            let reply: ControlReply
+            if line.count >= Self.maximumRequestBytes {
+                reply = .refused("the request is over \(Self.maximumRequestBytes) bytes")
+            } else {
+                do {
+                    reply = await handler(try ControlRequest(json: try JSONValue(parsing: String(decoding: line, as: UTF8.self))))
+                } catch let error as ControlProtocolError {
+                    reply = .refused("\(error)")
+                } catch {
+                    reply = .refused("the request is not JSON: \(error)")
+                }
             }
-            try await outbound.write(ByteBuffer(string: reply.serialized + "\n"))
+            try await outbound.write(ByteBuffer(string: reply.json.serialized + "\n"))
+        }
+    }
+
+    private static func answer(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ reply: ControlReply) async {
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(ByteBuffer(string: reply.json.serialized + "\n"))
         }
     }
 }
@@ -110,7 +150,8 @@ public enum ControlClient {
         }
     }
 
-    public static func send(_ request: JSONValue, to path: String) throws(Failure) -> JSONValue {
+    /// Sends `request` to the agent at `path` and waits for its reply.
+    public static func send(_ request: ControlRequest, to path: String) throws(Failure) -> ControlReply {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .failed("cannot create a socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -132,7 +173,7 @@ public enum ControlClient {
             default: throw .failed("cannot reach the agent at \(path): \(String(cString: strerror(errno)))")
             }
         }
-        var message = Array((request.serialized + "\n").utf8)
+        var message = Array((request.json.serialized + "\n").utf8)
         var sent = 0
         while sent < message.count {
             let count = message[sent...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
@@ -149,50 +190,40 @@ public enum ControlClient {
             answer += buffer[..<count]
         }
         do {
-            return try JSONValue(parsing: String(decoding: answer, as: UTF8.self))
+            return try ControlReply(json: try JSONValue(parsing: String(decoding: answer, as: UTF8.self)))
         } catch {
-            throw .failed("the agent's answer is not JSON: \(error)")
+            throw .failed("the agent's answer is not understood: \(error)")
         }
     }
 }
 
 extension Agent {
-    /// Answers control requests: `{"command":"status"}`, `{"command":"reload"}` (the agent's own
-    /// profile file, or `"profile": PATH`), and with a simulated chip `{"command":"drive",
-    /// "line":"GPIO27","level":false}` (or `null` to let the pull decide), as a button would.
+    /// Answers control requests. A reload reads the agent's own profile file and nothing else;
+    /// `drive` works only on the simulated chip.
     public func controlHandler(simulatedChip: SimulatedChip? = nil) -> ControlServer.Handler {
         { [self] request in
-            switch request["command"] {
-            case .string("status"):
-                return .object(["ok": .bool(true), "status": await status().json])
-            case .string("reload"):
-                let path: String
-                if case .string(let requested)? = request["profile"] { path = requested } else { path = await status().profile }
+            switch request {
+            case .status:
+                return .status(await status())
+            case .reload:
+                let path = await status().profile
                 let profile: Profile
                 do {
                     profile = try ProfileLoader.load(path: path)
                 } catch {
-                    return .object(["ok": .bool(false), "error": .string("\(path) is not valid; the agent keeps its profile\n\(error)")])
+                    return .refused("\(path) is not valid; the agent keeps its profile\n\(error)")
                 }
                 switch await reload(profile) {
-                case .success(let summary): return .object(["ok": .bool(true), "summary": .string(summary), "profile": .string(path)])
-                case .failure(let error): return .object(["ok": .bool(false), "error": .string("\(error)")])
+                case .success(let summary): return .reloaded(summary: summary, profile: path)
+                case .failure(let error): return .refused("\(error)")
                 }
-            case .string("drive"):
-                guard let chip = simulatedChip else {
-                    return .object(["ok": .bool(false), "error": .string("only an agent on the simulated chip (--simulate) takes drive")])
+            case .drive(let name, let level):
+                guard let chip = simulatedChip else { return .refused("only an agent on the simulated chip (--simulate) takes drive") }
+                guard let offset = (0..<chip.info.lineCount).first(where: { (try? chip.lineInfo(offset: $0).name) == name }) else {
+                    return .refused("the simulated chip has no line named \(quotedExcerpt(name))")
                 }
-                guard case .string(let name)? = request["line"],
-                      let offset = (0..<chip.info.lineCount).first(where: { (try? chip.lineInfo(offset: $0).name) == name }) else {
-                    return .object(["ok": .bool(false), "error": .string("the simulated chip has no such line")])
-                }
-                switch request["level"] {
-                case .bool(let level)?: chip.drive(offset: offset, level: level)
-                default: chip.drive(offset: offset, level: nil)
-                }
-                return .object(["ok": .bool(true)])
-            default:
-                return .object(["ok": .bool(false), "error": .string("unknown request; the commands are status, reload and drive")])
+                chip.drive(offset: offset, level: level)
+                return .done
             }
         }
     }

@@ -143,6 +143,7 @@ private struct JSONParser {
     mutating func object(depth: Int) throws(JSONError) -> JSONValue {
         index += 1
         var members: [JSONMember] = []
+        var keys: Set<String> = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -151,7 +152,10 @@ private struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a quoted key") }
+            let keyOffset = index
             let key = try string()
+            // RFC 8259 leaves repeated names to the reader; ours refuses them, so no two readers differ.
+            guard keys.insert(key).inserted else { throw JSONError(offset: keyOffset, message: "the key \(quotedExcerpt(key)) appears twice") }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected : after a key") }
             index += 1
@@ -244,7 +248,9 @@ private struct JSONParser {
     }
 
     mutating func hex4() throws(JSONError) -> UInt32 {
-        guard bytes.count - index >= 4, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+        // Four hex digits exactly: UInt32(_:radix:) alone would also take a sign.
+        guard bytes.count - index >= 4, bytes[index..<index + 4].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }),
+              let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
             throw error("expected four hex digits after \\u")
         }
         index += 4
@@ -277,4 +283,23 @@ private struct JSONParser {
         }
         return value
     }
+}
+
+/// At most the first `limit` bytes of `text` (64 by default), cut where a character starts.
+public func leadingBytes(of text: String, limit: Int = 64) -> String {
+    let bytes = Array(text.utf8)
+    guard bytes.count > limit else { return text }
+    var end = limit
+    while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+    return String(decoding: bytes[..<end], as: UTF8.self)
+}
+
+/// What logs and error messages show of untrusted text: at most its first `limit` bytes, quoted
+/// and escaped as a JSON string (so a newline cannot forge a log line), with the whole size when
+/// it was cut.
+public func quotedExcerpt(_ text: String, limit: Int = 64) -> String {
+    var quoted = ""
+    JSONValue.quote(leadingBytes(of: text, limit: limit), into: &quoted)
+    let size = text.utf8.count
+    return size > limit ? quoted + "... (\(size) bytes)" : quoted
 }

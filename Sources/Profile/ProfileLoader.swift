@@ -48,8 +48,9 @@ public enum ProfileLoader {
     }
 }
 
-/// The whole file as UTF-8 text.
-func readTextFile(_ path: String) throws -> String {
+/// The file as UTF-8 text; past `limit` bytes reading stops (a profile over the YAML limit is
+/// refused without reading all of it).
+func readTextFile(_ path: String, limit: Int = YAMLLimits.maximumBytes + 1) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw SystemError(errno: errno) }
     defer { close(fd) }
@@ -63,6 +64,7 @@ func readTextFile(_ path: String) throws -> String {
         }
         if count == 0 { break }
         bytes += buffer[..<count]
+        if bytes.count >= limit { break }
     }
     return String(decoding: bytes, as: UTF8.self)
 }

@@ -277,9 +277,10 @@ public struct RelayCore: Sendable {
     }
 
     private func refuse(_ board: String, topic commandTopic: String, payload: String, reason: String) -> [Action] {
-        [.log("\(board): refused \(commandTopic) \"\(payload)\": \(reason)"),
+        [.log("\(board): refused \(commandTopic) \(quotedExcerpt(payload)): \(reason)"),
          .publish(topic: topic(board, "error"), payload: JSONValue.object([
-             "topic": .string(commandTopic), "payload": .string(payload), "error": .string(reason),
+             "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
+             "payload_bytes": .number(Double(payload.utf8.count)),
          ]).serialized, qos: 1)]
     }
 

@@ -24,7 +24,7 @@ public enum OutputCommand: Sendable, Equatable {
         } else if let word = StateWord(.string(text)) {
             self = word.command(pulseMilliseconds: nil)
         } else {
-            throw CommandError("\"\(text.count > 40 ? text.prefix(40) + "..." : Substring(text))\" is not a command",
+            throw CommandError("\(quotedExcerpt(text)) is not a command",
                                hint: Self.closeWord(text).map { "did you mean \($0)?" } ?? Self.vocabulary)
         }
     }
@@ -44,7 +44,7 @@ public enum OutputCommand: Sendable, Equatable {
         }
         guard case .object(let members) = value else { throw CommandError("a JSON command is an object", hint: #"send {"state":"ON"}"#) }
         for member in members where !["state", "pulse_ms"].contains(member.key) {
-            throw CommandError("unknown key \"\(member.key)\" in the JSON command",
+            throw CommandError("unknown key \(quotedExcerpt(member.key)) in the JSON command",
                                hint: closestMatch(to: member.key, in: ["state", "pulse_ms"]).map { "did you mean \($0)?" } ?? "the keys are state and pulse_ms")
         }
         var pulse: Int?
@@ -59,7 +59,8 @@ public enum OutputCommand: Sendable, Equatable {
             return .set(on: true, pulseMilliseconds: pulse)
         }
         guard let word = StateWord(state) else {
-            throw CommandError("state \(state.serialized) is not ON, OFF or TOGGLE")
+            let shown = if case .string(let text) = state { quotedExcerpt(text) } else { leadingBytes(of: state.serialized) }
+            throw CommandError("state \(shown) is not ON, OFF or TOGGLE")
         }
         if word == .off && pulse != nil { throw CommandError("a pulse needs state ON or TOGGLE") }
         return word.command(pulseMilliseconds: pulse)

@@ -67,6 +67,44 @@ private func waitFor(_ inbox: Inbox, _ topic: String, _ payload: String) async t
     }
 }
 
+/// A client of the control socket that sends raw bytes, as a hostile local user could.
+private final class RawControlConnection {
+    let fd: Int32
+
+    init(_ path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let connected = withUnixAddress(path) { [fd] in connect(fd, $0, $1) }
+        guard fd >= 0, connected == 0 else { throw HarnessError("cannot connect to \(path): errno \(errno)") }
+        var timeout = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { return }
+            sent += count
+        }
+    }
+
+    /// Everything the agent sends until it closes the connection; nil if it has not closed it
+    /// after 15 s.
+    func receiveAll() -> String? {
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 { return nil }
+            if count == 0 { return String(decoding: answer, as: UTF8.self) }
+            answer += buffer[..<count]
+        }
+    }
+
+    deinit { close(fd) }
+}
+
 @Suite("gpiobridge agent, status, simulate and profile apply as processes")
 struct AgentCLITests {
     @Test("SIGTERM: offline is published, the lines are released and the agent exits 0")
@@ -153,6 +191,102 @@ struct AgentCLITests {
                 #expect(rejected.status == 2)
                 #expect(rejected.output.contains("\(invalid):2:11: outputs[0].line: missing"), "\(rejected.output)")
                 await agent.process.terminate()
+            }
+        }
+    }
+
+    @Test("the control socket opens no file a caller names: a reload naming a secret is refused and quotes none of it")
+    func reloadNamesNoFile() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { _, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker, files: ["secret": "SECRET-LINE root:x:0:0\n"])
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await agent.waitForSocket()
+                let connection = try RawControlConnection(agent.directory + "/run/agent.sock")
+                connection.send(#"{"command":"reload","profile":"\#(agent.directory)/secret"}"# + "\n")
+                let reply = connection.receiveAll() ?? "(no answer)"
+                #expect(reply.contains(#""ok":false"#) && reply.contains("reload takes no \\\"profile\\\""), "\(reply)")
+                #expect(!reply.contains("SECRET"), "\(reply)")
+                let unknown = try RawControlConnection(agent.directory + "/run/agent.sock")
+                unknown.send(#"{"command":"cat","file":"/etc/shadow"}"# + "\n")
+                #expect(unknown.receiveAll()?.contains("unknown command") == true)
+                #expect(try await agent.command(["status"]).status == 0)
+                await agent.process.terminate()
+            }
+        }
+    }
+
+    @Test("idle, crowded and oversized control connections: the agent stays bounded and online, and closes idle ones")
+    func boundedControlSocket() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { observer, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await agent.waitForSocket()
+                let socket = agent.directory + "/run/agent.sock"
+                let idle = try (0..<300).map { _ in try RawControlConnection(socket) }
+                // The agent holds at most its limit of them; the rest wait in the kernel's backlog or are told it is busy.
+                try await Task.sleep(for: .milliseconds(500))
+                let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.process.pid)/fd").count) ?? 0
+                #expect(descriptors > 0 && descriptors < 150, "the agent holds \(descriptors) descriptors")
+                try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/cli/lamp", "ON")
+                // Every idle connection ends: the ones served time out unanswered, the others are told the agent is busy.
+                let answers = idle.map { $0.receiveAll() }
+                #expect(!answers.contains(nil), "\(answers.filter { $0 == nil }.count) idle connections were never closed")
+                #expect(answers.filter { $0 == "" }.count <= 16)
+                #expect(answers.contains { $0?.contains("the agent is busy") == true })
+                #expect(inbox.messages.filter { $0.topic == "gpiobridge/cli/status" }.map(\.payloadString) == ["online"])
+                let large = try RawControlConnection(socket)
+                large.send(String(repeating: " ", count: 5000) + #"{"command":"status"}"# + "\n")
+                #expect(large.receiveAll()?.contains("the request is over 4096 bytes") == true)
+                #expect(try await agent.command(["status"]).status == 0)
+                await agent.process.terminate()
+                #expect(agent.process.exitStatus == 0)
+            }
+        }
+    }
+
+    @Test("a hostile profile (40,000 '['): validate refuses it with its location; the running agent refuses to reload it and stays up")
+    func hostileProfile() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { observer, inbox in
+                let agent = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await agent.waitForSocket()
+                let deep = agent.directory + "/deep.yml"
+                try String(repeating: "[", count: 40_000).write(toFile: deep, atomically: true, encoding: .utf8)
+                let validated = try await agent.command(["profile", "validate", deep])
+                #expect(validated.status == 2 && validated.output.contains("\(deep):1:65: YAML: mappings and lists are nested deeper than 64 levels"),
+                        "\(validated.output)")
+                // Put in place behind the CLI's back, as an editor would: reload keeps the running profile.
+                try String(repeating: "[", count: 40_000).write(toFile: agent.directory + "/profile.yml", atomically: true, encoding: .utf8)
+                let reloaded = try await agent.command(["reload"])
+                #expect(reloaded.status == 1 && reloaded.output.contains("is not valid; the agent keeps its profile"), "\(reloaded.output)")
+                #expect(agent.process.isRunning)
+                try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "ON", qos: .atLeastOnce)
+                try await waitFor(inbox, "gpiobridge/cli/lamp", "ON")
+                #expect(!inbox.messages.contains { $0.topic == "gpiobridge/cli/status" && $0.payloadString == "offline" })
+                await agent.process.terminate()
+            }
+        }
+    }
+
+    @Test("a second agent for the same profile refuses to start, names the first one's PID, and leaves its socket and connection alone")
+    func oneAgentPerProfile() async throws {
+        try await withMosquitto { broker in
+            try await withObserver(broker) { _, inbox in
+                let first = try AgentProcess(profile: profile, broker: broker)
+                try await waitFor(inbox, "gpiobridge/cli/status", "online")
+                try await first.waitForSocket()
+                let second = try await first.command(["agent", "--simulate"])
+                #expect(second.status == 1, "\(second.output)")
+                #expect(second.output.contains("another agent (PID \(first.process.pid)) already runs this profile"), "\(second.output)")
+                #expect(FileManager.default.fileExists(atPath: first.directory + "/run/agent.sock"))
+                #expect(try await first.command(["status"]).status == 0)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(inbox.messages.filter { $0.topic == "gpiobridge/cli/status" }.map(\.payloadString) == ["online"])
+                await first.process.terminate()
             }
         }
     }

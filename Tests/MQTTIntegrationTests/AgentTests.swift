@@ -105,6 +105,17 @@ struct AgentTests {
                     #expect(try !rig.level("GPIO17"), "a refused command moves nothing")
                 }
                 #expect(rig.log.all.filter { $0.level == .warning && $0.message == "refused a command" }.count == corpus.count)
+                // A 1 MB command: the error message and the log line repeat at most its first 64 bytes, and its size.
+                let huge = String(repeating: "x", count: 1_000_000)
+                let seenHuge = rig.inbox.messages.count
+                try await rig.publish("gpiobridge/bench/lamp/set", huge)
+                let hugeError = try await rig.expectMessage("gpiobridge/bench/error", after: seenHuge)
+                let hugeJSON = try JSONValue(parsing: hugeError.payloadString)
+                #expect(hugeError.payloadString.utf8.count < 300, "\(hugeError.payloadString.prefix(300))")
+                #expect(hugeJSON["payload"] == .string(String(repeating: "x", count: 64)))
+                #expect(hugeJSON["payload_bytes"] == .number(1_000_000))
+                let logged = rig.log.all.last { $0.message == "refused a command" }
+                #expect(logged?.metadata["payload"].map { "\($0)" } == "\"" + String(repeating: "x", count: 64) + "\"... (1000000 bytes)")
                 let seen = rig.inbox.messages.count
                 try await rig.publish("gpiobridge/bench/lamp/set", "ON")
                 try await rig.expectMessage("gpiobridge/bench/lamp", "ON", after: seen)

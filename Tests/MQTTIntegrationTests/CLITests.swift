@@ -50,6 +50,17 @@ struct CLITests {
         }
     }
 
+    @Test("a broker URL with a user and password is refused without repeating them")
+    func credentialsInURL() async throws {
+        for arguments in [["agent", "--simulate", "--broker", "mqtt://alice:s3cret@127.0.0.1:1883"],
+                          ["relay", "--broker", "mqtts://alice:s3cret@broker.example:8883"]] {
+            let result = try await run(arguments)
+            #expect(result.status == 64, "\(result.output)")
+            #expect(result.output.contains("a user or password in the URL is not taken"), "\(result.output)")
+            #expect(!result.output.contains("s3cret"), "\(result.output)")
+        }
+    }
+
     @Test("a wrong CA, a bad password and a closed port each fail with a message that names the cause")
     func errors() async throws {
         try await withMosquitto { broker in

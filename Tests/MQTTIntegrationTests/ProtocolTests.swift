@@ -305,10 +305,10 @@ struct ProtocolTests {
                 await connection.close()
             }
             let seen = try await withTimeout(.seconds(10), "four reconnect delays") { await delays.value }
-            // Ceilings 50, 100, 200, 400 ms with jitter in [ceiling/2, ceiling]: the fourth wait is
-            // longer than the first whatever the jitter.
-            #expect(seen[3] > seen[0], "\(seen)")
-            #expect(seen[3] >= .milliseconds(200))
+            // A broker that drops us at once is on the slow track: never under half its first
+            // second, whatever the jitter. (How the track grows is TimingTests' on a mock clock:
+            // here a loaded machine may make a connection outlast ReconnectSchedule.stableConnection.)
+            #expect(seen.allSatisfy { $0 >= ReconnectSchedule.refusedBounds.initial / 2 }, "\(seen)")
         }
     }
 

@@ -13,12 +13,7 @@ private final class NotifySocket: @unchecked Sendable {
     init() throws {
         path = NSTemporaryDirectory() + "notify-\(UUID().uuidString.prefix(8)).sock"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = withUnixAddress(path) { [fd] in bind(fd, $0, $1) }
         guard fd >= 0, bound == 0 else { throw HarnessError("cannot bind \(path)") }
     }
 

@@ -55,6 +55,12 @@ struct AgentCommand: Command {
 
     func run() async throws {
         let profile = try ProfileCommand.load(profilePath)
+        // Before the broker, the lines or the socket: a second agent for this profile stops here.
+        do {
+            try AgentLock.acquire(path: AgentLock.path(instance: instance))
+        } catch {
+            throw CLIError("\(error)")
+        }
         let level = logLevel
         let logger = Logger(label: "agent") { LineLogHandler(label: $0, level: level) }
         let client = try MQTTClient(configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride), logger: Logger(label: "mqtt") {
@@ -75,8 +81,7 @@ struct AgentCommand: Command {
         try await runNotifyingSystemd(group, status: "running \(profile.source)", ping: { await agent.ping() }) {
             // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.
             for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                let answer = await agent.controlHandler()(.object(["command": .string("reload")]))
-                if answer["ok"] != .bool(true), case .string(let error)? = answer["error"] { logger.error("reload failed: \(error)") }
+                if case .refused(let error) = await agent.controlHandler()(.reload) { logger.error("reload failed: \(error)") }
             }
         }
     }

@@ -1,6 +1,5 @@
 import Agent
 import Scheme
-import JSON
 import Profile
 
 #if canImport(Glibc)
@@ -8,13 +7,10 @@ import Glibc
 #endif
 
 /// Asks the running agent over its control socket; a refusal becomes an error.
-func askAgent(_ request: JSONValue, instance: String?) throws -> JSONValue {
-    let answer = try ControlClient.send(request, to: ControlSocket.path(instance: instance))
-    guard answer["ok"] == .bool(true) else {
-        if case .string(let error)? = answer["error"] { throw CLIError(error) }
-        throw CLIError("the agent refused: \(answer.serialized)")
-    }
-    return answer
+func askAgent(_ request: ControlRequest, instance: String?) throws -> ControlReply {
+    let reply = try ControlClient.send(request, to: ControlSocket.path(instance: instance))
+    if case .refused(let error) = reply { throw CLIError(error) }
+    return reply
 }
 
 /// `gpiobridge status`: what the running agent is doing.
@@ -31,33 +27,24 @@ struct StatusCommand: Command {
     }
 
     func run() async throws {
-        let status = try askAgent(.object(["command": .string("status")]), instance: instance)["status"] ?? .null
+        guard case .status(let status) = try askAgent(.status, instance: instance) else { throw CLIError("the agent answered status with something else") }
         if json {
-            print(status.serialized)
+            print(status.json.serialized)
             return
         }
-        func text(_ value: JSONValue?) -> String {
-            if case .string(let text)? = value { return text }
-            return "-"
-        }
-        print("device:     \(text(status["device"]))")
-        print("profile:    \(text(status["profile"]))")
-        print("connection: \(text(status["connection"]))")
-        for (title, key) in [("outputs", "outputs"), ("inputs", "inputs")] {
-            guard case .array(let lines)? = status[key], !lines.isEmpty else { continue }
+        print("device:     \(status.device)")
+        print("profile:    \(status.profile)")
+        print("connection: \(status.connection)")
+        for (title, lines) in [("outputs", status.outputs), ("inputs", status.inputs)] where !lines.isEmpty {
             print("\(title):")
             for line in lines {
-                let name = text(line["name"]), state = line["state"] == .null ? "not held" : text(line["state"])
-                print("  \(name.padding(to: 16)) \(text(line["line"]).padding(to: 16)) \(state)")
+                let state = line.state.map { $0 ? "ON" : "OFF" } ?? "not held"
+                print("  \(line.name.padding(to: 16)) \(line.line.padding(to: 16)) \(state)")
             }
         }
-        if case .array(let sensors)? = status["sensors"], !sensors.isEmpty {
-            print("sensors:    \(sensors.map { text($0) }.joined(separator: ", "))")
-        }
-        if case .array(let errors)? = status["errors"] {
-            print(errors.isEmpty ? "errors:     none" : "last errors:")
-            for error in errors { print("  \(text(error))") }
-        }
+        if !status.sensors.isEmpty { print("sensors:    \(status.sensors.joined(separator: ", "))") }
+        print(status.recentErrors.isEmpty ? "errors:     none" : "last errors:")
+        for error in status.recentErrors { print("  \(error)") }
     }
 }
 
@@ -71,8 +58,7 @@ struct ReloadCommand: Command {
     init(_ arguments: ParsedArguments) throws { instance = arguments.string("--instance") }
 
     func run() async throws {
-        let answer = try askAgent(.object(["command": .string("reload")]), instance: instance)
-        if case .string(let summary)? = answer["summary"] { print("reloaded: \(summary)") }
+        if case .reloaded(let summary, _) = try askAgent(.reload, instance: instance) { print("reloaded: \(summary)") }
     }
 }
 
@@ -83,7 +69,7 @@ struct SimulateCommand: Command {
     static let options = [AgentCommand.instanceOption]
     static let arguments = [ArgumentSpec(name: "LINE=LEVEL", help: "GPIO27=0 (low), GPIO27=1 (high) or GPIO27=pull (let its pull decide).")]
     let line: String
-    let level: JSONValue
+    let level: Bool?
     let instance: String?
 
     init(_ arguments: ParsedArguments) throws {
@@ -91,16 +77,16 @@ struct SimulateCommand: Command {
         guard parts.count == 2 else { throw UsageError("write LINE=LEVEL, such as GPIO27=0") }
         line = parts[0]
         switch parts[1].lowercased() {
-        case "1", "high", "on": level = .bool(true)
-        case "0", "low", "off": level = .bool(false)
-        case "pull", "release": level = .null
+        case "1", "high", "on": level = true
+        case "0", "low", "off": level = false
+        case "pull", "release": level = nil
         default: throw UsageError("LEVEL is 0, 1 or pull")
         }
         instance = arguments.string("--instance")
     }
 
     func run() async throws {
-        _ = try askAgent(.object(["command": .string("drive"), "line": .string(line), "level": level]), instance: instance)
+        _ = try askAgent(.drive(line: line, level: level), instance: instance)
     }
 }
 

@@ -32,6 +32,11 @@ func runNotifyingSystemd(_ group: ServiceGroup, status: String, ping: @escaping 
 /// The broker URL of `option` (`text` is its value or the environment's): nil when neither gave one.
 func brokerURL(_ option: String, _ text: String?) throws -> BrokerURL? {
     try text.map { text in
+        // Never echo it: the part before @ would be a user name and a password.
+        if text.contains("@") {
+            throw UsageError("\(option): a user or password in the URL is not taken (process lists and logs would show it); "
+                + "give broker.username in the profile and the password with password_file, password_env or password_credential")
+        }
         guard let url = BrokerURL(text) else { throw UsageError("\(option): \"\(text)\" is not mqtt://host[:port] or mqtts://host[:port]") }
         return url
     }

@@ -94,16 +94,21 @@ enum ProfileCommand {
         func run() async throws {
             let profile = try ProfileCommand.load(path)
             let socket = ControlSocket.path(instance: instance)
-            var agentRunning = true
+            let target = AgentCommand.profilePath(instance: instance)
+            var running: AgentStatus?
             do {
-                _ = try ControlClient.send(.object(["command": .string("status")]), to: socket)
+                if case .status(let status) = try ControlClient.send(.status, to: socket) { running = status }
             } catch .noAgent {
-                agentRunning = false
+                running = nil
             } catch {
                 throw CLIError("\(error)")
             }
+            // The agent reloads only its own file: it must be the one installed here.
+            if let running, running.profile != target {
+                throw CLIError("the running agent uses \(running.profile), not \(target); nothing was installed (restart it on \(target))")
+            }
+            let agentRunning = running != nil
             if !agentRunning { try checkLines(profile) }
-            let target = AgentCommand.profilePath(instance: instance)
             let text = try readFile(path)
             let previous = access(target, F_OK) == 0 ? try readFile(target) : nil
             if let previous { try writeAtomically(target + ".previous", previous) }
@@ -113,8 +118,7 @@ enum ProfileCommand {
                 return
             }
             do {
-                let answer = try askAgent(.object(["command": .string("reload"), "profile": .string(target)]), instance: instance)
-                if case .string(let summary)? = answer["summary"] { print("applied \(path) as \(target): \(summary)") }
+                if case .reloaded(let summary, _) = try askAgent(.reload, instance: instance) { print("applied \(path) as \(target): \(summary)") }
             } catch {
                 if let previous { try writeAtomically(target, previous) } else { unlink(target) }
                 // The agent read the installed copy; name the user's file, which has the same lines.

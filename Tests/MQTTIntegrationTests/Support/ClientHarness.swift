@@ -36,6 +36,7 @@ final class CapturedLog: Sendable {
     struct Record: Sendable {
         var level: Logger.Level
         var message: String
+        var metadata: Logger.Metadata = [:]
     }
 
     private let records = Mutex<[Record]>([])
@@ -61,7 +62,7 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        log.append(.init(level: event.level, message: "\(event.message)"))
+        log.append(.init(level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
     }
 }
 
