@@ -15,11 +15,17 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // MQTT 3.1.1 / 5.0: codec (bytes <-> packets), session state machines, connection service.
-        // Depends on nothing of ours.
+        // MQTT 3.1.1 / 5.0 without I/O: the codec (bytes <-> packets) and the session state
+        // machines, on NIOCore's ByteBuffer only. Depends on nothing of ours.
+        .target(
+            name: "MQTTCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The connection service: NIO channel, TLS, CONNECT/CONNACK, reconnects. Re-exports MQTTCore.
         .target(
             name: "MQTT",
             dependencies: [
+                "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -53,7 +59,7 @@ let package = Package(
         // YAML profiles -> validated Profile values; every error located (file:line:column, key path).
         .target(
             name: "Profile",
-            dependencies: ["CYAML", "Hardware", "MQTT"]
+            dependencies: ["CYAML", "Hardware", "MQTTCore"]
         ),
         // A small JSON value type with a parser and a serializer (no Foundation).
         // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
@@ -107,7 +113,7 @@ let package = Package(
         // libFuzzer entry points for the parsers of untrusted input; built only by scripts/fuzz.sh.
         .executableTarget(
             name: "MQTTDecoderFuzz",
-            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/MQTTDecoderFuzz"
         ),
         .executableTarget(name: "JSONFuzz", dependencies: ["JSON"], path: "Fuzz/JSONFuzz"),
@@ -152,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "MQTTTests",
             dependencies: [
-                "MQTT",
+                "MQTT", "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -178,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "MQTTIntegrationTests",
             dependencies: [
-                "MQTT", "Agent", "Relay", "Scheme", "Profile", "Hardware", "JSON",
+                "MQTT", "MQTTCore", "Agent", "Relay", "Scheme", "Profile", "Hardware", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

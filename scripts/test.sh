@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
 # real Mosquitto (with its default settings) and amqtt brokers (the agent among them), the systemd
-# units' checks, a bounded fuzzing run of the packet decoder, the real-kernel tests under qemu, the
-# release binary's size and library check, the Debian package for this machine (bookworm, amd64)
-# installed and run by systemd in a booted Debian, the fault campaign against the release agent, and
-# short benchmark runs on a stock and a tuned broker (figures are printed, never asserted). Each
-# section prints the time since the start. scripts/release-check.sh adds the other three packages.
+# units' checks, bounded fuzzing runs of the packet decoder, the JSON parser and the profile
+# loader, the real-kernel tests under qemu, the release binary's size and library check, the
+# Debian package for this machine (bookworm, amd64) installed and run by systemd in a booted
+# Debian, the fault campaign against the release agent, and short benchmark runs on a stock and a
+# tuned broker (figures are printed, never asserted). Each section prints the time since the start.
+# scripts/release-check.sh adds the other three packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -24,7 +25,7 @@ swift test --skip-build
 section "systemd units (systemd-analyze verify and security)"
 scripts/check-systemd.sh
 
-section "fuzzing the packet decoder and the JSON parser"
+section "fuzzing the packet decoder, the JSON parser and the profile loader"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 
 section "real kernel (qemu: gpio-sim, i2c-stub): the harness, then gpiobridge built for libgpiod v1 and v2"

@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import NIOCore
 
 /// libFuzzer entry point: decodes arbitrary bytes as a stream of packets under both protocol

@@ -1,5 +1,5 @@
 import Hardware
-import MQTT
+import MQTTCore
 
 /// A validated profile: what the agent drives, where it connects, and what it publishes. Every
 /// default is filled in, so ``ProfileDescription`` can show exactly what will run.

@@ -1,5 +1,5 @@
 import Hardware
-import MQTT
+import MQTTCore
 
 /// Turns a YAML tree into a ``Profile``, collecting every issue with its location instead of
 /// stopping at the first.

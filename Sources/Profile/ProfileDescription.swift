@@ -1,5 +1,5 @@
 import Hardware
-import MQTT
+import MQTTCore
 
 extension Profile {
     /// The resolved profile as YAML, with every default filled in and every topic spelled out:

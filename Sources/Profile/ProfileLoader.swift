@@ -1,5 +1,5 @@
 import Hardware
-import MQTT
+import MQTTCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Hardware
-import MQTT
+import MQTTCore
 
 /// A relay profile: the ESP8266 boards to mirror into the gpiobridge topic scheme, the broker the
 /// fleet lives on, and, if they differ, the broker the boards live on.

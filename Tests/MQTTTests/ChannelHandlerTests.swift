@@ -3,6 +3,7 @@ import NIOEmbedded
 import Testing
 
 @testable import MQTT
+@testable import MQTTCore
 
 @Suite("Channel handlers on an EmbeddedChannel")
 struct ChannelHandlerTests {

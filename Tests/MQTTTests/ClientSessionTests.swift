@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import MQTT
+@testable import MQTTCore
 
 private func message(_ topic: String = "t", qos: QoS, retain: Bool = false) -> PublishPacket {
     PublishPacket(topic: topic, payload: ByteBuffer(string: "p"), qos: qos, retain: retain)

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import MQTT
+@testable import MQTTCore
 
 /// Encodes `packet`, decodes the bytes back, and returns both.
 func roundTrip(_ packet: MQTTPacket, _ version: MQTTVersion) throws -> (bytes: [UInt8], decoded: MQTTPacket?) {

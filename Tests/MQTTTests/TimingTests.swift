@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import MQTT
+@testable import MQTTCore
 
 /// A mock clock: deadlines are plain numbers of milliseconds.
 private func at(_ milliseconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(milliseconds) * 1_000_000) }

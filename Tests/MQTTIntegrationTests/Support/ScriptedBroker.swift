@@ -3,6 +3,7 @@ import NIOPosix
 import Testing
 
 @testable import MQTT
+@testable import MQTTCore
 
 /// A fake broker on 127.0.0.1 whose every answer the test writes: for the protocol corners a real
 /// broker will not produce (malformed packets, odd limits, session present after a restart).
