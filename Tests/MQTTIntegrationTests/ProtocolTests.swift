@@ -305,10 +305,12 @@ struct ProtocolTests {
                 await connection.close()
             }
             let seen = try await withTimeout(.seconds(10), "four reconnect delays") { await delays.value }
-            // A broker that drops us at once is on the slow track: never under half its first
-            // second, whatever the jitter. (How the track grows is TimingTests' on a mock clock:
-            // here a loaded machine may make a connection outlast ReconnectSchedule.stableConnection.)
-            #expect(seen.allSatisfy { $0 >= ReconnectSchedule.refusedBounds.initial / 2 }, "\(seen)")
+            // A broker that drops us at once is on the slow track: a wait is never under half its
+            // first second, whatever the jitter. A loaded machine may make a connection outlast
+            // ReconnectSchedule.stableConnection, which is retried at once (a zero wait); how the
+            // track grows is TimingTests' on a mock clock.
+            let waits = seen.filter { $0 > .zero }
+            #expect(!waits.isEmpty && waits.allSatisfy { $0 >= ReconnectSchedule.refusedBounds.initial / 2 }, "\(seen)")
         }
     }
 
