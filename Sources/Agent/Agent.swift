@@ -244,7 +244,8 @@ public final class Agent: Service, Sendable {
                 guard state.outputLines[output.name] != nil else {
                     throw CommandError("\(output.name) is still waiting for its retained state", hint: "try again in a moment")
                 }
-                logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(quotedExcerpt(message.payloadString))"])
+                // A command that parsed is at most 1024 bytes; the log handler escapes it.
+                logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(message.payloadString)"])
                 apply(state.controller.handle(command, for: output.name), &state, timers: timers)
             } catch {
                 refuse(profile, topic: message.topic, payload: message.payloadString, because: error)
