@@ -59,7 +59,7 @@ let package = Package(
         // YAML profiles -> validated Profile values; every error located (file:line:column, key path).
         .target(
             name: "Profile",
-            dependencies: ["CYAML", "Hardware", "MQTTCore"]
+            dependencies: ["CYAML", "Hardware", "JSON", "MQTTCore"]
         ),
         // A small JSON value type with a parser and a serializer (no Foundation).
         // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
@@ -173,12 +173,16 @@ let package = Package(
             dependencies: ["JSON"]
         ),
         .testTarget(
+            name: "SchemeTests",
+            dependencies: ["Scheme"]
+        ),
+        .testTarget(
             name: "RelayTests",
             dependencies: ["Relay", "Scheme", "Profile", "JSON"]
         ),
         .testTarget(
             name: "ProfileTests",
-            dependencies: ["Profile", "Hardware", "MQTT"],
+            dependencies: ["Profile", "Hardware", "MQTT", "Relay"],
             exclude: ["BrokenProfiles"]
         ),
         .testTarget(

@@ -58,6 +58,7 @@ public final class Agent: Service, Sendable {
         case pulseEnded(output: String, generation: Int)
         case graceExpired(epoch: Int)
         case restoreWindowEnded
+        case logWindowEnded
         case refreshInfo
         case reload(Profile, CheckedContinuation<Result<String, ReloadError>, Never>)
         case ping(CheckedContinuation<Void, Never>)
@@ -208,6 +209,13 @@ public final class Agent: Service, Sendable {
             apply(state.controller.enterSafeStates(), &state, timers: timers)
         case .restoreWindowEnded:
             finishRestore(&state)
+        case .logWindowEnded:
+            timers.logWindowEnded()
+            for summary in state.logLimiter.expire(at: .now) {
+                logger.warning("\(summary.suppressed) more lines like this were left out of the log in the last \(state.logLimiter.window)",
+                               metadata: ["kind": "\(summary.key)"])
+            }
+            if let next = state.logLimiter.nextDeadline { timers.wakeForLog(at: next) }
         case .refreshInfo:
             publishInfo(state.profile)
         case .reload(let profile, let reply):
@@ -248,13 +256,22 @@ public final class Agent: Service, Sendable {
                 logger.info("command", metadata: ["output": "\(output.name)", "payload": "\(message.payloadString)"])
                 apply(state.controller.handle(command, for: output.name), &state, timers: timers)
             } catch {
-                refuse(profile, topic: message.topic, payload: message.payloadString, because: error)
+                refuse(profile, topic: message.topic, payload: message.payloadString, because: error, &state, timers: timers)
             }
             return
         }
         if state.awaitingRestore, let output = profile.outputs.first(where: { $0.stateTopic == message.topic && $0.initial == .restore }) {
             let payload = message.payloadString.uppercased()
-            if payload == "ON" || payload == "OFF" { state.restored[output.name] = payload == "ON" }
+            if payload == "ON" || payload == "OFF" {
+                state.restored[output.name] = payload == "ON"
+            } else if message.payload.readableBytes > 0 {
+                // Not a state this agent wrote: the output starts off rather than guess.
+                logger.warning("the retained state cannot be restored: it is neither ON nor OFF; the output starts off",
+                               metadata: ["output": "\(output.name)", "topic": "\(message.topic)",
+                                          "payload": "\(leadingBytes(of: message.payloadString))", "payload_bytes": "\(message.payload.readableBytes)"])
+                report(profile, source: output.name, error: "the retained state on \(message.topic), \(quotedExcerpt(message.payloadString)), is neither ON nor OFF; \(output.name) starts off")
+                state.restored[output.name] = false
+            }
             let restoring = profile.outputs.filter { $0.initial == .restore }
             if restoring.allSatisfy({ state.restored[$0.name] != nil }) { finishRestore(&state) }
             return
@@ -265,8 +282,10 @@ public final class Agent: Service, Sendable {
             announce(state)
             return
         }
-        if profile.subscriptions.contains(where: { $0.filter.matches(message.topic) }) {
-            logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(quotedExcerpt(message.payloadString))"])
+        if let subscription = profile.subscriptions.first(where: { $0.filter.matches(message.topic) }),
+           admitLogLine("message \(subscription.filter)", &state, timers: timers) {
+            logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
+                                              "payload_bytes": "\(message.payload.readableBytes)"])
         }
     }
 
@@ -438,13 +457,27 @@ public final class Agent: Service, Sendable {
         client.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
     }
 
-    private func refuse(_ profile: Profile, topic: String, payload: String, because error: any Error) {
-        // Only the payload's start is repeated: a 1 MB command must not become a 1 MB log line or error message.
-        logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(quotedExcerpt(payload))", "reason": "\(error)"])
+    /// Whether a line of this kind may go to the log now (a few per window, then a count).
+    private func admitLogLine(_ kind: String, _ state: inout AgentState, timers: Timers) -> Bool {
+        if state.logLimiter.admit(kind, at: .now) { return true }
+        if let next = state.logLimiter.nextDeadline { timers.wakeForLog(at: next) }
+        return false
+    }
+
+    private func refuse(_ profile: Profile, topic: String, payload: String, because error: any Error, _ state: inout AgentState, timers: Timers) {
+        // Every refusal is answered on the error topic; the log takes a few a window per topic.
+        if admitLogLine("refused a command on \(topic)", &state, timers: timers) { logRefusal(topic: topic, payload: payload, because: error) }
         noteError("\(topic): \(error)")
         send(profile.errorTopic, JSONValue.object(["topic": .string(topic), "payload": .string(leadingBytes(of: payload)),
                                                    "error": .string("\(error)"), "payload_bytes": .number(Double(payload.utf8.count))]).serialized,
              retain: false)
+    }
+
+    private func logRefusal(topic: String, payload: String, because error: any Error) {
+        // Only the payload's start is repeated: a 1 MB command must not become a 1 MB log line or error message.
+        // The log handler quotes and escapes metadata itself, so the excerpt goes in unquoted.
+        logger.warning("refused a command", metadata: ["topic": "\(topic)", "payload": "\(leadingBytes(of: payload))",
+                                                       "payload_bytes": "\(payload.utf8.count)", "reason": "\(error)"])
     }
 
     /// Says once per topic that a retained command was ignored, and how to clear it.
@@ -612,7 +645,7 @@ final class Workers: Sendable {
 /// the agent's loop, so all state changes stay in that loop.
 final class Timers: Sendable {
     private let sink: AsyncStream<Agent.Event>.Continuation
-    private let state = Mutex<(pulses: [String: Task<Void, Never>], grace: Task<Void, Never>?, graceEpoch: Int)>(([:], nil, 0))
+    private let state = Mutex<(pulses: [String: Task<Void, Never>], grace: Task<Void, Never>?, graceEpoch: Int, log: Task<Void, Never>?)>(([:], nil, 0, nil))
 
     init(sink: AsyncStream<Agent.Event>.Continuation) {
         self.sink = sink
@@ -659,12 +692,29 @@ final class Timers: Sendable {
         }
     }
 
+    /// Wakes the loop at `deadline` for the log limiter's counts, unless a wake is already due.
+    func wakeForLog(at deadline: ContinuousClock.Instant) {
+        state.withLock { state in
+            guard state.log == nil else { return }
+            state.log = Task { [sink] in
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+                sink.yield(.logWindowEnded)
+            }
+        }
+    }
+
+    func logWindowEnded() {
+        state.withLock { $0.log = nil }
+    }
+
     func cancelAll() {
         state.withLock { state in
             for task in state.pulses.values { task.cancel() }
             state.pulses = [:]
             state.grace?.cancel()
             state.grace = nil
+            state.log?.cancel()
+            state.log = nil
         }
     }
 }

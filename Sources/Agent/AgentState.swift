@@ -1,6 +1,7 @@
 import Hardware
 import Logging
 import Profile
+import Scheme
 
 /// The agent's lines and output logic, owned by its event loop.
 struct AgentState {
@@ -17,6 +18,8 @@ struct AgentState {
     let restoreTopics: [String]
     /// Command topics whose retained command was already reported: each is reported once.
     var reportedRetainedCommands: Set<String> = []
+    /// Bounds the lines a flood of refused commands or subscribed messages writes to the log.
+    var logLimiter = LogLimiter()
     private var resolved: [String: Line] = [:]
 
     /// A line as found on a chip, with the settings it was requested with.

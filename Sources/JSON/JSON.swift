@@ -58,6 +58,14 @@ public enum JSONValue: Sendable, Hashable {
         return "\(value)"
     }
 
+    /// `value` as a JSON string literal: quoted, with quotes, backslashes and control characters
+    /// (C0, DEL and C1) escaped. It is also a YAML double-quoted scalar of the same text.
+    public static func quoted(_ value: String) -> String {
+        var text = ""
+        quote(value, into: &text)
+        return text
+    }
+
     static func quote(_ value: String, into text: inout String) {
         text += "\""
         for scalar in value.unicodeScalars {
@@ -67,7 +75,7 @@ public enum JSONValue: Sendable, Hashable {
             case "\n": text += "\\n"
             case "\r": text += "\\r"
             case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
                 let hex = String(scalar.value, radix: 16)
                 text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: text.unicodeScalars.append(scalar)

@@ -154,7 +154,7 @@ public struct SensorSettings: Sendable, Equatable {
     public var address: UInt8
     public var intervalMilliseconds: Int
     public var options: SensorOptions
-    /// The unit each quantity is published in; quantities not listed use their default unit.
+    /// The unit each of the model's quantities is published in (its default unless the profile says).
     public var units: [SensorQuantity: MeasurementUnit]
     public var stateTopic: String
     public var origin: SettingLocation

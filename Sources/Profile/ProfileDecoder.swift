@@ -5,10 +5,13 @@ import MQTTCore
 /// stopping at the first.
 final class ProfileDecoder {
     let file: String
+    /// Whether the files a profile names must exist (see ``ProfileLoader/load(path:checkingFiles:)``).
+    let checksFiles: Bool
     private(set) var issues: [ProfileIssue] = []
 
-    init(file: String) {
+    init(file: String, checksFiles: Bool = true) {
         self.file = file
+        self.checksFiles = checksFiles
     }
 
     /// The keys of one mapping, with the key path it sits at.

@@ -8,15 +8,33 @@ import Glibc
 /// Reads and validates profiles.
 public enum ProfileLoader {
     /// Reads the profile at `path`. A file that cannot be read, bad YAML and invalid settings all
-    /// throw ``ProfileError`` with locations.
-    public static func load(path: String) throws(ProfileError) -> Profile {
-        try decode(try read(path, what: "profile"), file: path)
+    /// throw ``ProfileError`` with locations. With `checkingFiles`, the files it names (CA,
+    /// certificate, key, password file) must exist; `profile show` reads a profile without them.
+    public static func load(path: String, checkingFiles: Bool = true) throws(ProfileError) -> Profile {
+        try decode(try read(path, what: "profile"), file: path, checkingFiles: checkingFiles)
+    }
+
+    /// Reads the profile at `path` as if it were installed at `installedPath`: relative file
+    /// paths are taken beside the installed copy, where the agent will look for them, while
+    /// issues name `path`, the file the user wrote.
+    public static func load(path: String, installedAt installedPath: String) throws(ProfileError) -> Profile {
+        do {
+            var profile = try decode(try read(path, what: "profile"), file: installedPath)
+            profile.source = path
+            return profile
+        } catch {
+            throw ProfileError(issues: error.issues.map { issue in
+                var issue = issue
+                if issue.file == installedPath { issue.file = path }
+                return issue
+            })
+        }
     }
 
     /// Validates profile `text`; `file` names it in issues.
-    public static func decode(_ text: String, file: String) throws(ProfileError) -> Profile {
+    public static func decode(_ text: String, file: String, checkingFiles: Bool = true) throws(ProfileError) -> Profile {
         let root = try document(text, file: file, emptyHint: "start from one of the examples in Profiles/")
-        let decoder = ProfileDecoder(file: file)
+        let decoder = ProfileDecoder(file: file, checksFiles: checkingFiles)
         return try decoder.finish(decoder.profile(root))
     }
 
@@ -127,7 +145,7 @@ extension ProfileDecoder {
 
     func broker(_ node: YAMLNode?, deviceID: String, path: String = "broker") -> BrokerSettings? {
         let defaults = BrokerSettings(host: "localhost", port: 1883, tls: nil, username: nil, password: nil,
-                                      clientID: "gpiobridge-\(deviceID)", keepAliveSeconds: 60, version: nil,
+                                      clientID: MachineIdentity.defaultClientID(for: deviceID), keepAliveSeconds: 60, version: nil,
                                       sessionExpirySeconds: 3600, reconnectMinimumMilliseconds: 100, reconnectMaximumMilliseconds: 2000)
         guard let node else { return defaults }
         let known = ["host", "port", "tls", "username", "password", "password_file", "password_env", "password_credential",
@@ -143,7 +161,10 @@ extension ProfileDecoder {
                   hint: "use password_file: /etc/gpiobridge/mqtt-password, password_env: MQTT_PASSWORD, or password_credential: mqtt-password (systemd LoadCredential)")
         }
         var sources: [PasswordSource] = []
-        if let path = string(fields, "password_file") { sources.append(.file(besideProfile(path))) }
+        if let path = string(fields, "password_file").map(besideProfile) {
+            sources.append(.file(path))
+            checkFile(fields, "password_file", path, what: "the password file")
+        }
         if let name = string(fields, "password_env") { sources.append(.environment(name)) }
         if let name = string(fields, "password_credential") { sources.append(.credential(name)) }
         if sources.count > 1 {
@@ -182,6 +203,21 @@ extension ProfileDecoder {
         return broker
     }
 
+    /// A file the profile names must be there when it runs: missing, it is a located issue now
+    /// rather than an agent that exits at start. A file this user may not look at (root's
+    /// password file, checked by another user) is left to the agent.
+    private func checkFile(_ fields: Fields, _ key: String, _ path: String?, what: String) {
+        guard checksFiles, let path else { return }
+        let relative = fields[key]?.scalar.map { !$0.hasPrefix("/") } ?? false
+        var status = stat()
+        if stat(path, &status) == 0 {
+            if status.st_mode & S_IFMT == S_IFDIR { issue(fields, key, "\(path) is a directory, not \(what)") }
+        } else if errno == ENOENT || errno == ENOTDIR {
+            issue(fields, key, "\(what) \(path) does not exist",
+                  hint: relative ? "create it; a relative path is beside the profile" : "create it, or correct the path")
+        }
+    }
+
     /// A relative path names a file beside the profile: `mqtt-password` in a profile installed
     /// as /etc/gpiobridge/profile.yml is /etc/gpiobridge/mqtt-password.
     private func besideProfile(_ path: String) -> String {
@@ -197,6 +233,9 @@ extension ProfileDecoder {
         guard let fields = fields(node, path: broker.path("tls"), known: ["ca", "cert", "key", "insecure"]) else { return nil }
         let settings = TLSSettings(caFile: string(fields, "ca").map(besideProfile), certificateFile: string(fields, "cert").map(besideProfile),
                                    keyFile: string(fields, "key").map(besideProfile), insecure: bool(fields, "insecure") ?? false)
+        checkFile(fields, "ca", settings.caFile, what: "the CA certificate")
+        checkFile(fields, "cert", settings.certificateFile, what: "the client certificate")
+        checkFile(fields, "key", settings.keyFile, what: "the client key")
         if (settings.certificateFile == nil) != (settings.keyFile == nil) {
             issue(at: fields.location, fields.path, "cert and key go together", hint: "give both cert: and key:, or neither")
         }
@@ -301,11 +340,12 @@ extension ProfileDecoder {
             origin: fields.origin)
     }
 
+    /// The unit of each of the model's quantities: as written, else the quantity's default.
     private func units(_ sensorFields: Fields, model: SensorModel) -> [SensorQuantity: MeasurementUnit] {
-        guard let node = sensorFields["units"] else { return [:] }
         let quantities = model.quantities
-        guard let fields = fields(node, path: sensorFields.path("units"), known: quantities.map(\.rawValue)) else { return [:] }
-        var units: [SensorQuantity: MeasurementUnit] = [:]
+        var units = Dictionary(uniqueKeysWithValues: quantities.map { ($0, MeasurementUnit.units(for: $0)[0]) })
+        guard let node = sensorFields["units"],
+              let fields = fields(node, path: sensorFields.path("units"), known: quantities.map(\.rawValue)) else { return units }
         for quantity in quantities {
             guard let text = string(fields, quantity.rawValue) else { continue }
             let allowed = MeasurementUnit.units(for: quantity)

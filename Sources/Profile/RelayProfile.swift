@@ -14,6 +14,9 @@ public struct RelayProfile: Sendable, Equatable {
     /// Whether boards announcing themselves (Tasmota's and ESPHome's discovery) are mirrored too.
     public var discoverTasmota: Bool
     public var discoverESPHome: Bool
+    /// At most this many boards are mirrored from announcements (boards the profile declares are
+    /// not counted): a flood of fake announcements cannot grow the relay without bound.
+    public var maximumDiscoveredBoards: Int
     /// How many commands may wait for an unavailable board, and for how long.
     public var bufferCapacity: Int
     public var bufferMaximumAgeMilliseconds: Int
@@ -93,8 +96,8 @@ public struct LinkSettings: Sendable, Equatable {
 
 extension ProfileLoader {
     /// Reads and validates the relay profile at `path`.
-    public static func loadRelay(path: String) throws(ProfileError) -> RelayProfile {
-        try decodeRelay(try read(path, what: "relay profile"), file: path)
+    public static func loadRelay(path: String, checkingFiles: Bool = true) throws(ProfileError) -> RelayProfile {
+        try decodeRelay(try read(path, what: "relay profile"), file: path, checkingFiles: checkingFiles)
     }
 
     /// Whether the file at `path` is a relay profile (it has `boards:` or `fleet:` and none of
@@ -107,9 +110,9 @@ extension ProfileLoader {
     }
 
     /// Validates relay profile `text`; `file` names it in issues.
-    public static func decodeRelay(_ text: String, file: String) throws(ProfileError) -> RelayProfile {
+    public static func decodeRelay(_ text: String, file: String, checkingFiles: Bool = true) throws(ProfileError) -> RelayProfile {
         let root = try document(text, file: file, emptyHint: "start from Profiles/fleet.yml")
-        let decoder = ProfileDecoder(file: file)
+        let decoder = ProfileDecoder(file: file, checksFiles: checkingFiles)
         return try decoder.finish(decoder.relayProfile(root))
     }
 }
@@ -125,10 +128,11 @@ extension ProfileDecoder {
         let fleet = broker(top["fleet"], deviceID: id, path: "fleet")
         let boardsBroker = top["boards_broker"].flatMap { broker($0, deviceID: "\(id)-boards", path: "boards_broker") }
         let boards = list(top, "boards").compactMap { board($0.node, path: $0.path) }
-        var discoverTasmota = false, discoverESPHome = false
-        if let node = top["discover"], let fields = fields(node, path: "discover", known: ["tasmota", "esphome"]) {
+        var discoverTasmota = false, discoverESPHome = false, maximumDiscovered = 1000
+        if let node = top["discover"], let fields = fields(node, path: "discover", known: ["tasmota", "esphome", "max_boards"]) {
             discoverTasmota = bool(fields, "tasmota") ?? false
             discoverESPHome = bool(fields, "esphome") ?? false
+            maximumDiscovered = int(fields, "max_boards", in: 0...100_000) ?? maximumDiscovered
         }
         var capacity = 100, maximumAge = 300_000
         if let node = top["buffer"], let fields = fields(node, path: "buffer", known: ["commands", "max_age"]) {
@@ -152,7 +156,7 @@ extension ProfileDecoder {
             names[board.name] = board.origin
         }
         return RelayProfile(source: file, id: id, fleet: fleet, boardsBroker: boardsBroker, boards: boards, discoverTasmota: discoverTasmota,
-                            discoverESPHome: discoverESPHome, bufferCapacity: capacity, bufferMaximumAgeMilliseconds: maximumAge,
+                            discoverESPHome: discoverESPHome, maximumDiscoveredBoards: maximumDiscovered, bufferCapacity: capacity, bufferMaximumAgeMilliseconds: maximumAge,
                             homeAssistant: homeAssistant, links: links)
     }
 
@@ -173,6 +177,10 @@ extension ProfileDecoder {
             flavour = self.fields(fields["tasmota"]!, path: flavourPath, known: ["topic", "full_topic", "relays", "sensors"]).flatMap { tasmota in
                 guard required(tasmota, "topic", hint: "add topic: tasmota_A1B2C3 (the board's Topic)") != nil,
                       let topic = string(tasmota, "topic") else { return nil }
+                guard TopicName.isPlainPrefix(topic) else {
+                    issue(tasmota, "topic", "\"\(topic)\" cannot be part of a topic: it has +, # or an empty level", hint: "write the board's Topic, such as tasmota_A1B2C3")
+                    return nil
+                }
                 let fullTopic = string(tasmota, "full_topic") ?? "%prefix%/%topic%/"
                 if !fullTopic.contains("%prefix%") || !fullTopic.contains("%topic%") {
                     issue(tasmota, "full_topic", "a FullTopic needs %prefix% and %topic%", hint: "Tasmota's default is %prefix%/%topic%/")
@@ -185,7 +193,13 @@ extension ProfileDecoder {
         case "esphome":
             flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors"]).flatMap { node in
                 guard required(node, "node", hint: "add node: porch (the node's name)") != nil, let name = string(node, "node") else { return nil }
-                return .esphome(prefix: string(node, "prefix") ?? name, switches: names(node, "switches") { $0 },
+                let prefix = string(node, "prefix") ?? name
+                guard TopicName.isPlainPrefix(prefix) else {
+                    issue(node, node.has("prefix") ? "prefix" : "node", "\"\(prefix)\" cannot be a topic prefix: it has +, # or an empty level",
+                          hint: "write the node's name, such as porch")
+                    return nil
+                }
+                return .esphome(prefix: prefix, switches: names(node, "switches") { $0 },
                                 binarySensors: names(node, "binary_sensors") { $0 }, sensors: names(node, "sensors") { $0 })
             }
         default:

@@ -1,3 +1,4 @@
+import MQTT
 import JSON
 
 /// A Tasmota board's announcement on `tasmota/discovery/<MAC>/config` (retained), as far as the
@@ -9,6 +10,10 @@ struct TasmotaAnnouncement: Equatable {
     var prefixes: [String]
     /// The POWERn indexes that are relays or lights (`rl` 1 or 2).
     var relayIndexes: [Int]
+    /// Relays announced beyond POWER32, which Tasmota does not have: not mirrored.
+    var ignoredRelays = 0
+
+    static let maximumRelays = 32
 
     static let configFilter = "tasmota/discovery/+/config"
     static let sensorsFilter = "tasmota/discovery/+/sensors"
@@ -25,6 +30,10 @@ struct TasmotaAnnouncement: Equatable {
         let json: JSONValue
         do { json = try JSONValue(parsing: payload) } catch { throw AnnouncementError("malformed JSON: \(error)") }
         guard case .string(let topic)? = json["t"], !topic.isEmpty else { throw AnnouncementError("it has no topic (\"t\")") }
+        // Topics are built from these: a wildcard or an empty level would widen a subscription.
+        guard TopicName.isPlainPrefix(topic) else {
+            throw AnnouncementError("its topic \(quotedExcerpt(topic)) has +, # or an empty level")
+        }
         self.topic = topic
         if case .string(var fullTopic)? = json["ft"], fullTopic.contains("%prefix%") {
             // The board's own placeholders are known from its announcement: its host name and the
@@ -40,11 +49,19 @@ struct TasmotaAnnouncement: Equatable {
             let words = given.compactMap { if case .string(let word) = $0, !word.isEmpty { word } else { nil } }
             if words.count == 3 { prefixes = words }
         }
+        guard prefixes.allSatisfy(TopicName.isPlainPrefix) else {
+            throw AnnouncementError("its prefixes (\"tp\") have +, # or an empty level")
+        }
+        let spelled = fullTopic.replacing("%prefix%", with: "p").replacing("%topic%", with: "t")
+        guard TopicName.isPlainPrefix(spelled.hasSuffix("/") ? String(spelled.dropLast()) : spelled) else {
+            throw AnnouncementError("its FullTopic \(quotedExcerpt(fullTopic)) has +, # or an empty level")
+        }
         self.prefixes = prefixes
         var relayIndexes: [Int] = []
         if case .array(let kinds)? = json["rl"] {
             for (offset, kind) in kinds.enumerated() {
-                if case .number(let value) = kind, value == 1 || value == 2 { relayIndexes.append(offset + 1) }
+                guard case .number(let value) = kind, value == 1 || value == 2 else { continue }
+                if offset < Self.maximumRelays { relayIndexes.append(offset + 1) } else { ignoredRelays += 1 }
             }
         }
         self.relayIndexes = relayIndexes
@@ -134,6 +151,10 @@ struct ESPHomeAnnouncement: Equatable {
         let config = JSONValue.object(members)
         guard case .string(let stateTopic)? = config["stat_t"] ?? config["state_topic"] else {
             throw AnnouncementError("ESPHome component \(levels[3]) has no state topic")
+        }
+        // The node's topics are built from it: a wildcard or an empty level would widen a subscription.
+        guard TopicName.isPlainPrefix(stateTopic) else {
+            throw AnnouncementError("ESPHome component \(levels[3]) has the state topic \(quotedExcerpt(stateTopic)), with +, # or an empty level")
         }
         let stateLevels = stateTopic.split(separator: "/", omittingEmptySubsequences: false)
         guard stateLevels.count >= 4, stateLevels.last == "state", stateLevels[stateLevels.count - 3] == levels[1] else {

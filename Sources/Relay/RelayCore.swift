@@ -54,6 +54,15 @@ public struct RelayCore: Sendable {
     private var esphomeNodes: [String: [ESPHomeAnnouncement]] = [:]
     /// Command topics whose retained command was already reported: each is reported once.
     private var reportedRetainedCommands: Set<String> = []
+    /// Refused commands: a few log lines per topic, then a count.
+    private var refusals = LogLimiter()
+    /// Announcements over a bound: one report a minute per kind, then a count.
+    private var overBounds = LogLimiter(burst: 1, window: .seconds(60))
+
+    /// The largest announcement read; Tasmota's and ESPHome's are a few kilobytes.
+    public static let maximumAnnouncementBytes = 16 * 1024
+    /// The most components (relays, sensors, switches) taken from one announced board.
+    public static let maximumComponents = 64
 
     /// `unixNow` is the wall clock at `now`; `seen` times are derived from it.
     public init(profile: RelayProfile, at now: ContinuousClock.Instant, unixNow: Int) {
@@ -63,6 +72,9 @@ public struct RelayCore: Sendable {
         for settings in profile.boards { _ = add(BoardDefinition(settings), at: now) }
         deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
     }
+
+    /// How many mirrored boards came from announcements (the profile's are not counted).
+    private var discoveredBoards: Int { boards.values.count { !$0.definition.declared } }
 
     /// The names of the mirrored boards, sorted.
     public var boardNames: [String] { boards.keys.sorted() }
@@ -126,15 +138,15 @@ public struct RelayCore: Sendable {
 
     /// A message on the boards' broker.
     public mutating func boardMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
-        if profile.discoverTasmota, let mac = TasmotaAnnouncement.mac(in: topic, suffix: "config") {
-            return tasmotaConfig(mac: mac, payload: payload, at: now)
+        let tasmotaConfig = profile.discoverTasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "config") : nil
+        let tasmotaSensors = profile.discoverTasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "sensors") : nil
+        let esphome = profile.discoverESPHome && topic.hasPrefix("homeassistant/")
+        if tasmotaConfig != nil || tasmotaSensors != nil || esphome, payload.utf8.count > Self.maximumAnnouncementBytes {
+            return overBound(.size, "\(topic) is \(payload.utf8.count) bytes, over the \(Self.maximumAnnouncementBytes) an announcement may have; it is ignored", at: now)
         }
-        if profile.discoverTasmota, let mac = TasmotaAnnouncement.mac(in: topic, suffix: "sensors") {
-            return tasmotaSensorsAnnounced(mac: mac, payload: payload, at: now)
-        }
-        if profile.discoverESPHome, topic.hasPrefix("homeassistant/") {
-            return esphomeConfig(topic: topic, payload: payload, at: now)
-        }
+        if let mac = tasmotaConfig { return self.tasmotaConfig(mac: mac, payload: payload, at: now) }
+        if let mac = tasmotaSensors { return tasmotaSensorsAnnounced(mac: mac, payload: payload, at: now) }
+        if esphome { return esphomeConfig(topic: topic, payload: payload, at: now) }
         var actions: [Action] = []
         for name in router.owners(of: topic).sorted() {
             actions += carryOut(boards[name]!.mirror.received(topic: topic, payload: payload, at: now), for: name, at: now)
@@ -160,7 +172,7 @@ public struct RelayCore: Sendable {
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
             if retained {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
-                return refuse(device, topic: topic, payload: payload, reason: CommandRefusal.retained(topic))
+                return refuse(device, topic: topic, payload: payload, reason: CommandRefusal.retained(topic), at: now)
             }
             return command(payload: payload, board: device, name: String(levels[2]), topic: topic, mayWait: qos > 0, at: now)
         }
@@ -172,11 +184,11 @@ public struct RelayCore: Sendable {
 
     /// A message on the fleet broker too large to read was skipped: a command for a board is
     /// refused on the board's error topic; anything else only had its log line.
-    public func skippedFleetMessage(topic: String, size: Int, limit: Int) -> [Action] {
+    public mutating func skippedFleetMessage(topic: String, size: Int, limit: Int, at now: ContinuousClock.Instant) -> [Action] {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count == 4, levels[0] == baseTopic, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
         return refuse(String(levels[1]), topic: topic, payload: "",
-                      reason: CommandRefusal.oversized(size: size, limit: limit))
+                      reason: CommandRefusal.oversized(size: size, limit: limit), at: now)
     }
 
     // MARK: Time
@@ -189,6 +201,16 @@ public struct RelayCore: Sendable {
             if name == Self.relayKey {
                 deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
                 if fleetUp { actions.append(relayInfo(at: now)) }
+                continue
+            }
+            if name == Self.summaryKey {
+                for summary in refusals.expire(at: now) {
+                    actions.append(.log("\(summary.suppressed) more lines like \"\(summary.key)\" were left out of the log in the last \(refusals.window)"))
+                }
+                for summary in overBounds.expire(at: now) {
+                    actions += reportError("\(summary.suppressed) more announcements were not taken (\(summary.key)) in the last \(overBounds.window)")
+                }
+                scheduleSummaries()
                 continue
             }
             if boards[name]!.infoRefresh <= now {
@@ -207,6 +229,12 @@ public struct RelayCore: Sendable {
 
     /// The relay's own deadline (refreshing its info) in the queue; no board is called "".
     private static let relayKey = ""
+    /// When the log limiters' counts are due; no board name has a space.
+    private static let summaryKey = " summaries"
+
+    private mutating func scheduleSummaries() {
+        deadlines.set(Self.summaryKey, [refusals.nextDeadline, overBounds.nextDeadline].compactMap { $0 }.min())
+    }
 
     /// Files `board`'s next deadline after its mirror changed.
     private mutating func touch(_ board: String) {
@@ -222,7 +250,7 @@ public struct RelayCore: Sendable {
         do {
             command = try OutputCommand(payload: payload)
         } catch {
-            return refuse(board, topic: topic, payload: payload, reason: "\(error)")
+            return refuse(board, topic: topic, payload: payload, reason: "\(error)", at: now)
         }
         let actions = boards[board]!.mirror.command(command, for: name, mayWait: mayWait, at: now)
         return carryOut(actions, for: board, at: now, command: (topic, payload))
@@ -264,7 +292,7 @@ public struct RelayCore: Sendable {
                 actions.append(.send(topic: message.topic, payload: message.payload))
             case .refuse(let name, let reason):
                 if let command, name != "board" {
-                    actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason)
+                    actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason, at: now)
                 } else {
                     actions.append(.log("\(board): \(name): \(reason)"))
                     actions.append(.publish(topic: topic(board, "error"), payload: JSONValue.object([
@@ -276,12 +304,43 @@ public struct RelayCore: Sendable {
         return actions
     }
 
-    private func refuse(_ board: String, topic commandTopic: String, payload: String, reason: String) -> [Action] {
-        [.log("\(board): refused \(commandTopic) \(quotedExcerpt(payload)): \(reason)"),
-         .publish(topic: topic(board, "error"), payload: JSONValue.object([
-             "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
-             "payload_bytes": .number(Double(payload.utf8.count)),
-         ]).serialized, qos: 1)]
+    /// A refused command: always answered on the board's error topic; logged a few times a window
+    /// per topic, then counted, so a flood of bad commands cannot flood the log.
+    private mutating func refuse(_ board: String, topic commandTopic: String, payload: String, reason: String,
+                                 at now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        if refusals.admit("\(board): refused \(commandTopic)", at: now) {
+            actions.append(.log("\(board): refused \(commandTopic) \(quotedExcerpt(payload)): \(reason)"))
+        } else {
+            scheduleSummaries()
+        }
+        return actions + [.publish(topic: topic(board, "error"), payload: JSONValue.object([
+            "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
+            "payload_bytes": .number(Double(payload.utf8.count)),
+        ]).serialized, qos: 1)]
+    }
+
+    /// Kinds of announcement the relay does not take.
+    private enum Bound: String {
+        case boards = "over discover.max_boards"
+        case size = "too large"
+        case components = "too many components"
+        case malformed = "not understood"
+        case name = "name taken"
+    }
+
+    /// An announcement over a bound: the first of each kind in a minute is logged and put on the
+    /// relay's error topic; the rest are counted for one summary.
+    private mutating func overBound(_ bound: Bound, _ text: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard overBounds.admit(bound.rawValue, at: now) else {
+            scheduleSummaries()
+            return []
+        }
+        return reportError(text)
+    }
+
+    private func reportError(_ text: String) -> [Action] {
+        [.log(text), .publish(topic: relayTopic("error"), payload: JSONValue.object(["source": .string("discovery"), "error": .string(text)]).serialized, qos: 1)]
     }
 
     // MARK: Boards that announce themselves
@@ -296,20 +355,33 @@ public struct RelayCore: Sendable {
         do {
             announcement = try TasmotaAnnouncement(mac: mac, payload: payload)
         } catch {
-            return [.log("tasmota/discovery/\(mac)/config is not understood: \(error)")]
+            return overBound(.malformed, "tasmota/discovery/\(mac)/config is not understood: \(error)", at: now)
+        }
+        var actions: [Action] = []
+        if announcement.ignoredRelays > 0 {
+            actions += overBound(.components, "tasmota/discovery/\(mac)/config announces \(announcement.ignoredRelays) relays beyond POWER\(TasmotaAnnouncement.maximumRelays); they are ignored", at: now)
         }
         tasmotaAnnouncements[mac] = announcement
-        return defineTasmota(mac: mac, at: now)
+        return actions + defineTasmota(mac: mac, at: now)
     }
 
     private mutating func tasmotaSensorsAnnounced(mac: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
         guard !payload.isEmpty else { return [] }
-        do {
-            tasmotaSensors[mac] = try TasmotaAnnouncement.sensorFields(payload: payload)
-        } catch {
-            return [.log("tasmota/discovery/\(mac)/sensors is not understood: \(error)")]
+        // Sensors usually follow their config; ahead of one, only as many are kept as boards may be.
+        guard tasmotaAnnouncements[mac] != nil || tasmotaSensors[mac] != nil || tasmotaSensors.count < profile.maximumDiscoveredBoards else {
+            return overBound(.boards, "tasmota/discovery/\(mac)/sensors came before its config while \(profile.maximumDiscoveredBoards) boards wait or are mirrored (discover.max_boards); it is ignored", at: now)
         }
-        return tasmotaAnnouncements[mac] == nil ? [] : defineTasmota(mac: mac, at: now)
+        var actions: [Action] = []
+        do {
+            let fields = try TasmotaAnnouncement.sensorFields(payload: payload)
+            if fields.count > Self.maximumComponents {
+                actions += overBound(.components, "tasmota/discovery/\(mac)/sensors announces \(fields.count) readings; the first \(Self.maximumComponents) are mirrored", at: now)
+            }
+            tasmotaSensors[mac] = Array(fields.prefix(Self.maximumComponents))
+        } catch {
+            return overBound(.malformed, "tasmota/discovery/\(mac)/sensors is not understood: \(error)", at: now)
+        }
+        return tasmotaAnnouncements[mac] == nil ? actions : actions + defineTasmota(mac: mac, at: now)
     }
 
     private mutating func defineTasmota(mac: String, at now: ContinuousClock.Instant) -> [Action] {
@@ -321,6 +393,10 @@ public struct RelayCore: Sendable {
         // Only a board mirrored under this announcement is forgotten when it is withdrawn.
         if let board = boards[definition.name], !board.definition.declared, board.definition.identity == definition.identity {
             tasmotaByMAC[mac] = definition.name
+        } else if owners[definition.identity].flatMap({ boards[$0] })?.definition.declared != true {
+            // Not mirrored (over a bound, or its name is taken): nothing of it is kept.
+            tasmotaAnnouncements[mac] = nil
+            tasmotaSensors[mac] = nil
         }
         return actions
     }
@@ -330,14 +406,23 @@ public struct RelayCore: Sendable {
         do {
             announcement = try ESPHomeAnnouncement(topic: topic, payload: payload)
         } catch {
-            return [.log("\(topic) is not understood: \(error)")]
+            return overBound(.malformed, "\(topic) is not understood: \(error)", at: now)
         }
         let levels = topic.split(separator: "/")
         guard levels.count == 5 else { return [] }
         let node = String(levels[2])
         var components = esphomeNodes[node] ?? []
         components.removeAll { $0.component.rawValue == levels[1] && $0.objectID == levels[3] }
-        if let announcement { components.append(announcement) }
+        if let announcement {
+            if components.isEmpty, esphomeNodes[node] == nil, boards[boardName(node)]?.definition.declared != true,
+               discoveredBoards >= profile.maximumDiscoveredBoards {
+                return overBound(.boards, "ESPHome node \(node) announced itself, but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored", at: now)
+            }
+            guard components.count < Self.maximumComponents else {
+                return overBound(.components, "ESPHome node \(node) announces more than \(Self.maximumComponents) components; \(topic) is ignored", at: now)
+            }
+            components.append(announcement)
+        }
         guard components != (esphomeNodes[node] ?? []) else { return [] }
         esphomeNodes[node] = components.isEmpty ? nil : components
         guard let prefix = components.first?.prefix else {
@@ -369,11 +454,11 @@ public struct RelayCore: Sendable {
         }
         let name = definition.name
         guard name != profile.id else {
-            return [.log("a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored")]
+            return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored", at: now)
         }
         if let existing = boards[name] {
             guard !existing.definition.declared else {
-                return [.log("a board announced itself as \(name), which the profile already uses for another board; it is not mirrored")]
+                return overBound(.name, "a board announced itself as \(name), which the profile already uses for another board; it is not mirrored", at: now)
             }
             let oldFilters = existing.definition.dialect.subscriptions
             boards[name]!.definition = definition
@@ -384,6 +469,9 @@ public struct RelayCore: Sendable {
             let added = definition.dialect.subscriptions.filter { !oldFilters.contains($0) }
             if !added.isEmpty { actions.append(.subscribeBoards(added)) }
             return actions + (fleetUp ? [info(name)] + homeAssistant(name) : [])
+        }
+        guard discoveredBoards < profile.maximumDiscoveredBoards else {
+            return overBound(.boards, "a \(definition.kind.rawValue) board announced itself as \(name), but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored", at: now)
         }
         let actions = add(definition, at: now)
         return [.log("mirroring \(definition.kind.rawValue) board \(name), which announced itself")] + actions

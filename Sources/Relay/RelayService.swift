@@ -100,7 +100,7 @@ public final class RelayService: Service, Sendable {
                     switch event {
                     case .fleetMessage(let message) where message.skippedPacketSize != nil:
                         carryOut(core.skippedFleetMessage(topic: message.topic, size: message.skippedPacketSize!,
-                                                          limit: fleet.configuration.maximumPacketSize))
+                                                          limit: fleet.configuration.maximumPacketSize, at: now))
                     case .boardsMessage(let message) where message.skippedPacketSize != nil:
                         break  // the client logged it; nothing of it can be mirrored
                     case .fleetMessage(let message):

@@ -218,6 +218,25 @@ struct BrokerTests {
         }
     }
 
+    @Test("two clients with one id on a stock Mosquitto knock each other off, and the log says why, naming the id")
+    func sessionTakenOver() async throws {
+        try await withMosquitto { broker in
+            let shared = clientConfiguration(port: broker.ports.plain, "shared")
+            // Mosquitto closes the older connection without a DISCONNECT: the clients see a close and
+            // an accepted reconnect, again and again, and one of them says what it probably is.
+            let log = CapturedLog()
+            let first = try MQTTClient(configuration: shared, logger: log.logger())
+            let second = try MQTTClient(configuration: shared, logger: log.logger())
+            try await withRunningClients([first]) {
+                try await withRunningClients([second]) {
+                    try await eventually("the log line", timeout: .seconds(30)) {
+                        log.all.contains { $0.level == .warning && $0.message.hasSuffix("another client is probably using the client id \(shared.clientID), and each takes the other's session over (give each its own id)") }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("mutual TLS: the client certificate's CN is the user the ACL knows")
     func mutualTLS() async throws {
         try await withMosquitto { broker in

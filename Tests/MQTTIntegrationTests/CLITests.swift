@@ -127,9 +127,19 @@ struct CLITests {
 
 @Suite("gpiobridge profile validate and show")
 struct ProfileCLITests {
-    @Test("a valid profile exits 0; an invalid one exits 2 with file:line:column, the key path and a fix")
+    @Test("a valid profile exits 0; an invalid one, or one whose password file is missing, exits 2 with file:line:column, the key path and a fix")
     func validate() async throws {
-        let valid = try await run(["profile", "validate", packageRoot + "/Profiles/relay.yml"])
+        // relay.yml names mqtt-password beside it: missing, validate says where and how to fix it.
+        let directory = NSTemporaryDirectory() + "validate-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: packageRoot + "/Profiles/relay.yml", toPath: directory + "/relay.yml")
+        let missing = try await run(["profile", "validate", directory + "/relay.yml"])
+        #expect(missing.status == 2)
+        #expect(missing.output.contains("\(directory)/relay.yml:14:18: broker.password_file: the password file \(directory)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"),
+                "\(missing.output)")
+        try "secret\n".write(toFile: directory + "/mqtt-password", atomically: true, encoding: .utf8)
+        let valid = try await run(["profile", "validate", directory + "/relay.yml"])
         #expect(valid.status == 0)
         #expect(valid.output.contains("relay.yml: valid (device garage-pi; 4 outputs)"), "\(valid.output)")
         let broken = packageRoot + "/Tests/ProfileTests/BrokenProfiles/unknown-key.yml"
@@ -144,9 +154,16 @@ struct ProfileCLITests {
     func show() async throws {
         let shown = try await run(["profile", "show", packageRoot + "/Profiles/tutorial.yml"])
         #expect(shown.status == 0)
-        for line in ["  port: 8883", "  password: from environment variable MQTT_PASSWORD", "  status_topic: gpiobridge/tutorial/status",
+        for line in ["  port: 8883", "  password_env: MQTT_PASSWORD", "  # status: gpiobridge/tutorial/status (online / offline, retained; the will)",
                      "    topic: test", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s"] {
             #expect(shown.output.contains(line), "missing \(line) in\n\(shown.output)")
         }
+        // What show prints is a profile: shown again, it prints the same.
+        let path = NSTemporaryDirectory() + "shown-\(UUID().uuidString.prefix(8)).yml"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try shown.output.write(toFile: path, atomically: true, encoding: .utf8)
+        let again = try await run(["profile", "show", path])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.split(separator: "\n").dropFirst() == shown.output.split(separator: "\n").dropFirst())
     }
 }

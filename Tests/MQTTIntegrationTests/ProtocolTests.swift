@@ -1,3 +1,4 @@
+import Logging
 import MQTT
 import NIOCore
 import Testing
@@ -7,12 +8,12 @@ private func publishes(_ packets: [MQTTPacket]) -> [PublishPacket] {
 }
 
 /// Runs `client` against `broker` while `body` plays the broker's side.
-private func scripted(_ configure: (inout MQTTClientConfiguration) -> Void = { _ in },
+private func scripted(_ configure: (inout MQTTClientConfiguration) -> Void = { _ in }, logger: Logger = testLogger("scripted"),
                       _ body: @escaping @Sendable (ScriptedBroker, MQTTClient) async throws -> Void) async throws {
     let broker = try await ScriptedBroker.start()
     var configuration = clientConfiguration(port: broker.port, "scripted")
     configure(&configuration)
-    let client = try MQTTClient(configuration: configuration, logger: testLogger("scripted"))
+    let client = try MQTTClient(configuration: configuration, logger: logger)
     do {
         try await withRunningClients([client], waitForConnection: false) {
             try await body(broker, client)
@@ -263,6 +264,20 @@ struct ProtocolTests {
             }
             try await client.publish(to: "t", payload: "small")
             #expect(publishes([try await connection.receive()]).first?.payload == ByteBuffer(string: "small"))
+        }
+    }
+
+    @Test("a DISCONNECT 0x8E (session taken over) is logged as another client with our id")
+    func sessionTakenOver() async throws {
+        let log = CapturedLog()
+        try await scripted(logger: log.logger()) { broker, client in
+            let (first, _) = try await broker.accept()
+            try await client.waitUntilConnected()
+            try await first.send(.disconnect(ReasonPacket(reasonCode: .sessionTakenOver)))
+            let id = client.configuration.clientID
+            try await eventually("the log line") {
+                log.all.contains { $0.level == .warning && $0.message == "another client with id \(id) took over the session (two clients must not share one id)" }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MQTT
+import Profile
 import Testing
 
 private let fleetProfilePath = packageRoot + "/Profiles/fleet.yml"
@@ -232,7 +233,7 @@ struct RelayServiceTests {
                         #expect(kitchen.commands == ["POWER1 ON"])
                     }
                 }
-                let login = fleet.log.split(separator: "\n").first { $0.contains("New client connected") && $0.contains("as gpiobridge-hub ") }
+                let login = fleet.log.split(separator: "\n").first { $0.contains("New client connected") && $0.contains("as gpiobridge-hub-\(MachineIdentity.suffix) ") }
                 #expect(login?.contains("u'alice'") == true, "the relay logged in as alice: \(login ?? "no login")")
             }
         }
@@ -258,6 +259,44 @@ struct RelayServiceTests {
                     try await relay.publish("gpiobridge/garden/pump/set", "ON")
                     try await relay.expectMessage("gpiobridge/garden/pump", "ON")
                     #expect(garden.commands == ["pump ON"])
+                }
+            }
+        }
+    }
+
+    @Test("a flood of fake announcements: the relay mirrors discover.max_boards of them, reports the rest once on its error topic, and keeps working")
+    func announcementFlood() async throws {
+        let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true, max_boards: 5}\n"
+        try await withMosquitto { broker in
+            let faker = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "faker"), logger: testLogger("faker"))
+            try await withRunningClients([faker]) {
+                // Retained, as boards announce: the relay reads them all when it subscribes.
+                for index in 0..<40 {
+                    let mac = String(format: "AABBCC%06X", index)
+                    try await faker.publish(to: "tasmota/discovery/\(mac)/config", payload: #"{"mac":"\#(mac)","t":"fake_\#(index)","rl":[1],"ver":1}"#,
+                                            qos: .atLeastOnce, retain: true)
+                }
+                for index in 0..<20 {
+                    let config = #"{"stat_t":"node\#(index)/switch/x/state","cmd_t":"node\#(index)/switch/x/command","dev":{"ids":"n\#(index)","sw":"esphome v2024.6.1"}}"#
+                    try await faker.publish(to: "homeassistant/switch/node\(index)/x/config", payload: config, qos: .atLeastOnce, retain: true)
+                }
+                try await faker.publish(to: "tasmota/discovery/AABBCCFFFFFF/config", payload: String(repeating: " ", count: 20_000) + "{}",
+                                        qos: .atLeastOnce, retain: true)
+                try await withRelay(yaml, fleet: broker) { relay in
+                    let error = try await relay.expectMessage("gpiobridge/hub/error")
+                    #expect(error.payloadString.contains("announced boards are mirrored already (discover.max_boards); it is not mirrored"), "\(error.payloadString)")
+                    try await eventually("five boards online") {
+                        Set(relay.inbox.messages.filter { $0.topic.hasSuffix("/info") && $0.topic != "gpiobridge/hub/info" }.map(\.topic)).count == 5
+                    }
+                    try await eventually("the oversized announcement reported") {
+                        relay.inbox.payloads("gpiobridge/hub/error").contains { $0.contains("over the 16384 an announcement may have") }
+                    }
+                    #expect(relay.inbox.payloads("gpiobridge/hub/error").count == 2, "one report per kind, not one per board: \(relay.inbox.payloads("gpiobridge/hub/error"))")
+                    // The relay still mirrors: a mirrored board that comes online is online on the fleet.
+                    let mirrored = try #require(relay.inbox.messages.first { $0.topic.hasPrefix("gpiobridge/fake_") && $0.topic.hasSuffix("/info") }?.topic)
+                    let board = mirrored.split(separator: "/")[1]
+                    try await faker.publish(to: "tele/\(board)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
+                    try await relay.expectMessage("gpiobridge/\(board)/status", "online")
                 }
             }
         }

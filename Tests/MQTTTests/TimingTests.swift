@@ -177,3 +177,48 @@ struct DurationWordingTests {
         #expect(duration.formattedSeconds == expected)
     }
 }
+
+@Suite("The takeover detector: closes followed by prompt reconnects (mock clock)")
+struct TakeoverDetectorTests {
+    private let start = ContinuousClock.now
+    private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+    @Test("three closes each followed by an accepted reconnect within a minute: warn once, then count afresh")
+    func takeover() {
+        var detector = TakeoverDetector()
+        #expect(detector.connectionAttempt(accepted: true, at: at(0)) == nil, "the first connect follows no close")
+        var warnings: [Int?] = []
+        for round in 1...4 {
+            detector.brokerClosedConnection(at: at(Double(round * 10)))
+            warnings.append(detector.connectionAttempt(accepted: true, at: at(Double(round * 10) + 0.5)))
+        }
+        #expect(warnings == [nil, nil, 3, nil])
+    }
+
+    @Test("a restart is not a takeover: the broker refuses connections between the close and the next accepted one")
+    func restart() {
+        var detector = TakeoverDetector()
+        var warnings: [Int?] = []
+        for round in 1...5 {
+            detector.brokerClosedConnection(at: at(Double(round * 10)))
+            _ = detector.connectionAttempt(accepted: false, at: at(Double(round * 10) + 0.1))
+            warnings.append(detector.connectionAttempt(accepted: true, at: at(Double(round * 10) + 1)))
+        }
+        #expect(warnings.allSatisfy { $0 == nil })
+    }
+
+    @Test("closes spread beyond the window, or reconnects that came late, do not warn")
+    func spreadOut() {
+        var detector = TakeoverDetector()
+        var warnings: [Int?] = []
+        for round in 1...5 {
+            detector.brokerClosedConnection(at: at(Double(round * 40)))
+            warnings.append(detector.connectionAttempt(accepted: true, at: at(Double(round * 40) + 1)))
+        }
+        for round in 1...5 {
+            detector.brokerClosedConnection(at: at(1000 + Double(round * 10)))
+            warnings.append(detector.connectionAttempt(accepted: true, at: at(1000 + Double(round * 10) + 6)))
+        }
+        #expect(warnings.allSatisfy { $0 == nil })
+    }
+}

@@ -21,7 +21,8 @@ struct BrokenProfileTests {
         let text = try String(contentsOf: brokenDirectory.appendingPathComponent(name), encoding: .utf8)
         let expected = text.split(separator: "\n").filter { $0.hasPrefix("# expect: ") }.map { String($0.dropFirst(10)) }
         do {
-            let profile = try ProfileLoader.decode(text, file: name)
+            // The files a profile names are checked in ProfileTests.missingFiles, not on this machine.
+            let profile = try ProfileLoader.decode(text, file: name, checkingFiles: false)
             Issue.record("\(name) was accepted: \(profile)")
         } catch {
             let reported = error.issues.map { "\($0)" }

@@ -5,12 +5,11 @@ import Testing
 
 @testable import Profile
 
-private let profilesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
-
+/// An example as written: the files it names (a CA in /etc, a password beside it) are not here.
 private func example(_ name: String) throws -> Profile {
-    try ProfileLoader.load(path: profilesDirectory.appendingPathComponent(name).path)
+    try ProfileLoader.load(path: profilesDirectory.appendingPathComponent(name).path, checkingFiles: false)
 }
+
 
 @Suite("YAML with locations")
 struct YAMLTests {
@@ -66,7 +65,8 @@ struct ExampleProfileTests {
         #expect(profile.outputs[0].commandTopic == "gpiobridge/garage-pi/light/set")
         #expect(profile.broker.password == .file(profilesDirectory.path + "/mqtt-password"), "relative to the profile")
         #expect(profile.broker.sessionExpirySeconds == 3600)
-        #expect(profile.broker.clientID == "gpiobridge-garage-pi")
+        #expect(profile.broker.clientID == "gpiobridge-garage-pi-\(MachineIdentity.suffix)")
+        #expect(MachineIdentity.suffix.count == 6 && MachineIdentity.suffix.allSatisfy(\.isHexDigit))
         #expect(profile.safety == SafetySettings(brokerGraceMilliseconds: 30_000, safeOnShutdown: true))
         #expect(profile.discovery == DiscoverySettings(enabled: true, prefix: "homeassistant"))
         #expect(profile.statusTopic == "gpiobridge/garage-pi/status")
@@ -77,10 +77,65 @@ struct ExampleProfileTests {
         let profile = try example("sensors.yml")
         #expect(profile.sensors.map(\.model) == [.bme280, .bh1750])
         #expect(profile.sensors[0].address == 0x76 && profile.sensors[0].intervalMilliseconds == 30_000)
-        #expect(profile.sensors[0].units == [.temperature: .celsius, .pressure: .hectopascal])
+        #expect(profile.sensors[0].units == [.temperature: .celsius, .pressure: .hectopascal, .humidity: .percent], "humidity in its default unit")
         #expect(profile.sensors[1].address == 0x23, "the model's default address")
         #expect(profile.inputs[0].bias == .pullUp && profile.inputs[0].activeLow && profile.inputs[0].debounceMilliseconds == 20)
         #expect(profile.discovery.enabled)
+    }
+
+    @Test("show prints a profile that validates and means the same, for every example", arguments: ["demo.yml", "relay.yml", "sensors.yml", "tutorial.yml"])
+    func showRoundTrip(name: String) throws {
+        let profile = try example(name)
+        let shown = profile.resolvedDescription
+        let again = try ProfileLoader.decode(shown, file: "shown.yml", checkingFiles: false)
+        #expect(withoutOrigins(again) == withoutOrigins(profile), "\(shown)")
+        #expect(again.resolvedDescription.split(separator: "\n").dropFirst() == shown.split(separator: "\n").dropFirst(), "showing it again changes nothing")
+    }
+
+    @Test("text that YAML could read otherwise is quoted, and reads back the same")
+    func scalarQuoting() throws {
+        let texts = ["ON", "on", "yes", "42", "1.5", "0x20", "-x", "a: b", "a #b", "#", "%", "sensors/+/temp", "line\nbreak", "\"quoted\"", "", "tab\there", "é", "del\u{7F}", "c1\u{9B}", "plain-text_1.0/x"]
+        for text in texts {
+            let yaml = "value: \(yamlScalar(text))\n"
+            let root = try #require(try YAMLParser.parse(yaml))
+            guard case .mapping(let entries) = root.kind else { Issue.record("not a mapping: \(yaml)"); continue }
+            #expect(entries.first?.value.scalar == text, "\(yaml)")
+        }
+        #expect(yamlScalar("plain-text_1.0/x") == "plain-text_1.0/x")
+    }
+
+    @Test("the files a profile names must exist: each missing one is located, and show still reads it")
+    func missingFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gpiobridge-files-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("profile.yml").path
+        let yaml = """
+            broker:
+              host: broker.example
+              tls: {ca: /nonexistent/ca.crt, cert: client.crt, key: \(directory.path)}
+              username: pi
+              password_file: mqtt-password
+            device: {id: pi}
+
+            """
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ProfileError.self) { try ProfileLoader.load(path: path) }
+        do {
+            _ = try ProfileLoader.load(path: path)
+        } catch {
+            let lines = error.description.split(separator: "\n").map(String.init)
+            #expect(lines.contains("\(path):3:13: broker.tls.ca: the CA certificate /nonexistent/ca.crt does not exist (fix: create it, or correct the path)"), "\(lines)")
+            #expect(lines.contains("\(path):3:40: broker.tls.cert: the client certificate \(directory.path)/client.crt does not exist (fix: create it; a relative path is beside the profile)"), "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("\(path):3:") && $0.contains("broker.tls.key: \(directory.path) is a directory, not the client key") }, "\(lines)")
+            #expect(lines.contains("\(path):5:18: broker.password_file: the password file \(directory.path)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"), "\(lines)")
+            #expect(error.issues.count == 4)
+        }
+        #expect(try ProfileLoader.load(path: path, checkingFiles: false).broker.password == .file(directory.path + "/mqtt-password"))
+        for file in ["client.crt", "mqtt-password"] { try "x\n".write(toFile: directory.appendingPathComponent(file).path, atomically: true, encoding: .utf8) }
+        try yaml.replacingOccurrences(of: "key: \(directory.path)", with: "key: client.crt").replacingOccurrences(of: "/nonexistent/ca.crt", with: "client.crt")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try ProfileLoader.load(path: path).broker.tls?.caFile == directory.path + "/client.crt")
     }
 
     @Test("tutorial.yml: TLS on 8883 with a CA, a user and a password; subscribe to test; a number every 3 s")

@@ -2,9 +2,6 @@ import Foundation
 import Profile
 import Testing
 
-private let profilesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
-
 @Suite("Relay profiles")
 struct RelayProfileTests {
     @Test("fleet.yml: one board of each flavour, the tutorial board among them, discovery, a buffer and a link")

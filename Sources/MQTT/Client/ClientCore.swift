@@ -254,7 +254,12 @@ final class ClientCore: @unchecked Sendable {
             run(session.receive(packet), on: connection)
             if case .pubrel = packet, session.pendingInboundQoS2 == 0 { settleQuiet() }
         case .disconnect(let disconnect):
-            logger.warning("the broker sent DISCONNECT: \(disconnect.reasonCode)")
+            if disconnect.reasonCode == .sessionTakenOver {
+                // Two clients with one id knock each other off in turn; say which id, and why.
+                logger.warning("another client with id \(configuration.clientID) took over the session (two clients must not share one id)")
+            } else {
+                logger.warning("the broker sent DISCONNECT: \(disconnect.reasonCode)")
+            }
             abandon(connection, reason: .disconnectedByBroker(disconnect.reasonCode,
                                                                reasonString: disconnect.properties.reasonString))
         case .auth:

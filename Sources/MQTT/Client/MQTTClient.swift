@@ -74,6 +74,7 @@ public final class MQTTClient: Service, Sendable {
             schedule = ReconnectSchedule(initial: initial, maximum: maximum)
         }
         var random = SystemRandomNumberGenerator()
+        var takeovers = TakeoverDetector()
         let core = self.core
         while !(try await eventLoop.submit { core.isStopping }.get()) {
             let failure: MQTTConnectionError
@@ -82,8 +83,12 @@ public final class MQTTClient: Service, Sendable {
                 let ended = try await eventLoop.flatSubmit { core.establish() }.get()
                 schedule?.connected()
                 let connectedAt = ContinuousClock.now
+                if let closes = takeovers.connectionAttempt(accepted: true, at: connectedAt) {
+                    core.logger.warning("the broker closed this connection \(closes) times within \(TakeoverDetector.window.formattedSeconds) and accepted the next one at once each time: another client is probably using the client id \(configuration.clientID), and each takes the other's session over (give each its own id)")
+                }
                 let reason = try await ended.get()
                 if try await eventLoop.submit({ core.isStopping }).get() { return }
+                if case .closedByBroker = reason { takeovers.brokerClosedConnection(at: .now) }
                 core.logger.warning("connection lost: \(reason)")
                 failure = reason
                 delay = schedule?.delayAfterLosing(connectionThatLasted: ContinuousClock.now - connectedAt, using: &random) ?? .zero
@@ -93,6 +98,7 @@ public final class MQTTClient: Service, Sendable {
                     core.logger.error("cannot connect to \(configuration.host):\(configuration.port): \(error)")
                 }
                 failure = error
+                _ = takeovers.connectionAttempt(accepted: false, at: .now)
                 delay = schedule?.delayAfterFailing(refused: error.isRefusal, using: &random) ?? .zero
             }
             guard schedule != nil else { throw failure }

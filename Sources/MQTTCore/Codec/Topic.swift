@@ -6,6 +6,14 @@ public enum TopicName {
         guard !utf8.isEmpty, utf8.count <= MQTTLimits.maximumStringLength else { return false }
         return !utf8.contains(UInt8(ascii: "+")) && !utf8.contains(UInt8(ascii: "#")) && !utf8.contains(0)
     }
+
+    /// Whether `text` can stand for one or more whole levels inside topics others build from it (a
+    /// board's Topic, a node's prefix): a valid topic name, at most 256 bytes, with no empty level.
+    /// Such text from a profile or a board's announcement can neither widen a subscription nor
+    /// make one topic stand for another.
+    public static func isPlainPrefix(_ text: String) -> Bool {
+        isValid(text) && text.utf8.count <= 256 && !text.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty }
+    }
 }
 
 /// A subscription's topic filter: validation and matching against topic names [MQTT-4.7].

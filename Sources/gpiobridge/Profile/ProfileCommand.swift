@@ -15,9 +15,12 @@ enum ProfileCommand {
 
     static let fileArgument = ArgumentSpec(name: "FILE", help: "The profile, such as Profiles/relay.yml.")
 
-    /// Loads the profile, or prints every issue and exits 2.
-    static func load(_ path: String) throws -> Profile {
-        try loadOrExit(path, what: "profile", ProfileLoader.load(path:))
+    /// Loads the profile, or prints every issue and exits 2. With `checkingFiles`, the files it
+    /// names (CA, certificate, key, password file) must exist.
+    static func load(_ path: String, checkingFiles: Bool = true) throws -> Profile {
+        try loadOrExit(path, what: "profile") { (path) throws(ProfileError) in
+            try ProfileLoader.load(path: path, checkingFiles: checkingFiles)
+        }
     }
 
     /// Runs `load` on `path`; an invalid profile is printed with every issue and exits 2.
@@ -57,7 +60,7 @@ enum ProfileCommand {
 
     struct Show: Command {
         static let name = "show"
-        static let abstract = "Print an agent or relay profile resolved: every default filled in and every topic spelled out."
+        static let abstract = "Print an agent or relay profile resolved, as a profile: every default filled in and every topic spelled out."
         static let arguments = [ProfileCommand.fileArgument]
         let path: String
 
@@ -65,10 +68,11 @@ enum ProfileCommand {
 
         func run() async throws {
             if ProfileLoader.isRelayProfile(path: path) {
-                print(try RelayCommand.load(path).resolvedDescription)
+                print(try RelayCommand.load(path, checkingFiles: false).resolvedDescription)
                 return
             }
-            print(try ProfileCommand.load(path).resolvedDescription)
+            // Shown as written, whether or not this machine has the files it names.
+            print(try ProfileCommand.load(path, checkingFiles: false).resolvedDescription)
         }
     }
 
@@ -92,9 +96,12 @@ enum ProfileCommand {
         }
 
         func run() async throws {
-            let profile = try ProfileCommand.load(path)
             let socket = ControlSocket.path(instance: instance)
             let target = AgentCommand.profilePath(instance: instance)
+            // Checked as the agent will read it: a relative password file is beside the installed copy.
+            let profile = try ProfileCommand.loadOrExit(path, what: "profile") { (path) throws(ProfileError) in
+                try ProfileLoader.load(path: path, installedAt: target)
+            }
             var running: AgentStatus?
             do {
                 if case .status(let status) = try ControlClient.send(.status, to: socket) { running = status }

@@ -41,8 +41,12 @@ struct RelayCommand: Command {
     }
 
     /// Reads a relay profile; an invalid one is printed with every issue and exits 2.
-    static func load(_ path: String) throws -> RelayProfile {
-        try ProfileCommand.loadOrExit(path, what: "relay profile", ProfileLoader.loadRelay(path:))
+    /// Loads the relay profile, or prints every issue and exits 2. With `checkingFiles`, the
+    /// files it names must exist.
+    static func load(_ path: String, checkingFiles: Bool = true) throws -> RelayProfile {
+        try ProfileCommand.loadOrExit(path, what: "relay profile") { (path) throws(ProfileError) in
+            try ProfileLoader.loadRelay(path: path, checkingFiles: checkingFiles)
+        }
     }
 
     func run() async throws {
