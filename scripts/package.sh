@@ -158,16 +158,22 @@ JSON
 JSON
     # The project, the SDK and the offline package mirror, seen from inside the sid root.
     local mounts=("$here:/src" "$cache:$cache" "/opt/swift-packages:/opt/swift-packages")
-    local pair
-    # This function runs in a subshell ($(...)): its EXIT trap unmounts however the build ends.
-    trap 'for pair in "${mounts[@]}"; do umount "$sid${pair#*:}" 2>/dev/null || true; done; umount "$sid/proc" 2>/dev/null || true' EXIT
+    local pair unmount="umount '$sid/proc' 2>/dev/null || true;"
+    for pair in "${mounts[@]}"; do unmount+=" umount '$sid${pair#*:}' 2>/dev/null || true;"; done
+    # This function runs in a subshell ($(...)): its EXIT trap unmounts however the build ends. The
+    # command is spelled out now, as the function's locals are gone when the trap runs.
+    trap "$unmount" EXIT
     for pair in "${mounts[@]}"; do mkdir -p "$sid${pair#*:}"; mountpoint -q "$sid${pair#*:}" || mount --bind "${pair%%:*}" "$sid${pair#*:}"; done
     mountpoint -q "$sid/proc" || mount -t proc proc "$sid/proc"
     git config --get-regexp '^url\..*\.insteadof$' | sed -n 's/^url\.\(.*\)\.insteadof \(.*\)$/[url "\1"]\n\tinsteadOf = \2/p' > "$sid/etc/gitconfig" || true
+    # libgpiod is linked through pkg-config (the C shim imports it, so nothing autolinks it); SwiftPM
+    # does not look in the SDK's sysroot for .pc files, so a private prefix points at the sysroot's.
+    local prefix
+    prefix=$(gpiod_prefix "$release" arm64)
     local status=0
     log "build $release/arm64 with $(chroot "$sid" swift --version 2>/dev/null | head -1) (sid), cross-compiling against the sysroot"
     chroot "$sid" sh -c "cd /src && swift sdk remove gpiobridge-$release-arm64 >/dev/null 2>&1; \
-        swift sdk install $bundle >/dev/null && swift build -c release --static-swift-stdlib --product gpiobridge \
+        swift sdk install $bundle >/dev/null && PKG_CONFIG_PATH=$prefix/lib/pkgconfig swift build -c release --static-swift-stdlib --product gpiobridge \
         --swift-sdk gpiobridge-$release-arm64 --disable-dependency-cache --scratch-path $cache/build-$release-arm64 $(glibc_compat_flags "$release")" \
         > "$cache/build-$release-arm64.log" 2>&1 || status=$?
     if [ "$status" -ne 0 ]; then
@@ -279,7 +285,7 @@ for release in "${releases[@]}"; do
                 binary=$(trixie_amd64_build) ;;
             bookworm/arm64)
                 aarch64-linux-gnu-gcc --version >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null
-                aarch64-linux-gnu-gcc -O2 -fPIC -c scripts/package/glibc-compat.c -o "$cache/glibc-compat-arm64.o"
+                aarch64-linux-gnu-gcc --sysroot="$cache/sysroot-bookworm-arm64" -O2 -fPIC -c scripts/package/glibc-compat.c -o "$cache/glibc-compat-arm64.o"
                 binary=$(arm64_build bookworm) ;;
             trixie/arm64)
                 binary=$(arm64_build trixie) ;;
