@@ -40,7 +40,7 @@ section "Debian package for this machine (bookworm, amd64), proven in a booted D
 scripts/package.sh --arch amd64 --release bookworm
 scripts/test-package.sh --mode full dist/gpiobridge_*~deb12_amd64.deb
 
-section "fault campaign (broker restarts, a half-open link, kill -9, retained and oversized commands)"
+section "fault campaign (broker restarts, a half-open link, kill -9, retained and oversized commands, an announcement flood)"
 scripts/fault-campaign.sh
 
 section "benchmarks (short runs on a stock and a tuned Mosquitto; figures only)"

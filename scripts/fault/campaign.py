@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The fault campaign: gpiobridge's release agent, as its own process, against a stock Mosquitto
-(its defaults, persistence on as Debian ships it), with faults injected from outside. Each case
+"""The fault campaign: gpiobridge's release agent and relay, as their own processes, against a stock
+Mosquitto (its defaults, persistence on as Debian ships it), with faults injected from outside. Each case
 asserts its outcome and prints its figures. paho-mqtt is the independent client that commands and
 watches; a small TCP proxy of our own blackholes the link.
 
@@ -421,6 +421,65 @@ def case_retained_and_oversized(binary, version):
     broker.stop()
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def case_announcement_flood(binary):
+    print("== the relay under a flood of fake announcements: 1,000 boards, then 2,000 more Tasmota and 2,000 ESPHome, and a 600 KB one")
+    broker = Broker("flood")
+    broker.start()
+    directory = os.path.join(WORK, "flood")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "relay.yml")
+    with open(path, "w") as f:
+        f.write(f"relay: {{id: hub}}\nfleet: {{host: 127.0.0.1, port: {broker.port}}}\ndiscover: {{tasmota: true, esphome: true}}\n")
+    log = os.path.join(directory, "relay.log")
+    relay = subprocess.Popen([binary, "relay", "--profile", path], stdout=open(log, "a"), stderr=subprocess.STDOUT)
+    faker = Client(broker.port, "faker")
+    faker.connect(subscribe=["gpiobridge/+/info", "gpiobridge/hub/error"])
+    wait_until("the relay online", lambda: faker.seen("gpiobridge/hub/info"))
+
+    def mirrored():
+        with faker.lock:
+            return {m[1] for m in faker.messages if m[1].endswith("/info") and m[1] != "gpiobridge/hub/info"}
+
+    def tasmota(index):
+        mac = f"AABB{index:08X}"
+        return f"tasmota/discovery/{mac}/config", f'{{"mac":"{mac}","t":"fake_{index}","rl":[1,1],"ver":1}}'
+
+    for index in range(1000):
+        faker.publish(*tasmota(index), retain=True)
+    wait_until("1,000 boards mirrored", lambda: len(mirrored()) >= 1000, timeout=60)
+    time.sleep(1)
+    at_1000 = rss_kib(relay.pid)
+    for index in range(1000, 3000):
+        faker.publish(*tasmota(index), retain=True)
+    for index in range(2000):
+        config = f'{{"stat_t":"node{index}/switch/x/state","cmd_t":"node{index}/switch/x/command","dev":{{"ids":"n{index}","sw":"esphome v2024.6.1"}}}}'
+        faker.publish(f"homeassistant/switch/node{index}/x/config", config, retain=True)
+    huge = '{"t":"huge","rl":[' + ",".join(["1"] * 100_000) + "]}"
+    last = faker.publish("tasmota/discovery/AABBFFFFFFFF/config", huge, retain=True)
+    last.wait_for_publish(30)
+    wait_until("the oversized announcement reported", lambda: any(b"an announcement may have" in m[2] for m in faker.seen("gpiobridge/hub/error")), timeout=30)
+    time.sleep(2)
+    after_flood = rss_kib(relay.pid)
+    errors = faker.seen("gpiobridge/hub/error")
+    with open(log) as f:
+        logged = f.read().count("announced boards are mirrored already")
+    print(f"  relay RSS with 1,000 boards {at_1000} KiB; after 4,000 more announcements and a 600 KB one {after_flood} KiB")
+    print(f"  boards mirrored: {len(mirrored())}; reports on gpiobridge/hub/error: {len(errors)}; log lines naming max_boards: {logged}")
+    check("flood", len(mirrored()) == 1000, "the relay mirrors discover.max_boards (1000) boards, no more")
+    check("flood", len(errors) == 2, "one report per kind of bound (boards, size), not one per announcement")
+    check("flood", logged == 1, "the board limit is logged once")
+    check("flood", relay.poll() is None, "the relay still runs")
+    relay.send_signal(signal.SIGTERM)
+    relay.wait(15)
+    faker.close()
+    broker.stop()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("gpiobridge")
@@ -429,7 +488,8 @@ def main():
     binary = os.path.abspath(arguments.gpiobridge)
     cases = [("restarts", lambda: case_restarts(binary, arguments.restarts)), ("half-open", lambda: case_half_open(binary)),
              ("kill", lambda: case_kill(binary)), ("5.0", lambda: case_retained_and_oversized(binary, paho.MQTTv5)),
-             ("3.1.1", lambda: case_retained_and_oversized(binary, paho.MQTTv311))]
+             ("3.1.1", lambda: case_retained_and_oversized(binary, paho.MQTTv311)),
+             ("flood", lambda: case_announcement_flood(binary))]
     for name, case in cases:
         try:
             case()
