@@ -1,4 +1,5 @@
 import Hardware
+import JSON
 import MQTTCore
 
 /// Turns a YAML tree into a ``Profile``, collecting every issue with its location instead of
@@ -187,10 +188,15 @@ final class ProfileDecoder {
     }
 
     /// A topic name (no wildcards).
+    /// The longest name (device, output, sensor...): it is part of topics and Home Assistant ids.
+    static let maximumNameBytes = 64
+    /// The longest topic or topic filter a profile may write.
+    static let maximumTopicBytes = 512
+
     func topic(_ fields: Fields, _ key: String) -> String? {
-        guard let text = string(fields, key) else { return nil }
+        guard let text = string(fields, key), fitsTopicLength(fields, key, text) else { return nil }
         guard TopicName.isValid(text) else {
-            issue(fields, key, "\"\(text)\" is not a topic to publish to",
+            issue(fields, key, "\(quotedExcerpt(text)) is not a topic to publish to",
                   hint: "a topic is non-empty UTF-8 without + or # wildcards, such as gpiobridge/garage/door")
             return nil
         }
@@ -200,12 +206,23 @@ final class ProfileDecoder {
     /// A name used in topics and Home Assistant ids: letters, digits, `-` and `_`.
     func identifier(_ fields: Fields, _ key: String) -> String? {
         guard let text = string(fields, key) else { return nil }
+        guard text.utf8.count <= Self.maximumNameBytes else {
+            issue(fields, key, "a name is at most \(Self.maximumNameBytes) bytes, and this one is \(text.utf8.count)", hint: "shorten it")
+            return nil
+        }
         guard !text.isEmpty, text.utf8.allSatisfy({ Self.identifierBytes.contains($0) }) else {
-            issue(fields, key, "\"\(text)\" cannot be used in topics and ids",
+            issue(fields, key, "\(quotedExcerpt(text)) cannot be used in topics and ids",
                   hint: "use letters, digits, - and _ only, such as \(Self.suggestedIdentifier(text))")
             return nil
         }
         return text
+    }
+
+    /// Whether a topic or filter is within ``maximumTopicBytes``; an issue when it is not.
+    func fitsTopicLength(_ fields: Fields, _ key: String, _ text: String) -> Bool {
+        guard text.utf8.count > Self.maximumTopicBytes else { return true }
+        issue(fields, key, "a topic is at most \(Self.maximumTopicBytes) bytes here, and this one is \(text.utf8.count)", hint: "shorten it")
+        return false
     }
 
     private static let identifierBytes = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_".utf8))

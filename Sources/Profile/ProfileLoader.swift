@@ -1,4 +1,5 @@
 import Hardware
+import JSON
 import MQTTCore
 
 #if canImport(Glibc)
@@ -386,9 +387,10 @@ extension ProfileDecoder {
 
     func subscription(_ node: YAMLNode, path: String) -> SubscriptionSettings? {
         guard let fields = fields(node, path: path, known: ["topic", "qos"]) else { return nil }
-        guard required(fields, "topic", hint: "add topic: test") != nil, let text = string(fields, "topic") else { return nil }
+        guard required(fields, "topic", hint: "add topic: test") != nil, let text = string(fields, "topic"),
+              fitsTopicLength(fields, "topic", text) else { return nil }
         guard let filter = TopicFilter(text) else {
-            issue(fields, "topic", "\"\(text)\" is not a topic filter", hint: "+ and # stand alone between slashes, and # comes last")
+            issue(fields, "topic", "\(quotedExcerpt(text)) is not a topic filter", hint: "+ and # stand alone between slashes, and # comes last")
             return nil
         }
         let qos = int(fields, "qos", in: 0...2).flatMap { QoS(rawValue: UInt8($0)) } ?? .atMostOnce
