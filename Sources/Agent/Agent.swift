@@ -283,7 +283,7 @@ public final class Agent: Service, Sendable {
             return
         }
         if let subscription = profile.subscriptions.first(where: { $0.filter.matches(message.topic) }),
-           admitLogLine("message \(subscription.filter)", &state, timers: timers) {
+           admitLogLine("message \(subscription.filter)", burst: Self.messageLinesPerWindow, &state, timers: timers) {
             logger.info("message", metadata: ["topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
                                               "payload_bytes": "\(message.payload.readableBytes)"])
         }
@@ -457,9 +457,13 @@ public final class Agent: Service, Sendable {
         client.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
     }
 
+    /// Messages a subscription logs per 10 s before the rest are counted: a reading a second is
+    /// logged whole, a flood is not.
+    public static let messageLinesPerWindow = 20
+
     /// Whether a line of this kind may go to the log now (a few per window, then a count).
-    private func admitLogLine(_ kind: String, _ state: inout AgentState, timers: Timers) -> Bool {
-        if state.logLimiter.admit(kind, at: .now) { return true }
+    private func admitLogLine(_ kind: String, burst: Int? = nil, _ state: inout AgentState, timers: Timers) -> Bool {
+        if state.logLimiter.admit(kind, burst: burst, at: .now) { return true }
         if let next = state.logLimiter.nextDeadline { timers.wakeForLog(at: next) }
         return false
     }

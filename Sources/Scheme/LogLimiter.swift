@@ -40,7 +40,9 @@ public struct LogLimiter: Sendable {
     }
 
     /// Whether a line of `key` may be written now; when not, it is counted for the summary.
-    public mutating func admit(_ key: String, at now: ContinuousClock.Instant) -> Bool {
+    /// `burst` overrides the limiter's for this kind of line.
+    public mutating func admit(_ key: String, burst: Int? = nil, at now: ContinuousClock.Instant) -> Bool {
+        let burst = burst ?? self.burst
         let key = windows[key] != nil || windows.count < maximumKeys ? key : Self.otherKey
         guard var current = windows[key], now < current.ends else {
             windows[key] = Window(ends: now + window, written: 1, suppressed: 0)
