@@ -30,12 +30,14 @@ public struct Discovery: Sendable {
                 "p": .string("switch"), "name": .string(output.name), "uniq_id": .string("\(deviceIdentifier)_\(output.name)"),
                 "stat_t": .string(output.stateTopic), "cmd_t": .string(output.commandTopic),
                 "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
+                "qos": .number(1),
             ])))
         }
         for input in profile.inputs {
             components.append((input.name, .object([
                 "p": .string("binary_sensor"), "name": .string(input.name), "uniq_id": .string("\(deviceIdentifier)_\(input.name)"),
                 "stat_t": .string(input.stateTopic), "pl_on": .string(input.onPayload), "pl_off": .string(input.offPayload),
+                "qos": .number(1),
             ])))
         }
         for sensor in profile.sensors {
@@ -49,8 +51,9 @@ public struct Discovery: Sendable {
                     JSONMember(key: "val_tpl", value: .string("{{ value_json.\(quantity.rawValue) }}")),
                     JSONMember(key: "unit_of_meas", value: .string(unit(quantity, sensor).rawValue)),
                     JSONMember(key: "stat_cla", value: .string("measurement")),
+                    JSONMember(key: "qos", value: .number(1)),
                 ]
-                if let deviceClass = deviceClass(quantity) { members.insert(JSONMember(key: "dev_cla", value: .string(deviceClass)), at: 3) }
+                if let deviceClass = deviceClass(quantity, unit(quantity, sensor)) { members.insert(JSONMember(key: "dev_cla", value: .string(deviceClass)), at: 3) }
                 components.append((id, .object(members)))
             }
         }
@@ -58,6 +61,8 @@ public struct Discovery: Sendable {
     }
 
     /// The device's config; `removed` lists component ids to remove (sent with their platform only).
+    /// Every component says `qos` itself: Home Assistant does not take the device's for its
+    /// commands, and would send them at QoS 0.
     public func config(removing removed: [(id: String, platform: String)] = []) -> JSONValue {
         var members = components.map { JSONMember(key: $0.id, value: $0.config) }
         members += removed.map { JSONMember(key: $0.id, value: .object(["p": .string($0.platform)])) }
@@ -88,8 +93,11 @@ public struct Discovery: Sendable {
         sensor.units[quantity] ?? MeasurementUnit.units(for: quantity)[0]
     }
 
-    private func deviceClass(_ quantity: SensorQuantity) -> String? {
-        switch quantity {
+    /// Home Assistant's class for the quantity, when it accepts the unit for that class (2025.1
+    /// warns about mW for power, so a power in mW is announced without a class).
+    private func deviceClass(_ quantity: SensorQuantity, _ unit: MeasurementUnit) -> String? {
+        if quantity == .power && unit == .milliwatt { return nil }
+        return switch quantity {
         case .temperature: "temperature"
         case .humidity: "humidity"
         case .pressure: "pressure"

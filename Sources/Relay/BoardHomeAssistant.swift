@@ -29,18 +29,20 @@ struct BoardHomeAssistant {
                 "p": .string("switch"), "name": .string(output), "uniq_id": .string("\(deviceIdentifier)_\(output)"),
                 "stat_t": .string("\(device)/\(output)"), "cmd_t": .string("\(device)/\(output)/set"),
                 "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
+                "qos": .number(1),
             ])))
         }
         for input in inputs {
             components.append(JSONMember(key: input, value: .object([
                 "p": .string("binary_sensor"), "name": .string(input), "uniq_id": .string("\(deviceIdentifier)_\(input)"),
                 "stat_t": .string("\(device)/\(input)"), "pl_on": .string("ON"), "pl_off": .string("OFF"),
+                "qos": .number(1),
             ])))
         }
         for sensor in sensors {
             components.append(JSONMember(key: sensor, value: .object([
                 "p": .string("sensor"), "name": .string(sensor), "uniq_id": .string("\(deviceIdentifier)_\(sensor)"),
-                "stat_t": .string("\(device)/\(sensor)"), "stat_cla": .string("measurement"),
+                "stat_t": .string("\(device)/\(sensor)"), "stat_cla": .string("measurement"), "qos": .number(1),
             ])))
         }
         var deviceMembers: [JSONMember] = [

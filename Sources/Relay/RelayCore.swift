@@ -561,6 +561,7 @@ public struct RelayCore: Sendable {
             "cmps": .object(["connectivity": .object([
                 "p": .string("binary_sensor"), "name": .string("connectivity"), "uniq_id": .string("\(identifier)_connectivity"),
                 "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string("online"), "pl_off": .string("offline"),
+                "qos": .number(1),
             ])]),
         ])
         return .retain(topic: "\(profile.homeAssistant.prefix)/device/\(identifier)/config", payload: config.serialized)

@@ -323,14 +323,14 @@ struct AgentTests {
         let profile = """
             device: {id: tutorial}
             subscriptions: [{topic: test}]
-            publishers: [{name: number, topic: test, interval: 200ms, random: {min: 1, max: 500}}]
+            publishers: [{name: number, topic: test, interval: 200ms, random: {min: 1, max: 499}}]
             """
         try await withMosquitto { broker in
             try await withAgent(profile, broker: broker) { rig in
                 for _ in 0..<3 {
                     let seen = rig.inbox.messages.count
                     let message = try await rig.expectMessage("test", after: seen)
-                    #expect((1...500).contains(Int(message.payloadString) ?? 0))
+                    #expect((1...499).contains(Int(message.payloadString) ?? 0), "min and max are both included")
                 }
                 try await rig.publish("test", "hello from the fleet")
                 try await withTimeout(.seconds(5), "the logged message") {
@@ -346,6 +346,22 @@ struct AgentTests {
                 #expect(rig.log.all.filter { $0.message == "message" }.count <= Agent.messageLinesPerWindow)
             }
         }
+    }
+
+    @Test("Home Assistant discovery: every component carries QoS 1 (Home Assistant ignores the device's), and a power in mW has no device class")
+    func discoveryComponents() throws {
+        let profile = try ProfileLoader.decode(relayProfile + """
+
+            sensors: [{name: meter, model: ina219, bus: 1, units: {power: mW}}]
+            discovery: true
+            """, file: "test.yml")
+        let components = Discovery(profile: profile).components
+        #expect(!components.isEmpty)
+        for component in components { #expect(component.config["qos"] == .number(1), "\(component.id)") }
+        let power = try #require(components.first { $0.id == "meter_power" }?.config)
+        #expect(power["unit_of_meas"] == .string("mW"))
+        #expect(power["dev_cla"] == nil, "Home Assistant 2025.1 warns about mW for the power class")
+        #expect(components.first { $0.id == "meter_current" }?.config["dev_cla"] == .string("current"))
     }
 
     @Test("Home Assistant discovery: one retained device config with stable ids, resent when Home Assistant comes online")

@@ -146,7 +146,7 @@ struct ExampleProfileTests {
         #expect(profile.broker.username == "esp-tutorial" && profile.broker.password == .environment("MQTT_PASSWORD"))
         #expect(profile.subscriptions.map(\.filter.description) == ["test"])
         #expect(profile.publishers.first?.topic == "test" && profile.publishers.first?.intervalMilliseconds == 3000)
-        #expect(profile.publishers.first?.value == .random(min: 0, max: 100))
+        #expect(profile.publishers.first?.value == .random(min: 1, max: 499), "the sketch's random(1, 500)")
     }
 
     @Test("demo.yml runs on the simulated chip's lines")

@@ -167,6 +167,12 @@ struct RelayCoreTests {
         let homeAssistant = retained(added)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"]
         #expect(homeAssistant?.contains(#""via_device":"gpiobridge_relay""#) == true)
         #expect(homeAssistant?.contains(#""cns":[["mac","a1b2c3d4e5f6"]]"#) == true, "Home Assistant files it with the board's own device")
+        // Each component asks for QoS 1 itself: Home Assistant does not take the device's for its commands.
+        if case .object(let components)? = try JSONValue(parsing: homeAssistant ?? "{}")["cmps"] {
+            #expect(components.count == 2 && components.allSatisfy { $0.value["qos"] == .number(1) }, "\(components)")
+        } else {
+            Issue.record("no components in \(homeAssistant ?? "nothing")")
+        }
         _ = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/sensors", payload: #"{"sn":{"Time":"x","SI7021":{"Temperature":20.1,"Humidity":51}},"ver":1}"#, at: at(2))
         #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.sensors == ["si7021_temperature", "si7021_humidity"])
         #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.outputs == ["relay1", "relay2"])
