@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: unit tests, the integration tests against
 # real Mosquitto (with its default settings) and amqtt brokers (the agent among them), the systemd
-# units' checks, bounded fuzzing runs of the packet decoder, the JSON parser and the profile
-# loader, the real-kernel tests under qemu, the release binary's size and library check, the
+# units' checks, a real Home Assistant driving the agent and the relay, bounded fuzzing runs of the
+# packet decoder, the JSON parser and the profile loader, the real-kernel tests under qemu, the release binary's size and library check, the
 # Debian package for this machine (bookworm, amd64) installed and run by systemd in a booted
 # Debian, the fault campaign against the release agent, and short benchmark runs on a stock and a
 # tuned broker (figures are printed, never asserted). Each section prints the time since the start.
@@ -24,6 +24,9 @@ swift test --skip-build
 
 section "systemd units (systemd-analyze verify and security)"
 scripts/check-systemd.sh
+
+section "Home Assistant 2025.1.4, real, on loopback: the agent's and the relay's devices through its APIs"
+scripts/ha/test-home-assistant.sh .build/debug/gpiobridge
 
 section "fuzzing the packet decoder, the JSON parser and the profile loader"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -57,6 +57,24 @@ public struct Discovery: Sendable {
                 components.append((id, .object(members)))
             }
         }
+        for publisher in profile.publishers where publisher.announce {
+            var members: [JSONMember] = [
+                JSONMember(key: "p", value: .string("sensor")),
+                JSONMember(key: "name", value: .string(publisher.name)),
+                JSONMember(key: "uniq_id", value: .string("\(deviceIdentifier)_\(publisher.name)")),
+                JSONMember(key: "stat_t", value: .string(publisher.topic)),
+                JSONMember(key: "qos", value: .number(1)),
+            ]
+            switch publisher.value {
+            case .uptime:
+                members.append(JSONMember(key: "dev_cla", value: .string("duration")))
+                members.append(JSONMember(key: "stat_cla", value: .string("total_increasing")))
+            case .random: members.append(JSONMember(key: "stat_cla", value: .string("measurement")))
+            case .constant: break
+            }
+            if let unit = publisher.unit { members.append(JSONMember(key: "unit_of_meas", value: .string(unit))) }
+            components.append((publisher.name, .object(members)))
+        }
         return components
     }
 

@@ -176,6 +176,9 @@ public struct PublisherSettings: Sendable, Equatable {
     public var value: PublishedValue
     public var qos: QoS
     public var retain: Bool
+    /// Whether Home Assistant discovery announces it as a sensor, and in which unit.
+    public var announce: Bool
+    public var unit: String?
     public var origin: SettingLocation
 }
 

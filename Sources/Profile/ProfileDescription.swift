@@ -73,6 +73,8 @@ extension Profile {
                 lines += ["  - name: \(yamlScalar(publisher.name))", "    topic: \(yamlScalar(publisher.topic))",
                           "    interval: \(ProfileDecoder.formatDuration(publisher.intervalMilliseconds))",
                           "    \(value)", "    qos: \(publisher.qos.rawValue)", "    retain: \(publisher.retain)"]
+                if publisher.announce { lines.append("    announce: true") }
+                if let unit = publisher.unit { lines.append("    unit: \(yamlScalar(unit))") }
             }
         }
         if !subscriptions.isEmpty {

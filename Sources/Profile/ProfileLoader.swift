@@ -361,7 +361,7 @@ extension ProfileDecoder {
     }
 
     func publisher(_ node: YAMLNode, path: String, base: String) -> PublisherSettings? {
-        let known = ["name", "topic", "interval", "random", "uptime", "text", "qos", "retain"]
+        let known = ["name", "topic", "interval", "random", "uptime", "text", "qos", "retain", "announce", "unit"]
         guard let fields = fields(node, path: path, known: known) else { return nil }
         let name = required(fields, "name", hint: "add name: number").flatMap { _ in identifier(fields, "name") }
         let interval = required(fields, "interval", hint: "add interval: 3s").flatMap { _ in duration(fields, "interval", in: 100...86_400_000) }
@@ -380,8 +380,17 @@ extension ProfileDecoder {
         }
         guard let name, let interval, values.count == 1 else { return nil }
         let qos = int(fields, "qos", in: 0...2).flatMap { QoS(rawValue: UInt8($0)) } ?? .atMostOnce
+        let announce = bool(fields, "announce") ?? false
+        var unit = string(fields, "unit")
+        if unit != nil, !announce {
+            issue(fields, "unit", "is only used when the publisher is announced", hint: "add announce: true, or remove unit")
+        }
+        if case .uptime = values[0], announce, unit == nil { unit = "s" }
+        if case .constant = values[0], unit != nil {
+            issue(fields, "unit", "is for numbers, and this publisher sends text", hint: "remove unit")
+        }
         return PublisherSettings(name: name, topic: topic(fields, "topic") ?? "\(base)/\(name)", intervalMilliseconds: interval,
-                                 value: values[0], qos: qos, retain: bool(fields, "retain") ?? false,
+                                 value: values[0], qos: qos, retain: bool(fields, "retain") ?? false, announce: announce, unit: unit,
                                  origin: fields.origin)
     }
 
@@ -487,6 +496,10 @@ extension ProfileDecoder {
         for input in profile.inputs { claimTopic(input.stateTopic, "topic", input.origin.path, input.origin) }
         for sensor in profile.sensors { claimTopic(sensor.stateTopic, "topic", sensor.origin.path, sensor.origin) }
         for publisher in profile.publishers { claimTopic(publisher.topic, "topic", publisher.origin.path, publisher.origin) }
+        for publisher in profile.publishers where publisher.announce && !profile.discovery.enabled {
+            issue(at: publisher.origin.location(of: "announce"), "\(publisher.origin.path).announce",
+                  "announces the publisher to Home Assistant, but discovery is off", hint: "add discovery: true, or remove announce")
+        }
 
         var devices: [String: String] = [:]
         let i2cUsers = profile.sensors.map { ($0.bus, $0.address, $0.origin) }

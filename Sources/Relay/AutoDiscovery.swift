@@ -67,6 +67,16 @@ struct TasmotaAnnouncement: Equatable {
         self.relayIndexes = relayIndexes
     }
 
+    /// The units a `sensors` announcement names (`"TempUnit": "C"` beside the readings).
+    static func units(payload: String) -> [String: String] {
+        guard case .object(let members)? = (try? JSONValue(parsing: payload))?["sn"] else { return [:] }
+        var units: [String: String] = [:]
+        for member in members where member.key.hasSuffix("Unit") {
+            if case .string(let unit) = member.value { units[member.key] = unit }
+        }
+        return units
+    }
+
     /// The numeric fields of a `sensors` announcement (`{"sn": {"BME280": {"Temperature": 21.5}}}`),
     /// each named by its path in lower case: `bme280_temperature`.
     static func sensorFields(payload: String) throws(AnnouncementError) -> [TasmotaDialect.SensorField] {
@@ -87,9 +97,11 @@ struct TasmotaAnnouncement: Equatable {
         return fields
     }
 
-    func dialect(sensors: [TasmotaDialect.SensorField]) -> TasmotaDialect {
-        TasmotaDialect(topic: topic, fullTopic: fullTopic, relays: relayIndexes.map { .init(name: "relay\($0)", index: $0) },
-                       sensorFields: sensors, prefixes: (prefixes[0], prefixes[1], prefixes[2]))
+    func dialect(sensors: [TasmotaDialect.SensorField], units: [String: String]) -> TasmotaDialect {
+        var dialect = TasmotaDialect(topic: topic, fullTopic: fullTopic, relays: relayIndexes.map { .init(name: "relay\($0)", index: $0) },
+                                     sensorFields: sensors, prefixes: (prefixes[0], prefixes[1], prefixes[2]))
+        dialect.units = units
+        return dialect
     }
 }
 
@@ -107,8 +119,13 @@ struct ESPHomeAnnouncement: Equatable {
     var prefix: String
     /// The device's identifiers, shared with Home Assistant's record of the node.
     var identifiers: [String]
+    /// A sensor's unit and classes, as the node announces them.
+    var description = SensorDescription()
 
     static let filters = ["homeassistant/+/+/+/config"]
+
+    /// The configs of one node.
+    static func filter(node: String) -> String { "homeassistant/+/\(node)/+/config" }
 
     /// Whether a config comes from ESPHome: its software or manufacturer says so (older nodes write
     /// `esphome v2024.6.1`, newer ones a bare version with ESPHome in brackets or nothing), or it
@@ -170,6 +187,11 @@ struct ESPHomeAnnouncement: Equatable {
         default: break
         }
         self.identifiers = identifiers
+        func text(_ short: String, _ long: String) -> String? {
+            if case .string(let text)? = config[short] ?? config[long], !text.isEmpty { text } else { nil }
+        }
+        description = SensorDescription(unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
+                                        stateClass: text("stat_cla", "state_class"))
     }
 }
 

@@ -8,8 +8,12 @@ public enum BoardEvent: Sendable, Equatable {
     case availability(Bool)
     /// A mirrored output or input changed: `gpiobridge/<board>/<name>` becomes ON or OFF.
     case state(name: String, on: Bool)
-    /// A mirrored sensor value: `gpiobridge/<board>/<name>` becomes the number.
-    case value(name: String, Double)
+    /// A mirrored sensor value: `gpiobridge/<board>/<name>` becomes the number, spelled as the
+    /// board spelled it where it can be (`21.0` stays `21.0`).
+    case value(name: String, String)
+    /// The board has no reading for the sensor (ESPHome's `nan`, Tasmota's `null`): its value is
+    /// cleared, which Home Assistant shows as unknown.
+    case noReading(name: String)
     /// The board sent something that cannot be read (malformed JSON, a word where a number belongs).
     case malformed(topic: String, reason: String)
 }
@@ -22,6 +26,20 @@ public struct BoardMessage: Sendable, Equatable {
     public init(topic: String, payload: String) {
         self.topic = topic
         self.payload = payload
+    }
+}
+
+/// What Home Assistant should know of a mirrored sensor: its unit, device class and state class,
+/// each as Home Assistant spells it (`°C`, `temperature`, `measurement`); nil when unknown.
+public struct SensorDescription: Sendable, Equatable {
+    public var unit: String?
+    public var deviceClass: String?
+    public var stateClass: String?
+
+    public init(unit: String? = nil, deviceClass: String? = nil, stateClass: String? = nil) {
+        self.unit = unit
+        self.deviceClass = deviceClass
+        self.stateClass = stateClass
     }
 }
 
@@ -46,6 +64,11 @@ public protocol BoardDialect: Sendable {
     /// Whether the board reports its outputs' states; if not, the relay takes a command's result
     /// as the state.
     var reportsState: Bool { get }
+    /// What to send when the board comes online so that it reports its outputs (Tasmota's
+    /// `STATE`); empty for boards that report by themselves or cannot be asked.
+    var stateQuery: [BoardMessage] { get }
+    /// The unit and classes of the sensor `name`, as far as they are known.
+    func description(ofSensor name: String) -> SensorDescription
     /// What a message on `topic` means; empty when it is not for this board.
     func events(topic: String, payload: String) -> [BoardEvent]
     /// The board's spelling of `command` for the output `name`; `current` is the state the relay
@@ -56,6 +79,18 @@ public protocol BoardDialect: Sendable {
 extension BoardDialect {
     public var inputs: [String] { [] }
     public var reportsState: Bool { true }
+    public var stateQuery: [BoardMessage] { [] }
+    public func description(ofSensor name: String) -> SensorDescription { SensorDescription() }
+}
+
+/// A sensor's payload read as a number: a finite number keeps its spelling; `nan`, `None` and an
+/// empty payload are no reading; anything else is nil.
+func reading(_ payload: String, for name: String) -> BoardEvent? {
+    let text = payload.trimmingWhitespace()
+    if ["nan", "-nan", "none", ""].contains(text.lowercased()) { return .noReading(name: name) }
+    guard let number = Double(text), number.isFinite,
+          text.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }) else { return nil }
+    return .value(name: name, text)
 }
 
 /// Reads ON/OFF the way boards send them: ON, OFF, on, off, 1, 0, true, false.

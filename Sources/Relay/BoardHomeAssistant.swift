@@ -11,7 +11,7 @@ struct BoardHomeAssistant {
     var kind: BoardDefinition.Kind
     var outputs: [String]
     var inputs: [String]
-    var sensors: [String]
+    var sensors: [(name: String, description: SensorDescription)]
     var connections: [(String, String)]
     var identifiers: [String]
     var relayID: String
@@ -40,10 +40,18 @@ struct BoardHomeAssistant {
             ])))
         }
         for sensor in sensors {
-            components.append(JSONMember(key: sensor, value: .object([
-                "p": .string("sensor"), "name": .string(sensor), "uniq_id": .string("\(deviceIdentifier)_\(sensor)"),
-                "stat_t": .string("\(device)/\(sensor)"), "stat_cla": .string("measurement"), "qos": .number(1),
-            ])))
+            var members: [JSONMember] = [
+                JSONMember(key: "p", value: .string("sensor")), JSONMember(key: "name", value: .string(sensor.name)),
+                JSONMember(key: "uniq_id", value: .string("\(deviceIdentifier)_\(sensor.name)")),
+                JSONMember(key: "stat_t", value: .string("\(device)/\(sensor.name)")),
+                // An empty value is the board's "no reading": Home Assistant shows unknown.
+                JSONMember(key: "val_tpl", value: .string("{{ value if value else 'None' }}")),
+                JSONMember(key: "stat_cla", value: .string(sensor.description.stateClass ?? "measurement")),
+                JSONMember(key: "qos", value: .number(1)),
+            ]
+            if let unit = sensor.description.unit { members.append(JSONMember(key: "unit_of_meas", value: .string(unit))) }
+            if let deviceClass = sensor.description.deviceClass { members.append(JSONMember(key: "dev_cla", value: .string(deviceClass))) }
+            components.append(JSONMember(key: sensor.name, value: .object(members)))
         }
         var deviceMembers: [JSONMember] = [
             JSONMember(key: "ids", value: .array(([deviceIdentifier] + identifiers).map { .string($0) })),

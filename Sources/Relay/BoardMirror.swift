@@ -10,7 +10,8 @@ public struct BoardMirror: Sendable {
         /// `gpiobridge/<board>/status`: `online` or `offline`, retained.
         case publishAvailability(Bool)
         case publishState(name: String, on: Bool)
-        case publishValue(name: String, Double)
+        /// A sensor's value, or nil when the board has no reading.
+        case publishValue(name: String, String?)
         case send(BoardMessage)
         /// A command that cannot be carried out, for the board's error topic.
         case refuse(name: String, reason: String)
@@ -37,8 +38,10 @@ public struct BoardMirror: Sendable {
     public private(set) var boardBrokerUp = true
     public private(set) var lastSeen: ContinuousClock.Instant?
     public private(set) var states: [String: Bool] = [:]
-    public private(set) var values: [String: Double] = [:]
+    public private(set) var values: [String: String] = [:]
     private var waiting: [(name: String, command: OutputCommand, since: ContinuousClock.Instant)] = []
+    /// Outputs commanded or asked for: their next report is published even if unchanged.
+    private var queried: Set<String> = []
     private var published: Bool?
 
     /// When the relay started listening: a board without a will that says nothing for the
@@ -85,11 +88,19 @@ public struct BoardMirror: Sendable {
             case .availability(let online):
                 boardOnline = online
             case .state(let name, let on):
+                // Tasmota reports a change twice (RESULT and POWERn): the fleet hears it once,
+                // and a command is answered even when it changed nothing.
+                let asked = queried.remove(name) != nil
+                guard states[name] != on || asked else { continue }
                 states[name] = on
                 actions.append(.publishState(name: name, on: on))
             case .value(let name, let value):
                 values[name] = value
                 actions.append(.publishValue(name: name, value))
+            case .noReading(let name):
+                guard values[name] != nil else { continue }
+                values[name] = nil
+                actions.append(.publishValue(name: name, nil))
             case .malformed(let topic, let reason):
                 actions.append(.refuse(name: "board", reason: "\(topic): \(reason)"))
             }
@@ -162,7 +173,8 @@ public struct BoardMirror: Sendable {
         let available = isAvailable
         guard published != available, boardOnline != nil || !boardBrokerUp else { return [] }
         published = available
-        return [.publishAvailability(available)]
+        // A board back online is asked for its outputs, so the fleet does not wait for a change.
+        return [.publishAvailability(available)] + (available ? dialect.stateQuery.map { .send($0) } : [])
     }
 
     private mutating func flush(at now: ContinuousClock.Instant) -> [Action] {
@@ -177,6 +189,8 @@ public struct BoardMirror: Sendable {
     private mutating func carryOut(_ command: OutputCommand, for name: String) -> [Action] {
         switch dialect.command(command, for: name, current: states[name]) {
         case .send(let messages):
+            // The board's next report answers the command, even if nothing changed.
+            queried.insert(name)
             var actions = messages.map { Action.send($0) }
             // A board that never reports its state is taken at its word: it is what was sent.
             if !dialect.reportsState {

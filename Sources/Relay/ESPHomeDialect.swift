@@ -9,10 +9,13 @@ public struct ESPHomeDialect: BoardDialect {
     public struct Entity: Sendable, Equatable {
         public var name: String
         public var id: String
+        /// A sensor's unit and classes, from the node's own discovery config.
+        public var description: SensorDescription
 
-        public init(name: String, id: String) {
+        public init(name: String, id: String, description: SensorDescription = SensorDescription()) {
             self.name = name
             self.id = id
+            self.description = description
         }
     }
 
@@ -35,6 +38,21 @@ public struct ESPHomeDialect: BoardDialect {
     public var inputs: [String] { binarySensors.map(\.name) }
     public var sensors: [String] { sensorEntities.map(\.name) }
 
+    public func description(ofSensor name: String) -> SensorDescription {
+        sensorEntities.first { $0.name == name }?.description ?? SensorDescription()
+    }
+
+    /// This node with what its announcements say of the sensors it declares (by object id).
+    func described(by announced: ESPHomeDialect) -> ESPHomeDialect {
+        var described = self
+        for index in described.sensorEntities.indices {
+            if let entity = announced.sensorEntities.first(where: { $0.id == described.sensorEntities[index].id }) {
+                described.sensorEntities[index].description = entity.description
+            }
+        }
+        return described
+    }
+
     public func events(topic: String, payload: String) -> [BoardEvent] {
         if topic == "\(prefix)/status" {
             switch payload {
@@ -53,10 +71,8 @@ public struct ESPHomeDialect: BoardDialect {
             return [.state(name: entity.name, on: on)]
         }
         if kind == "sensor", let entity = sensorEntities.first(where: { $0.id == id }) {
-            guard let value = Double(payload), value.isFinite else {
-                return [.malformed(topic: topic, reason: "\"\(payload)\" is not a number")]
-            }
-            return [.value(name: entity.name, value)]
+            // ESPHome publishes `nan` (or `None`, with publish_nan_as_none) for a failed or not-ready sensor.
+            return [reading(payload, for: entity.name) ?? .malformed(topic: topic, reason: "\"\(payload.prefix(40))\" is not a number")]
         }
         return []
     }

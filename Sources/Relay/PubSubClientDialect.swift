@@ -93,10 +93,7 @@ public struct PubSubClientDialect: BoardDialect {
 
     private func number(_ value: Value, _ text: String, _ topic: String) -> BoardEvent {
         guard !value.jsonPath.isEmpty else {
-            guard let number = Double(text), number.isFinite else {
-                return .malformed(topic: topic, reason: "\"\(text.prefix(40))\" is not a number")
-            }
-            return .value(name: value.name, number)
+            return reading(text, for: value.name) ?? .malformed(topic: topic, reason: "\"\(text.prefix(40))\" is not a number")
         }
         let path = value.jsonPath.joined(separator: ".")
         guard var found = try? JSONValue(parsing: text) else { return .malformed(topic: topic, reason: "malformed JSON, expected \(path)") }
@@ -104,8 +101,11 @@ public struct PubSubClientDialect: BoardDialect {
             guard let next = found[key] else { return .malformed(topic: topic, reason: "the JSON has no \(path)") }
             found = next
         }
-        guard case .number(let number) = found else { return .malformed(topic: topic, reason: "\(path) is \(found.serialized), not a number") }
-        return .value(name: value.name, number)
+        switch found {
+        case .number: return .value(name: value.name, found.serialized)
+        case .null: return .noReading(name: value.name)
+        default: return .malformed(topic: topic, reason: "\(path) is \(found.serialized), not a number")
+        }
     }
 
     public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {

@@ -33,7 +33,14 @@ public struct RelayCore: Sendable {
         var definition: BoardDefinition
         var mirror: BoardMirror
         var infoRefresh: ContinuousClock.Instant
+        /// While set, the board's Home Assistant config waits for its own announcement (its MAC or
+        /// identifiers): Home Assistant merges devices only when it creates one.
+        var identityDeadline: ContinuousClock.Instant?
     }
+
+    /// How long a declared board's Home Assistant config waits for the board's announcement after
+    /// the boards' broker is reached; a retained one arrives within milliseconds.
+    public static let identityWait = Duration.seconds(3)
 
     public let profile: RelayProfile
     /// The root of the gpiobridge scheme: boards are `gpiobridge/<board>/...`.
@@ -50,6 +57,7 @@ public struct RelayCore: Sendable {
     /// Announced boards: the MAC or node they announced under → the board's name.
     private var tasmotaByMAC: [String: String] = [:]
     private var tasmotaSensors: [String: [TasmotaDialect.SensorField]] = [:]
+    private var tasmotaUnits: [String: [String: String]] = [:]
     private var tasmotaAnnouncements: [String: TasmotaAnnouncement] = [:]
     private var esphomeNodes: [String: [ESPHomeAnnouncement]] = [:]
     /// Command topics whose retained command was already reported: each is reported once.
@@ -73,6 +81,12 @@ public struct RelayCore: Sendable {
         deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
     }
 
+    /// Whether Tasmota announcements are read: to mirror boards that announce themselves, or to
+    /// learn the identity and units of declared ones for Home Assistant.
+    private var watchesTasmotaAnnouncements: Bool {
+        profile.discoverTasmota || (profile.homeAssistant.enabled && boards.values.contains { $0.definition.kind == .tasmota && $0.definition.declared })
+    }
+
     /// How many mirrored boards came from announcements (the profile's are not counted).
     private var discoveredBoards: Int { boards.values.count { !$0.definition.declared } }
 
@@ -87,8 +101,13 @@ public struct RelayCore: Sendable {
     /// What to subscribe to before anything else happens.
     public func start() -> [Action] {
         var boardFilters = boards.values.flatMap { $0.definition.dialect.subscriptions }
-        if profile.discoverTasmota { boardFilters += [TasmotaAnnouncement.configFilter, TasmotaAnnouncement.sensorsFilter] }
-        if profile.discoverESPHome { boardFilters += ESPHomeAnnouncement.filters }
+        if watchesTasmotaAnnouncements { boardFilters += [TasmotaAnnouncement.configFilter, TasmotaAnnouncement.sensorsFilter] }
+        if profile.discoverESPHome {
+            boardFilters += ESPHomeAnnouncement.filters
+        } else if profile.homeAssistant.enabled {
+            // A declared node's own configs carry its identifiers and its sensors' units.
+            for board in boards.values { if let node = board.definition.dialect as? ESPHomeDialect { boardFilters.append(ESPHomeAnnouncement.filter(node: node.prefix)) } }
+        }
         let commandFilters = boards.keys.map { commandFilter($0) }
         var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
         if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
@@ -127,6 +146,13 @@ public struct RelayCore: Sendable {
         guard up != boardsUp else { return [] }
         let returned = up && boardsUp == false
         boardsUp = up
+        if up {
+            // Announcements can arrive only now: the wait for them starts again.
+            for name in boards.keys where boards[name]!.identityDeadline != nil {
+                boards[name]!.identityDeadline = now + Self.identityWait
+                touch(name)
+            }
+        }
         var actions: [Action] = []
         // Subscribing again brings the retained LWTs and statuses back, even if the broker kept our session.
         if returned, case .subscribeBoards(let filters)? = start().first { actions.append(.subscribeBoards(filters)) }
@@ -138,9 +164,10 @@ public struct RelayCore: Sendable {
 
     /// A message on the boards' broker.
     public mutating func boardMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
-        let tasmotaConfig = profile.discoverTasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "config") : nil
-        let tasmotaSensors = profile.discoverTasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "sensors") : nil
-        let esphome = profile.discoverESPHome && topic.hasPrefix("homeassistant/")
+        let tasmota = watchesTasmotaAnnouncements
+        let tasmotaConfig = tasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "config") : nil
+        let tasmotaSensors = tasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "sensors") : nil
+        let esphome = (profile.discoverESPHome || profile.homeAssistant.enabled) && topic.hasPrefix("homeassistant/")
         if tasmotaConfig != nil || tasmotaSensors != nil || esphome, payload.utf8.count > Self.maximumAnnouncementBytes {
             return overBound(.size, "\(topic) is \(payload.utf8.count) bytes, over the \(Self.maximumAnnouncementBytes) an announcement may have; it is ignored", at: now)
         }
@@ -217,6 +244,11 @@ public struct RelayCore: Sendable {
                 boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
                 if fleetUp { actions.append(info(name)) }
             }
+            if let deadline = boards[name]!.identityDeadline, deadline <= now {
+                boards[name]!.identityDeadline = nil
+                actions.append(.log("\(name): the board did not announce itself within \(Self.identityWait); Home Assistant gets it without its own identity, so it may list the board twice"))
+                if fleetUp { actions += homeAssistant(name) }
+            }
             actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
         }
         return actions
@@ -239,7 +271,7 @@ public struct RelayCore: Sendable {
     /// Files `board`'s next deadline after its mirror changed.
     private mutating func touch(_ board: String) {
         guard let entry = boards[board] else { return deadlines.set(board, nil) }
-        deadlines.set(board, [entry.mirror.nextDeadline, entry.infoRefresh].compactMap { $0 }.min())
+        deadlines.set(board, [entry.mirror.nextDeadline, entry.infoRefresh, entry.identityDeadline].compactMap { $0 }.min())
     }
 
     // MARK: Commands
@@ -287,7 +319,8 @@ public struct RelayCore: Sendable {
                 actions.append(.retain(topic: topic(board, name), payload: on ? "ON" : "OFF"))
                 actions += follow(links.observed(.init(device: board, name: name), on: on, at: now), at: now)
             case .publishValue(let name, let value):
-                actions.append(.publish(topic: topic(board, name), payload: JSONValue.number(value).serialized, qos: 0))
+                // Retained as states are, so a dashboard that subscribes late sees it; no reading clears it.
+                actions.append(.retain(topic: topic(board, name), payload: value ?? ""))
             case .send(let message):
                 actions.append(.send(topic: message.topic, payload: message.payload))
             case .refuse(let name, let reason):
@@ -349,6 +382,7 @@ public struct RelayCore: Sendable {
         if payload.isEmpty {
             tasmotaAnnouncements[mac] = nil
             tasmotaSensors[mac] = nil
+            tasmotaUnits[mac] = nil
             return tasmotaByMAC.removeValue(forKey: mac).map { forget($0) } ?? []
         }
         let announcement: TasmotaAnnouncement
@@ -378,6 +412,7 @@ public struct RelayCore: Sendable {
                 actions += overBound(.components, "tasmota/discovery/\(mac)/sensors announces \(fields.count) readings; the first \(Self.maximumComponents) are mirrored", at: now)
             }
             tasmotaSensors[mac] = Array(fields.prefix(Self.maximumComponents))
+            tasmotaUnits[mac] = TasmotaAnnouncement.units(payload: payload)
         } catch {
             return overBound(.malformed, "tasmota/discovery/\(mac)/sensors is not understood: \(error)", at: now)
         }
@@ -387,7 +422,8 @@ public struct RelayCore: Sendable {
     private mutating func defineTasmota(mac: String, at now: ContinuousClock.Instant) -> [Action] {
         guard let announcement = tasmotaAnnouncements[mac] else { return [] }
         var definition = BoardDefinition(name: tasmotaByMAC[mac] ?? boardName(announcement.topic), kind: .tasmota,
-                                         dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? []), declared: false)
+                                         dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? [], units: tasmotaUnits[mac] ?? [:]),
+                                         declared: false)
         definition.connections = [("mac", mac.lowercased())]
         let actions = define(definition, at: now)
         // Only a board mirrored under this announcement is forgotten when it is withdrawn.
@@ -397,6 +433,7 @@ public struct RelayCore: Sendable {
             // Not mirrored (over a bound, or its name is taken): nothing of it is kept.
             tasmotaAnnouncements[mac] = nil
             tasmotaSensors[mac] = nil
+            tasmotaUnits[mac] = nil
         }
         return actions
     }
@@ -431,7 +468,7 @@ public struct RelayCore: Sendable {
             return boards[name]?.definition.declared == false ? forget(name) : []
         }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
-            components.filter { $0.component == kind }.map { .init(name: boardName($0.objectID), id: $0.objectID) }
+            components.filter { $0.component == kind }.map { .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description) }
                 .sorted { $0.name < $1.name }
         }
         let dialect = ESPHomeDialect(prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
@@ -446,12 +483,21 @@ public struct RelayCore: Sendable {
     /// Assistant which device it is.
     private mutating func define(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
         if let owner = owners[definition.identity], let board = boards[owner], board.definition.declared {
-            guard board.definition.connections.map(\.1) != definition.connections.map(\.1)
-                || board.definition.identifiers != definition.identifiers else { return [] }
+            let before = homeAssistantAnnouncement(owner).config
+            let waited = board.identityDeadline != nil
             boards[owner]!.definition.connections = definition.connections
             boards[owner]!.definition.identifiers = definition.identifiers
-            return fleetUp ? homeAssistant(owner) : []
+            boards[owner]!.identityDeadline = nil
+            if let described = described(board.definition.dialect, by: definition.dialect) {
+                boards[owner]!.definition.dialect = described
+                boards[owner]!.mirror.redefine(described)
+            }
+            touch(owner)
+            guard fleetUp, waited || homeAssistantAnnouncement(owner).config != before else { return [] }
+            return homeAssistant(owner)
         }
+        // Announcements are read for declared boards; others are mirrored only if the profile asks.
+        guard definition.kind == .tasmota ? profile.discoverTasmota : profile.discoverESPHome else { return [] }
         let name = definition.name
         guard name != profile.id else {
             return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored", at: now)
@@ -478,13 +524,26 @@ public struct RelayCore: Sendable {
             + (fleetUp ? announce(name) : [])
     }
 
+    /// A declared board's dialect with what its announcement says of its sensors' units.
+    private func described(_ declared: any BoardDialect, by announced: any BoardDialect) -> (any BoardDialect)? {
+        switch (declared, announced) {
+        case (var tasmota as TasmotaDialect, let other as TasmotaDialect):
+            tasmota.units = other.units
+            return tasmota
+        case (let node as ESPHomeDialect, let other as ESPHomeDialect): return node.described(by: other)
+        default: return nil
+        }
+    }
+
     private mutating func add(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
         let name = definition.name
         let buffer = BoardMirror.Buffer(capacity: profile.bufferCapacity, maximumAge: .milliseconds(profile.bufferMaximumAgeMilliseconds))
         var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now)
         // Behind an unreachable broker a board is offline, whatever the fleet was last told.
         let availability = boardsUp == false ? mirror.boardBroker(up: false, at: now) : []
-        boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval)
+        let waitsForIdentity = definition.declared && profile.homeAssistant.enabled && definition.kind != .pubsubclient
+        boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval,
+                             identityDeadline: waitsForIdentity ? now + Self.identityWait : nil)
         owners[definition.identity] = name
         for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
         touch(name)
@@ -501,7 +560,9 @@ public struct RelayCore: Sendable {
         var actions: [Action] = [.log("\(name) withdrew its announcement; it is no longer mirrored"),
                                  .unsubscribeBoards(board.definition.dialect.subscriptions)]
         let dialect = board.definition.dialect
-        for topicName in ["status", "info"] + dialect.outputs + dialect.inputs { actions.append(.retain(topic: topic(name, topicName), payload: "")) }
+        for topicName in ["status", "info"] + dialect.outputs + dialect.inputs + dialect.sensors {
+            actions.append(.retain(topic: topic(name, topicName), payload: ""))
+        }
         if profile.homeAssistant.enabled { actions.append(.retain(topic: homeAssistantAnnouncement(name).configTopic, payload: "")) }
         return actions
     }
@@ -526,7 +587,7 @@ public struct RelayCore: Sendable {
     }
 
     private func homeAssistant(_ name: String) -> [Action] {
-        guard profile.homeAssistant.enabled, boards[name] != nil else { return [] }
+        guard profile.homeAssistant.enabled, let board = boards[name], board.identityDeadline == nil else { return [] }
         let announcement = homeAssistantAnnouncement(name)
         return [.retain(topic: announcement.configTopic, payload: announcement.config.serialized)]
     }
@@ -535,7 +596,8 @@ public struct RelayCore: Sendable {
         let definition = boards[name]?.definition
         let dialect = definition?.dialect
         return BoardHomeAssistant(board: name, kind: definition?.kind ?? .tasmota, outputs: dialect?.outputs ?? [], inputs: dialect?.inputs ?? [],
-                                  sensors: dialect?.sensors ?? [], connections: definition?.connections ?? [],
+                                  sensors: dialect.map { dialect in dialect.sensors.map { ($0, dialect.description(ofSensor: $0)) } } ?? [],
+                                  connections: definition?.connections ?? [],
                                   identifiers: definition?.identifiers ?? [], relayID: profile.id,
                                   baseTopic: baseTopic, prefix: profile.homeAssistant.prefix)
     }

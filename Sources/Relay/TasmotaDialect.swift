@@ -32,6 +32,9 @@ public struct TasmotaDialect: BoardDialect {
     public let fullTopic: String
     public var relays: [Relay]
     public var sensorFields: [SensorField]
+    /// The board's units, as its announcement and telemetry name them: `TempUnit` (`C` or `F`),
+    /// `PressureUnit` (`hPa`, `mmHg`, `inHg`). Tasmota's defaults until the board says.
+    public var units: [String: String] = [:]
     /// The board's %prefix% words: commands, status and telemetry (Prefix1..3).
     public let prefixes: (command: String, stat: String, tele: String)
     /// The topics every message is compared with, expanded once rather than per message.
@@ -64,8 +67,41 @@ public struct TasmotaDialect: BoardDialect {
     }
 
     public var subscriptions: [String] { [lwtTopic, stateTopic, sensorTopic, statPrefix + "+"] }
+    /// STATE with no payload: answered on stat/<t>/RESULT with every POWERn, as Home Assistant asks.
+    public var stateQuery: [BoardMessage] { relays.isEmpty ? [] : [BoardMessage(topic: topic(prefixes.command, "STATE"), payload: "")] }
     public var outputs: [String] { relays.map(\.name) }
     public var sensors: [String] { sensorFields.map(\.name) }
+
+    /// Home Assistant's unit and classes for a SENSOR field, from its last key (`Temperature`,
+    /// `Humidity`, `Power`, ...) and the board's units.
+    public func description(ofSensor name: String) -> SensorDescription {
+        guard let key = sensorFields.first(where: { $0.name == name })?.path.last else { return SensorDescription() }
+        let measurement = "measurement"
+        switch key {
+        case "Temperature", "DewPoint":
+            return SensorDescription(unit: units["TempUnit"] == "F" ? "°F" : "°C", deviceClass: "temperature", stateClass: measurement)
+        case "Humidity": return SensorDescription(unit: "%", deviceClass: "humidity", stateClass: measurement)
+        case "Pressure", "SeaPressure":
+            let unit = units["PressureUnit"].flatMap { ["hPa", "mmHg", "inHg"].contains($0) ? $0 : nil } ?? "hPa"
+            return SensorDescription(unit: unit, deviceClass: "pressure", stateClass: measurement)
+        case "Illuminance": return SensorDescription(unit: "lx", deviceClass: "illuminance", stateClass: measurement)
+        case "Voltage": return SensorDescription(unit: "V", deviceClass: "voltage", stateClass: measurement)
+        case "Current": return SensorDescription(unit: "A", deviceClass: "current", stateClass: measurement)
+        case "Power": return SensorDescription(unit: "W", deviceClass: "power", stateClass: measurement)
+        case "ApparentPower": return SensorDescription(unit: "VA", deviceClass: "apparent_power", stateClass: measurement)
+        case "ReactivePower": return SensorDescription(unit: "var", deviceClass: "reactive_power", stateClass: measurement)
+        case "Factor": return SensorDescription(deviceClass: "power_factor", stateClass: measurement)
+        case "Frequency": return SensorDescription(unit: "Hz", deviceClass: "frequency", stateClass: measurement)
+        case "Total", "Today": return SensorDescription(unit: "kWh", deviceClass: "energy", stateClass: "total_increasing")
+        case "Yesterday": return SensorDescription(unit: "kWh", deviceClass: "energy", stateClass: "total")
+        case "CarbonDioxide", "eCO2": return SensorDescription(unit: "ppm", deviceClass: "carbon_dioxide", stateClass: measurement)
+        case "PM1": return SensorDescription(unit: "µg/m³", deviceClass: "pm1", stateClass: measurement)
+        case "PM2.5": return SensorDescription(unit: "µg/m³", deviceClass: "pm25", stateClass: measurement)
+        case "PM10": return SensorDescription(unit: "µg/m³", deviceClass: "pm10", stateClass: measurement)
+        case "Distance": return SensorDescription(unit: "cm", deviceClass: "distance", stateClass: measurement)
+        default: return SensorDescription(stateClass: measurement)
+        }
+    }
 
     public func events(topic messageTopic: String, payload: String) -> [BoardEvent] {
         if messageTopic == lwtTopic {
@@ -92,10 +128,11 @@ public struct TasmotaDialect: BoardDialect {
                     guard let next = value[key] else { return nil }
                     value = next
                 }
-                guard case .number(let number) = value else {
-                    return .malformed(topic: messageTopic, reason: "\(field.path.joined(separator: ".")) is \(value.serialized), not a number")
+                switch value {
+                case .number: return .value(name: field.name, value.serialized)
+                case .null: return .noReading(name: field.name)
+                default: return .malformed(topic: messageTopic, reason: "\(field.path.joined(separator: ".")) is \(value.serialized), not a number")
                 }
-                return .value(name: field.name, number)
             }
         }
         if messageTopic.hasPrefix(statPrefix), let index = powerIndex(String(messageTopic.dropFirst(statPrefix.count))),
@@ -113,8 +150,7 @@ public struct TasmotaDialect: BoardDialect {
         let power = topic(prefixes.command, "POWER\(relay.index)")
         switch command {
         case .query:
-            // As Home Assistant asks: STATE with no payload, answered on stat/<t>/RESULT with every POWERn.
-            return .send([BoardMessage(topic: topic(prefixes.command, "STATE"), payload: "")])
+            return .send(stateQuery)
         case .set(let on, nil):
             return .send([BoardMessage(topic: power, payload: on ? "ON" : "OFF")])
         case .toggle(nil):

@@ -364,6 +364,29 @@ struct AgentTests {
         #expect(components.first { $0.id == "meter_current" }?.config["dev_cla"] == .string("current"))
     }
 
+    @Test("publishers are announced as sensors when the profile asks: uptime as a duration in s, a number with its unit")
+    func announcedPublishers() throws {
+        let profile = try ProfileLoader.decode(relayProfile + """
+
+            publishers:
+              - {name: uptime, interval: 5s, uptime: true, announce: true}
+              - {name: number, topic: test, interval: 3s, random: {min: 1, max: 499}, announce: true, unit: pcs}
+              - {name: hello, interval: 3s, text: hi}
+            discovery: true
+            """, file: "test.yml")
+        let components = Discovery(profile: profile).components
+        let uptime = try #require(components.first { $0.id == "uptime" }?.config)
+        #expect(uptime["p"] == .string("sensor") && uptime["unit_of_meas"] == .string("s") && uptime["dev_cla"] == .string("duration"))
+        #expect(uptime["stat_t"] == .string("gpiobridge/bench/uptime"))
+        let number = try #require(components.first { $0.id == "number" }?.config)
+        #expect(number["stat_t"] == .string("test") && number["unit_of_meas"] == .string("pcs") && number["stat_cla"] == .string("measurement"))
+        #expect(!components.contains { $0.id == "hello" }, "a publisher is announced only when the profile asks")
+        let refused = #expect(throws: ProfileError.self) {
+            try ProfileLoader.decode(relayProfile + "\npublishers: [{name: up, interval: 5s, uptime: true, announce: true}]", file: "test.yml")
+        }
+        #expect(refused.map { "\($0)" }?.contains("announces the publisher to Home Assistant, but discovery is off") == true)
+    }
+
     @Test("Home Assistant discovery: one retained device config with stable ids, resent when Home Assistant comes online")
     func discovery() async throws {
         let profile = relayProfile + """

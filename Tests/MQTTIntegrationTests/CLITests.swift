@@ -26,13 +26,13 @@ struct CLITests {
                        "-u", "alice", "-P", "secret"]
             async let subscriber = run(["sub"] + tls + ["-t", "test", "-C", "1", "-v"])
             // Publish until the subscriber is there to see it (it may still be connecting).
-            var published = 0
-            while published < 50 {
+            // The subscription is checked before each publish, so the last one goes out after it.
+            for _ in 0..<50 {
+                let subscribed = broker.log.contains("Received SUBSCRIBE")
                 let result = try await run(["pub"] + tls + ["-t", "test", "-m", "42", "-q", "1"])
                 #expect(result.status == 0, "pub failed: \(result.output)")
-                published += 1
+                if subscribed { break }
                 try await Task.sleep(for: .milliseconds(100))
-                if broker.log.contains("Received SUBSCRIBE") && published > 1 { break }
             }
             let result = try await subscriber
             #expect(result.status == 0, "\(result.output)")

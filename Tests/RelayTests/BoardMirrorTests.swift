@@ -6,6 +6,8 @@ private let start = ContinuousClock.now
 private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
 
 private let tasmota = TasmotaDialect(topic: "kitchen", relays: [.init(name: "light", index: 1)])
+/// What the relay sends a Tasmota board that comes online, so its relays are known at once.
+private let askState = BoardMirror.Action.send(BoardMessage(topic: "cmnd/kitchen/STATE", payload: ""))
 private let tutorial = PubSubClientDialect(values: [.init(name: "number", topic: "test")], commands: [.init(name: "led", topic: "test/led")])
 
 @Suite("A mirrored board's availability, states and waiting commands (mock clock)")
@@ -13,8 +15,9 @@ struct BoardMirrorTests {
     @Test("Tasmota: LWT drives availability; RESULT states are mirrored; commands go to cmnd")
     func tasmotaFlow() {
         var board = BoardMirror(dialect: tasmota)
-        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0)) == [.publishAvailability(true)])
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0)) == [.publishAvailability(true), askState])
         #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"ON"}"#, at: at(1)) == [.publishState(name: "light", on: true)])
+        #expect(board.received(topic: "stat/kitchen/POWER", payload: "ON", at: at(1)).isEmpty, "Tasmota's second report of one change")
         #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(2))
             == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "OFF"))])
         #expect(board.received(topic: "tele/other/LWT", payload: "Offline", at: at(3)).isEmpty, "another board's topic")
@@ -31,7 +34,7 @@ struct BoardMirrorTests {
             == [.refuse(name: "light", reason: "the board is offline and 2 commands already wait for it")])
         #expect(board.waitingCount == 2)
         #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(5)) == [
-            .publishAvailability(true),
+            .publishAvailability(true), askState,
             .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON")),
             .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE")),
         ])
@@ -49,19 +52,19 @@ struct BoardMirrorTests {
         #expect(expired.count == 1)
         guard case .refuse(let name, _)? = expired.first else { return }
         #expect(name == "light")
-        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(40)) == [.publishAvailability(true)], "nothing sent late")
+        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(40)) == [.publishAvailability(true), askState], "nothing sent late")
     }
 
     @Test("a board without a will: its messages say online, silence beyond the limit says offline")
     func silence() {
         var board = BoardMirror(dialect: tutorial, silenceLimit: .seconds(9))
         #expect(board.tick(at: at(0)).isEmpty, "nothing known yet: no availability is claimed")
-        #expect(board.received(topic: "test", payload: "42", at: at(1)) == [.publishAvailability(true), .publishValue(name: "number", 42)])
-        #expect(board.received(topic: "test", payload: "43", at: at(4)) == [.publishValue(name: "number", 43)])
+        #expect(board.received(topic: "test", payload: "42", at: at(1)) == [.publishAvailability(true), .publishValue(name: "number", "42")])
+        #expect(board.received(topic: "test", payload: "43", at: at(4)) == [.publishValue(name: "number", "43")])
         #expect(board.nextDeadline == at(13))
         #expect(board.tick(at: at(12)).isEmpty)
         #expect(board.tick(at: at(13.5)) == [.publishAvailability(false)])
-        #expect(board.received(topic: "test", payload: "44", at: at(20)) == [.publishAvailability(true), .publishValue(name: "number", 44)])
+        #expect(board.received(topic: "test", payload: "44", at: at(20)) == [.publishAvailability(true), .publishValue(name: "number", "44")])
     }
 
     @Test("a lost board broker makes the board unavailable on the fleet side, whatever its LWT said")
@@ -72,7 +75,33 @@ struct BoardMirrorTests {
         #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(2)).isEmpty)
         #expect(board.boardBroker(up: true, at: at(3)).isEmpty, "the board may have died meanwhile: its LWT tells")
         #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(4))
-            == [.publishAvailability(true), .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON"))])
+            == [.publishAvailability(true), askState, .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON"))])
+    }
+
+    @Test("a state is published once per change, but a query or command is answered even if nothing changed")
+    func statesOnce() {
+        var board = BoardMirror(dialect: tasmota)
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0))
+        #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"OFF"}"#, at: at(1)) == [.publishState(name: "light", on: false)])
+        #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"OFF"}"#, at: at(2)).isEmpty)
+        #expect(board.command(.query, for: "light", at: at(3)) == [askState])
+        #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"OFF"}"#, at: at(4)) == [.publishState(name: "light", on: false)])
+        #expect(board.received(topic: "stat/kitchen/POWER", payload: "OFF", at: at(4)).isEmpty, "the question was answered once")
+        #expect(board.received(topic: "stat/kitchen/POWER", payload: "ON", at: at(5)) == [.publishState(name: "light", on: true)])
+        _ = board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(6))
+        #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"ON"}"#, at: at(7)) == [.publishState(name: "light", on: true)])
+        #expect(board.received(topic: "stat/kitchen/POWER", payload: "ON", at: at(7)).isEmpty)
+    }
+
+    @Test("ESPHome's nan clears the value (no reading), once; a number keeps the node's spelling")
+    func noReading() {
+        var node = BoardMirror(dialect: ESPHomeDialect(prefix: "porch", switches: [], sensors: [.init(name: "temperature", id: "temperature")]))
+        #expect(node.received(topic: "porch/sensor/temperature/state", payload: "21.0", at: at(0)) == [.publishValue(name: "temperature", "21.0")])
+        #expect(node.received(topic: "porch/sensor/temperature/state", payload: "nan", at: at(1)) == [.publishValue(name: "temperature", nil)])
+        #expect(node.received(topic: "porch/sensor/temperature/state", payload: "nan", at: at(2)).isEmpty)
+        #expect(node.values["temperature"] == nil)
+        #expect(node.received(topic: "porch/sensor/temperature/state", payload: "None", at: at(3)).isEmpty, "publish_nan_as_none")
+        #expect(node.received(topic: "porch/sensor/temperature/state", payload: "-3.50", at: at(4)) == [.publishValue(name: "temperature", "-3.50")])
     }
 
     @Test("queries answered from the record where the firmware cannot be asked; malformed input is reported")

@@ -39,7 +39,7 @@ struct TasmotaDialectTests {
     @Test("SENSOR fields chosen by path become values")
     func sensor() {
         let payload = #"{"Time":"2026-11-26T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1},"TempUnit":"C"}"#
-        #expect(board.events(topic: "tele/tasmota_A1B2C3/SENSOR", payload: payload) == [.value(name: "temperature", 21.5)])
+        #expect(board.events(topic: "tele/tasmota_A1B2C3/SENSOR", payload: payload) == [.value(name: "temperature", "21.5")])
     }
 
     @Test("malformed JSON is an error event, not a crash or a state")
@@ -76,9 +76,13 @@ struct ESPHomeDialectTests {
         #expect(node.events(topic: "porch/status", payload: "offline") == [.availability(false)])
         #expect(node.events(topic: "porch/switch/relay_1/state", payload: "ON") == [.state(name: "light", on: true)])
         #expect(node.events(topic: "porch/binary_sensor/pir/state", payload: "OFF") == [.state(name: "motion", on: false)])
-        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "21.4") == [.value(name: "temperature", 21.4)])
-        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "nan")
-            == [.malformed(topic: "porch/sensor/dht_temperature/state", reason: #""nan" is not a number"#)])
+        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "21.4") == [.value(name: "temperature", "21.4")])
+        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "nan") == [.noReading(name: "temperature")])
+        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "None") == [.noReading(name: "temperature")])
+        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "warm")
+            == [.malformed(topic: "porch/sensor/dht_temperature/state", reason: #""warm" is not a number"#)])
+        #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "0x1A")
+            == [.malformed(topic: "porch/sensor/dht_temperature/state", reason: #""0x1A" is not a number"#)])
         #expect(node.events(topic: "porch/sensor/other/state", payload: "1").isEmpty)
     }
 
@@ -101,7 +105,7 @@ struct PubSubClientDialectTests {
     @Test("its numbers become values and prove it is alive; words are malformed")
     func values() {
         #expect(sketch.subscriptions == ["test"])
-        #expect(sketch.events(topic: "test", payload: "417") == [.availability(true), .value(name: "number", 417)])
+        #expect(sketch.events(topic: "test", payload: "417") == [.availability(true), .value(name: "number", "417")])
         #expect(sketch.events(topic: "test", payload: "hello world")
             == [.availability(true), .malformed(topic: "test", reason: #""hello world" is not a number"#)])
         #expect(sketch.events(topic: "other", payload: "1").isEmpty)
@@ -113,7 +117,7 @@ struct PubSubClientDialectTests {
                                        inputs: [.init(name: "door", topic: "shed/door", on: "open", off: "closed")])
         #expect(shed.subscriptions == ["shed/climate", "shed/door"])
         #expect(shed.inputs == ["door"] && shed.sensors == ["temperature"])
-        #expect(shed.events(topic: "shed/climate", payload: #"{"bme":{"temp":4.5,"hum":80}}"#) == [.availability(true), .value(name: "temperature", 4.5)])
+        #expect(shed.events(topic: "shed/climate", payload: #"{"bme":{"temp":4.5,"hum":80}}"#) == [.availability(true), .value(name: "temperature", "4.5")])
         #expect(shed.events(topic: "shed/climate", payload: #"{"bme":{"hum":80}}"#)
             == [.availability(true), .malformed(topic: "shed/climate", reason: "the JSON has no bme.temp")])
         #expect(shed.events(topic: "shed/climate", payload: "{oops")

@@ -22,7 +22,7 @@ struct AgentCommand: Command {
     static let options = [
         OptionSpec.option("--profile", value: "FILE", help: "The profile (default \(defaultProfilePath))."),
         .option("--broker", value: "URL", help: "Use this broker instead of the profile's: mqtt://host:port or mqtts://host:port."),
-        .flag("--simulate", help: "Use a simulated chip with a Raspberry Pi's line names instead of the real GPIO (for the demo)."),
+        .flag("--simulate", help: "Use a simulated chip with a Raspberry Pi's line names instead of the real GPIO, and a simulated BME280 for each bme280 sensor (for the demo)."),
         .option("--log-level", value: "LEVEL", help: "trace, debug, info (default), notice, warning or error."),
         AgentCommand.instanceOption,
     ]
@@ -69,6 +69,7 @@ struct AgentCommand: Command {
         let simulatedChip = simulate ? Self.simulatedChip() : nil
         let hardware = try simulatedChip.map { chip in
             let bus = SimulatedI2CBus(number: 1)
+            for sensor in profile.sensors where sensor.model == .bme280 { bus.attachBME280(at: sensor.address) }
             return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
         } ?? AgentHardware.system(expanders: profile.expanders)
         let agent = Agent(profile: profile, client: client, hardware: hardware, logger: logger)

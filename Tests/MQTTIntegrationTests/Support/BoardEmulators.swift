@@ -14,6 +14,7 @@ final class TasmotaBoard: Sendable {
     let setOption26: Bool
     private let power: Locked<[Bool]>
     private let received = Locked<[String]>([])
+    private let queries = Locked(0)
     private let tasks: Locked<[Task<Void, Never>]> = Locked([])
 
     init(topic: String, port: Int, relays: Int = 1, setOption26: Bool = false) throws {
@@ -38,15 +39,21 @@ final class TasmotaBoard: Sendable {
         }
     }
 
-    /// Every command as `<COMMAND as sent> <payload>`, in order.
+    /// Every command as `<COMMAND as sent> <payload>`, in order, except STATE queries.
     var commands: [String] { received.value }
+    /// How many times the board was asked for its state (STATE).
+    var stateQueries: Int { queries.value }
     var relays: [Bool] { power.value }
 
     private func key(_ index: Int) -> String { power.value.count == 1 && !setOption26 ? "POWER" : "POWER\(index)" }
 
     private func handle(_ messageTopic: String, _ payload: String) async {
         let command = String(messageTopic.split(separator: "/").last ?? "")
-        received.withLock { $0.append("\(command) \(payload)") }
+        if command.uppercased() == "STATE" {
+            queries.withLock { $0 += 1 }
+        } else {
+            received.withLock { $0.append("\(command) \(payload)") }
+        }
         await execute(command, payload)
     }
 

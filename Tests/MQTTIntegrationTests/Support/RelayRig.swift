@@ -21,6 +21,8 @@ struct RelayRig: Sendable {
     }
 
     var seen: Int { inbox.messages.count }
+    /// Every message seen on the fleet broker, in order.
+    var seenMessages: [MQTTMessage] { inbox.messages }
 }
 
 /// Runs the relay profile `yaml` with the fleet on `fleet` and the boards on `boards` (the fleet's

@@ -1,0 +1,110 @@
+import JSON
+import Profile
+@testable import Relay
+import Testing
+
+private let start = ContinuousClock.now
+private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
+
+private func core(_ yaml: String) throws -> RelayCore {
+    RelayCore(profile: try ProfileLoader.decodeRelay(yaml, file: "test.yml"), at: at(0), unixNow: 0)
+}
+
+private func retained(_ actions: [RelayCore.Action]) -> [String: String] {
+    var topics: [String: String] = [:]
+    for case .retain(let topic, let payload) in actions { topics[topic] = payload }
+    return topics
+}
+
+/// The component `id` of a device config.
+private func component(_ config: String?, _ id: String) throws -> JSONValue {
+    let text = try #require(config)
+    return try #require(try JSONValue(parsing: text)["cmps"]?[id])
+}
+
+private let kitchenConfig = "homeassistant/device/gpiobridge_kitchen/config"
+private let declared = """
+    relay: {id: hub}
+    fleet: {host: localhost}
+    boards:
+      - name: kitchen
+        tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}, sensors: {temperature: AM2301.Temperature, pressure: BMP280.Pressure}}
+      - name: porch
+        esphome: {node: porch, switches: {light: relay_1}, sensors: {temperature: temperature}}
+    discovery: true
+    """
+
+@Suite("Mirrored boards as their owners know them: identity, units, values (mock clock)")
+struct BoardIdentityTests {
+    @Test("a declared board's first Home Assistant config waits for the board's own announcement, so it carries the MAC")
+    func identityFirst() throws {
+        var relay = try core(declared)
+        _ = relay.start()
+        let connected = relay.fleetConnected(at: at(0))
+        #expect(retained(connected)[kitchenConfig] == nil, "no config before the board's identity is known")
+        _ = relay.boardsBroker(up: true, at: at(0.5))
+        let announcement = #"{"mac":"A4CF12A1B2C3","t":"tasmota_A1B2C3","rl":[1],"ver":1}"#
+        let known = relay.boardMessage(topic: "tasmota/discovery/A4CF12A1B2C3/config", payload: announcement, at: at(0.6))
+        #expect(retained(known)[kitchenConfig]?.contains(#""cns":[["mac","a4cf12a1b2c3"]]"#) == true)
+        #expect(relay.boardNames == ["kitchen", "porch"], "the announcement of a declared board adds no board")
+    }
+
+    @Test("declared boards' announcements are read even when discovery of new boards is off")
+    func announcementsOfDeclaredBoards() throws {
+        let relay = try core(declared)
+        guard case .subscribeBoards(let filters)? = relay.start().first else {
+            Issue.record("no board subscriptions")
+            return
+        }
+        #expect(filters.contains("tasmota/discovery/+/config") && filters.contains("tasmota/discovery/+/sensors"))
+        #expect(filters.contains("homeassistant/+/porch/+/config"))
+        var other = relay
+        let stranger = other.boardMessage(topic: "tasmota/discovery/A4CF12000009/config", payload: #"{"t":"tasmota_000009","rl":[1]}"#, at: at(1))
+        #expect(other.boardNames == ["kitchen", "porch"] && retained(stranger).isEmpty, "another board is not mirrored: discover is off")
+    }
+
+    @Test("a board that never announces itself is announced to Home Assistant after the wait, with a log line saying why")
+    func identityNeverCame() throws {
+        var relay = try core(declared)
+        _ = relay.fleetConnected(at: at(0))
+        _ = relay.boardsBroker(up: true, at: at(1))
+        #expect(retained(relay.tick(at: at(3.9)))[kitchenConfig] == nil, "the wait restarts when the boards' broker is reached")
+        let late = relay.tick(at: at(4.1))
+        #expect(retained(late)[kitchenConfig] != nil)
+        #expect(late.contains { if case .log(let text) = $0 { text.contains("kitchen: the board did not announce itself") } else { false } })
+    }
+
+    @Test("units and classes: Tasmota's from the field and the board's TempUnit and PressureUnit; ESPHome's from the node's config")
+    func units() throws {
+        var relay = try core(declared)
+        _ = relay.fleetConnected(at: at(0))
+        _ = relay.boardsBroker(up: true, at: at(0))
+        _ = relay.boardMessage(topic: "tasmota/discovery/A4CF12A1B2C3/sensors",
+                               payload: #"{"sn":{"AM2301":{"Temperature":70.1},"BMP280":{"Pressure":29.9},"TempUnit":"F","PressureUnit":"inHg"},"ver":1}"#, at: at(0.1))
+        let kitchen = relay.boardMessage(topic: "tasmota/discovery/A4CF12A1B2C3/config", payload: #"{"mac":"A4CF12A1B2C3","t":"tasmota_A1B2C3","rl":[1]}"#, at: at(0.2))
+        let temperature = try component(retained(kitchen)[kitchenConfig], "temperature")
+        #expect(temperature["unit_of_meas"] == .string("°F") && temperature["dev_cla"] == .string("temperature"))
+        #expect(temperature["stat_cla"] == .string("measurement"))
+        let pressure = try component(retained(kitchen)[kitchenConfig], "pressure")
+        #expect(pressure["unit_of_meas"] == .string("inHg") && pressure["dev_cla"] == .string("pressure"))
+        let node = #"{"name":"Temperature","stat_t":"porch/sensor/temperature/state","avty_t":"porch/status","uniq_id":"a4cf12d4e5f6-sensor-temperature","unit_of_meas":"°C","dev_cla":"temperature","stat_cla":"measurement","dev":{"ids":"a4cf12d4e5f6","name":"porch","sw":"2026.10.0","mf":"Espressif"}}"#
+        let porch = relay.boardMessage(topic: "homeassistant/sensor/porch/temperature/config", payload: node, at: at(0.3))
+        let porchTemperature = try component(retained(porch)["homeassistant/device/gpiobridge_porch/config"], "temperature")
+        #expect(porchTemperature["unit_of_meas"] == .string("°C") && porchTemperature["dev_cla"] == .string("temperature"))
+        #expect(porchTemperature["val_tpl"] == .string("{{ value if value else 'None' }}"), "an empty value is unknown, not an error")
+    }
+
+    @Test("values are retained with the board's spelling; no reading clears them; a withdrawn board's values go too")
+    func values() throws {
+        var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}")
+        _ = relay.boardsBroker(up: true, at: at(0))
+        _ = relay.fleetConnected(at: at(0))
+        let config = #"{"name":"Temperature","stat_t":"shed/sensor/temperature/state","avty_t":"shed/status","uniq_id":"x-sensor-temperature","dev":{"ids":"x","sw":"esphome v2026.10.0"}}"#
+        _ = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: config, at: at(1))
+        #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "21.0", at: at(2)))["gpiobridge/shed/temperature"] == "21.0")
+        #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "nan", at: at(3)))["gpiobridge/shed/temperature"] == "")
+        _ = relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "20.5", at: at(4))
+        let gone = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: "", at: at(5))
+        #expect(retained(gone)["gpiobridge/shed/temperature"] == "", "the withdrawn board's value is cleared")
+    }
+}
