@@ -42,8 +42,9 @@ public struct BoardDefinition: Sendable {
             self.init(name: settings.name, kind: .tasmota, dialect: dialect, declared: true)
         case .esphome(let prefix, let switches, let binarySensors, let sensors):
             func entities(_ names: [MirroredName]) -> [ESPHomeDialect.Entity] { names.map { .init(name: $0.name, id: $0.board) } }
-            let dialect = ESPHomeDialect(prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
+            var dialect = ESPHomeDialect(prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
                                          sensors: entities(sensors))
+            dialect.reportsUndeclared = true
             self.init(name: settings.name, kind: .esphome, dialect: dialect, declared: true)
         case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
             let dialect = PubSubClientDialect(values: values.map { .init(name: $0.name, topic: $0.topic, jsonPath: $0.jsonPath) },

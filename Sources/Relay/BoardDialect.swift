@@ -14,6 +14,8 @@ public enum BoardEvent: Sendable, Equatable {
     /// The board has no reading for the sensor (ESPHome's `nan`, Tasmota's `null`): its value is
     /// cleared, which Home Assistant shows as unknown.
     case noReading(name: String)
+    /// The board publishes an entity the profile does not name (`binary_sensor/motion`).
+    case undeclared(String)
     /// The board sent something that cannot be read (malformed JSON, a word where a number belongs).
     case malformed(topic: String, reason: String)
 }

@@ -40,6 +40,8 @@ public struct BoardMirror: Sendable {
     public private(set) var states: [String: Bool] = [:]
     public private(set) var values: [String: String] = [:]
     private var waiting: [(name: String, command: OutputCommand, since: ContinuousClock.Instant)] = []
+    /// Entities the board publishes and the profile does not name, each reported once.
+    private var undeclared: Set<String> = []
     /// Outputs commanded or asked for: their next report is published even if unchanged.
     private var queried: Set<String> = []
     private var published: Bool?
@@ -103,6 +105,10 @@ public struct BoardMirror: Sendable {
                 actions.append(.publishValue(name: name, nil))
             case .malformed(let topic, let reason):
                 actions.append(.refuse(name: "board", reason: "\(topic): \(reason)"))
+            case .undeclared(let entity):
+                guard undeclared.count < 32, undeclared.insert(entity).inserted else { continue }
+                actions.append(.refuse(name: "board", reason: "the board publishes \(entity), which the profile does not name; "
+                    + "ESPHome's object id is the entity's name: in lower case, with _ for spaces and other characters (name: Living Room is living_room), not its id:"))
             }
         }
         // A board without a will proves it is alive by talking.

@@ -20,6 +20,9 @@ public struct ESPHomeDialect: BoardDialect {
     }
 
     public var prefix: String
+    /// Whether states of entities it does not name are reported (a declared node: a profile naming
+    /// the YAML `id:` instead of the object id would otherwise mirror nothing, silently).
+    public var reportsUndeclared = false
     public var switches: [Entity]
     public var binarySensors: [Entity]
     public var sensorEntities: [Entity]
@@ -74,6 +77,7 @@ public struct ESPHomeDialect: BoardDialect {
             // ESPHome publishes `nan` (or `None`, with publish_nan_as_none) for a failed or not-ready sensor.
             return [reading(payload, for: entity.name) ?? .malformed(topic: topic, reason: "\"\(payload.prefix(40))\" is not a number")]
         }
+        if reportsUndeclared, ["switch", "binary_sensor", "sensor"].contains(kind) { return [.undeclared("\(kind)/\(id)")] }
         return []
     }
 

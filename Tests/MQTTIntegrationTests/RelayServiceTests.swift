@@ -14,7 +14,8 @@ struct RelayServiceTests {
         let yaml = try String(contentsOfFile: fleetProfilePath, encoding: .utf8)
         try await withMosquitto { broker in
             let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain, setOption26: true)
-            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["relay_1"])
+            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["Relay 1"], binarySensors: ["Motion"],
+                                        sensors: ["Temperature", "Humidity"])
             let tutorial = try TutorialBoard(port: broker.ports.plain, interval: .milliseconds(300))
             try await withRunningClients([kitchen.client, porch.client, tutorial.client]) {
                 try await withRelay(yaml, fleet: broker) { relay in
@@ -46,8 +47,20 @@ struct RelayServiceTests {
                     try await relay.publish("gpiobridge/porch/light/set", "toggle")
                     try await relay.expectMessage("gpiobridge/porch/light", "ON")
                     #expect(porch.commands == ["relay_1 TOGGLE"])
-                    try await porch.publishSensor("dht_temperature", "18.25")
-                    try await relay.expectMessage("gpiobridge/porch/temperature", "18.25")
+                    try await porch.publishSensor(named: "Temperature", "18.20")
+                    try await relay.expectMessage("gpiobridge/porch/temperature", "18.20")
+                    // nan is ESPHome's "no reading": the value is cleared, and it is no error.
+                    try await porch.publishSensor(named: "Temperature", "nan")
+                    try await relay.expectMessage("gpiobridge/porch/temperature", "")
+                    try await porch.publishBinarySensor(named: "Motion", on: true)
+                    try await relay.expectMessage("gpiobridge/porch/motion", "ON")
+                    // An entity the profile does not name is reported once, with how object ids are made.
+                    try await porch.publishSensor(named: "Humidity", "51.0")
+                    try await porch.publishSensor(named: "Humidity", "52.0")
+                    let undeclared = try await relay.expectMessage("gpiobridge/porch/error")
+                    #expect(undeclared.payloadString.contains("the board publishes sensor/humidity, which the profile does not name"))
+                    try await Task.sleep(for: .milliseconds(200))
+                    #expect(relay.inbox.payloads("gpiobridge/porch/error").count == 1, "once, and nan was no error")
 
                     // The tutorial board: its numbers, and ON as the "1" its callback receives on test.
                     let number = try await relay.expectMessage("gpiobridge/tutorial/number")
@@ -66,8 +79,9 @@ struct RelayServiceTests {
                     try await relay.publish("gpiobridge/kitchen/light/set", "1")
                     try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
                     // A bad command: the error topic, with the reason.
+                    mark = relay.seen
                     try await relay.publish("gpiobridge/porch/light/set", "blink")
-                    let refused = try await relay.expectMessage("gpiobridge/porch/error")
+                    let refused = try await relay.expectMessage("gpiobridge/porch/error", after: mark)
                     #expect(refused.payloadString.contains(#""payload":"blink""#))
 
                     // Home Assistant: one device per board, under gpiobridge's device model.
@@ -250,10 +264,10 @@ struct RelayServiceTests {
         let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true}\n"
         try await withMosquitto { broker in
             let hall = try TasmotaBoard(topic: "tasmota_D4E5F6", port: broker.ports.plain, relays: 2)
-            let garden = try ESPHomeNode(node: "garden", port: broker.ports.plain, switches: ["pump"])
+            let garden = try ESPHomeNode(node: "garden", port: broker.ports.plain, switches: ["Pump"])
             try await withRunningClients([hall.client, garden.client]) {
                 try await hall.announce(mac: "5CCF7FD4E5F6")
-                try await garden.announceSwitch("pump")
+                try await garden.announceSwitch(named: "Pump")
                 try await withRelay(yaml, fleet: broker) { relay in
                     try await relay.expectMessage("gpiobridge/tasmota_D4E5F6/status", "online")
                     try await relay.expectMessage("gpiobridge/garden/status", "online")

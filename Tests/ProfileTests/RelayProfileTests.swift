@@ -15,8 +15,9 @@ struct RelayProfileTests {
                                                       sensors: [MirroredName(name: "temperature", board: "BME280.Temperature"),
                                                                 MirroredName(name: "humidity", board: "BME280.Humidity")]))
         #expect(profile.boards[1].flavour == .esphome(prefix: "porch", switches: [MirroredName(name: "light", board: "relay_1")],
-                                                      binarySensors: [MirroredName(name: "motion", board: "pir")],
-                                                      sensors: [MirroredName(name: "temperature", board: "dht_temperature")]))
+                                                      binarySensors: [MirroredName(name: "motion", board: "motion")],
+                                                      sensors: [MirroredName(name: "temperature", board: "temperature")]),
+                "ESPHome's object ids come from the entities' names")
         #expect(profile.boards[2].flavour == .pubsubclient(intervalMilliseconds: 3000, silentIntervals: 3,
                                                            values: [PlainValue(name: "number", topic: "test")], inputs: [],
                                                            commands: [PlainTopic(name: "led", topic: "test", on: "1", off: "0")]))

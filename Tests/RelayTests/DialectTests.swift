@@ -86,6 +86,18 @@ struct ESPHomeDialectTests {
         #expect(node.events(topic: "porch/sensor/other/state", payload: "1").isEmpty)
     }
 
+    @Test("a declared node's states for object ids the profile does not name are reported; an announced node's are not")
+    func undeclared() {
+        var declared = node
+        declared.reportsUndeclared = true
+        #expect(declared.events(topic: "porch/binary_sensor/motion/state", payload: "ON") == [.undeclared("binary_sensor/motion")])
+        #expect(declared.events(topic: "porch/text_sensor/version/state", payload: "x").isEmpty, "a kind the relay does not mirror")
+        #expect(node.events(topic: "porch/binary_sensor/motion/state", payload: "ON").isEmpty)
+        var mirror = BoardMirror(dialect: declared)
+        #expect(mirror.received(topic: "porch/binary_sensor/motion/state", payload: "ON", at: .now).count == 1)
+        #expect(mirror.received(topic: "porch/binary_sensor/motion/state", payload: "OFF", at: .now).isEmpty, "reported once")
+    }
+
     @Test("commands go to the switch's command topic; a query is answered from the relay's record; no pulse")
     func commands() {
         #expect(node.command(.set(on: false, pulseMilliseconds: nil), for: "light", current: nil) == .send([BoardMessage(topic: "porch/switch/relay_1/command", payload: "OFF")]))

@@ -113,19 +113,29 @@ final class TasmotaBoard: Sendable {
     deinit { for task in tasks.value { task.cancel() } }
 }
 
-/// ESPHome: `<node>/switch/<id>/command` in; `<node>/switch/<id>/state` and
-/// `<node>/sensor/<id>/state` out, retained; `<node>/status` online as the birth and offline as
-/// the will.
+/// ESPHome: `<node>/switch/<object id>/command` in; `<node>/switch/<object id>/state`,
+/// `<node>/binary_sensor/...` and `<node>/sensor/.../state` out, retained; `<node>/status` online
+/// as the birth and offline as the will. Entities are given by their `name:`, and their object ids
+/// are derived from it as ESPHome does (`Relay #2 (Garage)` is `relay__2__garage_`), whatever
+/// their YAML `id:` is.
 final class ESPHomeNode: Sendable {
     let node: String
     let client: MQTTClient
+    /// Object id → name, for every entity.
+    let names: [String: String]
     private let switches: Locked<[String: Bool]>
     private let received = Locked<[String]>([])
     private let tasks: Locked<[Task<Void, Never>]> = Locked([])
 
-    init(node: String, port: Int, switches: [String]) throws {
+    /// ESPHome's object id: the name in lower case, spaces as `_`, anything but `a-z0-9-_` as `_`.
+    static func objectID(_ name: String) -> String {
+        String(name.lowercased().map { $0 == " " ? "_" : $0 }.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+
+    init(node: String, port: Int, switches: [String], binarySensors: [String] = [], sensors: [String] = []) throws {
         self.node = node
-        self.switches = Locked(Dictionary(uniqueKeysWithValues: switches.map { ($0, false) }))
+        names = Dictionary((switches + binarySensors + sensors).map { (Self.objectID($0), $0) }, uniquingKeysWith: { first, _ in first })
+        self.switches = Locked(Dictionary(uniqueKeysWithValues: switches.map { (Self.objectID($0), false) }))
         var configuration = clientConfiguration(port: port, node, version: .v3_1_1)
         configuration.fallbackToV3_1_1 = false
         configuration.will = WillMessage(topic: "\(node)/status", payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
@@ -162,13 +172,19 @@ final class ESPHomeNode: Sendable {
         try? await client.publish(to: "\(node)/switch/\(levels[2])/state", payload: next ? "ON" : "OFF", retain: true)
     }
 
-    func publishSensor(_ id: String, _ value: String) async throws {
-        try await client.publish(to: "\(node)/sensor/\(id)/state", payload: value, retain: true)
+    /// A sensor's reading, as ESPHome formats it (`18.25`; `nan` when the sensor failed).
+    func publishSensor(named name: String, _ value: String) async throws {
+        try await client.publish(to: "\(node)/sensor/\(Self.objectID(name))/state", payload: value, retain: true)
+    }
+
+    func publishBinarySensor(named name: String, on: Bool) async throws {
+        try await client.publish(to: "\(node)/binary_sensor/\(Self.objectID(name))/state", payload: on ? "ON" : "OFF", retain: true)
     }
 
     /// Its Home Assistant discovery for a switch, abbreviated as ESPHome writes it.
-    func announceSwitch(_ id: String) async throws {
-        let config = #"{"name":"\#(id)","stat_t":"\#(node)/switch/\#(id)/state","cmd_t":"\#(node)/switch/\#(id)/command","avty_t":"\#(node)/status","uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
+    func announceSwitch(named name: String) async throws {
+        let id = Self.objectID(name)
+        let config = #"{"name":"\#(name)","stat_t":"\#(node)/switch/\#(id)/state","cmd_t":"\#(node)/switch/\#(id)/command","avty_t":"\#(node)/status","uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
         try await client.publish(to: "homeassistant/switch/\(node)/\(id)/config", payload: config, qos: .atLeastOnce, retain: true)
     }
 
