@@ -148,14 +148,23 @@ struct ProfileCLITests {
         #expect(invalid.output.contains("\(broken):6:5: outputs[0].activ_low: unknown setting \"activ_low\" (fix: did you mean \"active_low\"?)"),
                 "\(invalid.output)")
         #expect(invalid.output.contains("1 issue; the profile was not used"))
+        // Several profiles: each is validated, then where they would collide in one fleet is a warning.
+        try "device: {id: tutorial}\npublishers: [{name: number, topic: test, interval: 3s, random: {min: 1, max: 499}}]\n"
+            .write(toFile: directory + "/pi.yml", atomically: true, encoding: .utf8)
+        let fleet = try await run(["profile", "validate", packageRoot + "/Profiles/fleet.yml", directory + "/pi.yml", broken])
+        #expect(fleet.status == 2, "one of them is invalid")
+        #expect(fleet.output.contains("fleet.yml: a valid relay profile") && fleet.output.contains("pi.yml: valid (device tutorial; 1 publisher)"))
+        #expect(fleet.output.contains("fleet.yml:39:11: warning: boards[2].name: the device id tutorial is already the agent of \(directory)/pi.yml"),
+                "\(fleet.output)")
+        #expect(fleet.output.contains("pi.yml:2:36: warning: publishers[0].topic: the agent publishes to test"), "\(fleet.output)")
     }
 
     @Test("show prints the defaults and the topics")
     func show() async throws {
         let shown = try await run(["profile", "show", packageRoot + "/Profiles/tutorial.yml"])
         #expect(shown.status == 0)
-        for line in ["  port: 8883", "  password_env: MQTT_PASSWORD", "  # status: gpiobridge/tutorial/status (online / offline, retained; the will)",
-                     "    topic: test", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s"] {
+        for line in ["  port: 8883", "  password_env: MQTT_PASSWORD", "  # status: gpiobridge/tutorial-pi/status (online / offline, retained; the will)",
+                     "    topic: gpiobridge/tutorial-pi/number", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s"] {
             #expect(shown.output.contains(line), "missing \(line) in\n\(shown.output)")
         }
         // What show prints is a profile: shown again, it prints the same.

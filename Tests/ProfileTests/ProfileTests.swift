@@ -138,14 +138,16 @@ struct ExampleProfileTests {
         #expect(try ProfileLoader.load(path: path).broker.tls?.caFile == directory.path + "/client.crt")
     }
 
-    @Test("tutorial.yml: TLS on 8883 with a CA, a user and a password; subscribe to test; a number every 3 s")
+    @Test("tutorial.yml: TLS on 8883 with a CA, a user and a password; subscribe to test; a number every 3 s on its own topic")
     func tutorial() throws {
         let profile = try example("tutorial.yml")
         #expect(profile.broker.port == 8883)
         #expect(profile.broker.tls == TLSSettings(caFile: "/etc/gpiobridge/ca.crt", certificateFile: nil, keyFile: nil, insecure: false))
         #expect(profile.broker.username == "esp-tutorial" && profile.broker.password == .environment("MQTT_PASSWORD"))
         #expect(profile.subscriptions.map(\.filter.description) == ["test"])
-        #expect(profile.publishers.first?.topic == "test" && profile.publishers.first?.intervalMilliseconds == 3000)
+        #expect(profile.publishers.first?.topic == "gpiobridge/tutorial-pi/number" && profile.publishers.first?.intervalMilliseconds == 3000,
+                "its own topic: test is the ESP8266's, which fleet.yml mirrors")
+        #expect(profile.device.id == "tutorial-pi")
         #expect(profile.publishers.first?.value == .random(min: 1, max: 499), "the sketch's random(1, 500)")
     }
 

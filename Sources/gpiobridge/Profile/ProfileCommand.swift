@@ -36,25 +36,42 @@ enum ProfileCommand {
 
     struct Validate: Command {
         static let name = "validate"
-        static let abstract = "Check an agent or relay profile: every issue with file:line:column, the setting and a fix; exit 2 if invalid."
-        static let arguments = [ProfileCommand.fileArgument]
-        let path: String
+        static let abstract = "Check agent and relay profiles: every issue with file:line:column, the setting and a fix; exit 2 if one is invalid."
+        static let discussion = """
+            Given several profiles (those of one fleet), it also warns where they would collide when run side by side: a device
+            id taken twice, an agent publishing to a topic a relay reads as a plain board's, two plain boards on one topic.
+            """
+        static let arguments = [ArgumentSpec(name: "FILE", help: "The profiles, such as Profiles/fleet.yml Profiles/tutorial.yml.", repeating: true)]
+        let paths: [String]
 
-        init(_ arguments: ParsedArguments) throws { path = arguments.argument("FILE")! }
+        init(_ arguments: ParsedArguments) throws { paths = arguments.arguments("FILE") }
 
         func run() async throws {
-            if ProfileLoader.isRelayProfile(path: path) {
-                let relay = try RelayCommand.load(path)
-                let discovered = [relay.discoverTasmota ? "Tasmota" : nil, relay.discoverESPHome ? "ESPHome" : nil].compactMap { $0 }
-                print("\(path): a valid relay profile (relay \(relay.id); \(relay.boards.count) board\(relay.boards.count == 1 ? "" : "s"), \(relay.links.count) link\(relay.links.count == 1 ? "" : "s")"
-                      + (discovered.isEmpty ? "" : "; discovers \(discovered.joined(separator: " and "))") + ")")
-                return
+            var agents: [Profile] = []
+            var relays: [RelayProfile] = []
+            var invalid = false
+            for path in paths {
+                do {
+                    if ProfileLoader.isRelayProfile(path: path) {
+                        let relay = try RelayCommand.load(path)
+                        let discovered = [relay.discoverTasmota ? "Tasmota" : nil, relay.discoverESPHome ? "ESPHome" : nil].compactMap { $0 }
+                        print("\(path): a valid relay profile (relay \(relay.id); \(relay.boards.count) board\(relay.boards.count == 1 ? "" : "s"), \(relay.links.count) link\(relay.links.count == 1 ? "" : "s")"
+                              + (discovered.isEmpty ? "" : "; discovers \(discovered.joined(separator: " and "))") + ")")
+                        relays.append(relay)
+                    } else {
+                        let profile = try ProfileCommand.load(path)
+                        let counts = [("output", profile.outputs.count), ("input", profile.inputs.count), ("sensor", profile.sensors.count),
+                                      ("publisher", profile.publishers.count), ("subscription", profile.subscriptions.count)]
+                            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)\($0.1 == 1 ? "" : "s")" }
+                        print("\(path): valid (device \(profile.device.id)\(counts.isEmpty ? "" : "; " + counts.joined(separator: ", ")))")
+                        agents.append(profile)
+                    }
+                } catch is ExitStatus {
+                    invalid = true
+                }
             }
-            let profile = try ProfileCommand.load(path)
-            let counts = [("output", profile.outputs.count), ("input", profile.inputs.count), ("sensor", profile.sensors.count),
-                          ("publisher", profile.publishers.count), ("subscription", profile.subscriptions.count)]
-                .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)\($0.1 == 1 ? "" : "s")" }
-            print("\(path): valid (device \(profile.device.id)\(counts.isEmpty ? "" : "; " + counts.joined(separator: ", ")))")
+            for warning in FleetCheck.warnings(agents: agents, relays: relays) { printOut(warning.description, error: true) }
+            if invalid { throw ExitStatus(2) }
         }
     }
 

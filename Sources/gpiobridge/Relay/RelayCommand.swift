@@ -61,6 +61,7 @@ struct RelayCommand: Command {
         let configurations = try RelayService.clientConfigurations(for: profile, fleetOverride: fleetOverride, boardsOverride: boardsOverride)
         let fleet = try MQTTClient(configuration: configurations.fleet, logger: mqttLogger)
         let boards = try configurations.boards.map { try MQTTClient(configuration: $0, logger: mqttLogger) }
+        for warning in FleetCheck.warnings(agents: [], relays: [profile]) { logger.warning("\(warning)") }
         let relay = RelayService(profile: profile, fleet: fleet, boards: boards, logger: logger)
         // Stopped in reverse order: the relay (every board offline), then the clients.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: fleet)]
