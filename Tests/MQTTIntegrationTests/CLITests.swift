@@ -40,6 +40,42 @@ struct CLITests {
         }
     }
 
+    @Test("-c keeps the session (MQTT 5 and 3.1.1): a QoS 1 message sent meanwhile is delivered on return; -x 0 ends it at disconnect")
+    func keptSession() async throws {
+        try await withMosquitto { broker in
+            let port = "\(broker.ports.plain)"
+            for (id, extra) in [("keep5", [String]()), ("keep311", ["-V", "311"])] {
+                let away = try await run(["sub", "-p", port, "-c", "-i", id, "-q", "1", "-t", "kept/\(id)", "-W", "1"] + extra)
+                #expect(away.status == 27, "\(away.output)")
+                _ = try await run(["pub", "-p", port, "-t", "kept/\(id)", "-m", "while away", "-q", "1"])
+                let back = try await run(["sub", "-p", port, "-c", "-i", id, "-q", "1", "-t", "kept/\(id)", "-C", "1", "-W", "5", "-v"] + extra)
+                #expect(back.status == 0 && back.output.hasPrefix("kept/\(id) while away\n"), "\(id): \(back.output)")
+            }
+            _ = try await run(["sub", "-p", port, "-c", "-x", "0", "-i", "brief", "-q", "1", "-t", "kept/brief", "-W", "1"])
+            _ = try await run(["pub", "-p", port, "-t", "kept/brief", "-m", "lost", "-q", "1"])
+            let ended = try await run(["sub", "-p", port, "-c", "-i", "brief", "-q", "1", "-t", "kept/brief", "-W", "2"])
+            #expect(ended.status == 27 && !ended.output.contains("lost"), "the session ended with the connection: \(ended.output)")
+            let noID = try await run(["sub", "-p", port, "-c", "-t", "x"])
+            #expect(noID.status == 64 && noID.output.contains("-c needs a client id (-i)"))
+        }
+    }
+
+    @Test("--will-topic and friends: a client killed without DISCONNECT has its will published (retained, QoS 1)")
+    func will() async throws {
+        try await withMosquitto { broker in
+            let port = "\(broker.ports.plain)"
+            let doomed = try ChildProcess(gpiobridge, ["sub", "-p", port, "-i", "doomed", "-t", "x", "--will-topic", "gone/doomed",
+                                                       "--will-payload", "bye", "--will-qos", "1", "--will-retain"])
+            try await eventually("the client is connected") { broker.log.contains("as doomed") }
+            doomed.signal(SIGKILL)
+            let seen = try await run(["sub", "-p", port, "-t", "gone/doomed", "-C", "1", "-W", "10", "-v"])
+            #expect(seen.output == "gone/doomed bye\n", "\(seen.output)")
+            await doomed.terminate()
+            let orphan = try await run(["sub", "-p", port, "-t", "x", "--will-payload", "bye"])
+            #expect(orphan.status == 64 && orphan.output.contains("need --will-topic"))
+        }
+    }
+
     @Test("an unprivileged user connects (TCP_NODELAY is set at IPPROTO_TCP, not as SO_DEBUG, which needs root)")
     func unprivilegedConnect() async throws {
         guard getuid() == 0 else { return } // Already unprivileged: every other test here is this one.

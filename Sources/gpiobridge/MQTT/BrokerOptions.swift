@@ -1,5 +1,6 @@
 import Logging
 import MQTT
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +21,12 @@ struct BrokerOptions {
         .option("--key", value: "FILE", help: "PEM private key of --cert."),
         .flag("--tls", help: "Use TLS with the system's trusted CAs."),
         .flag("--insecure", help: "Do not verify the broker's certificate or host name (unsafe)."),
+        .flag("-c", "--disable-clean-session", help: "Keep the session when disconnected: subscriptions and QoS 1/2 messages wait for the next connection with this -i (under MQTT 5 it never expires unless -x says)."),
+        .option("-x", value: "SECONDS", help: "MQTT 5 session expiry after disconnecting, in seconds; -1 never."),
+        .option("--will-topic", value: "TOPIC", help: "The will: published by the broker if this client vanishes without disconnecting."),
+        .option("--will-payload", value: "TEXT", help: "The will's payload (default empty)."),
+        .option("--will-qos", value: "QOS", help: "The will's QoS: 0, 1 or 2 (default 0)."),
+        .flag("--will-retain", help: "Retain the will."),
         .flag("-d", help: "Print debug messages."),
     ]
 
@@ -36,6 +43,9 @@ struct BrokerOptions {
     var useTLS: Bool
     var insecure: Bool
     var debug: Bool
+    var keepSession: Bool
+    var sessionExpiry: UInt32?
+    var will: WillMessage?
 
     init(_ arguments: ParsedArguments) throws {
         host = arguments.string("-h") ?? "localhost"
@@ -58,6 +68,21 @@ struct BrokerOptions {
         insecure = arguments.flag("--insecure")
         debug = arguments.flag("-d")
         if (certificateFile == nil) != (keyFile == nil) { throw UsageError("--cert and --key go together") }
+        keepSession = arguments.flag("--disable-clean-session")
+        sessionExpiry = try arguments.value("-x", expected: "a number of seconds (0-4294967295), or -1 for never") { text -> UInt32? in
+            text == "-1" || text == "∞" ? UInt32.max : UInt32(text)
+        }
+        if sessionExpiry != nil && protocolVersion == .v3_1_1 { throw UsageError("-x is an MQTT 5 setting; MQTT 3.1.1 keeps a session with -c only") }
+        if keepSession && clientID == nil { throw UsageError("-c needs a client id (-i) to find the session again") }
+        let willQoS = try arguments.value("--will-qos", expected: "0, 1 or 2") { UInt8($0).flatMap(QoS.init(rawValue:)) }
+        let willRetain = arguments.flag("--will-retain")
+        let willPayload = arguments.string("--will-payload")
+        if let topic = arguments.string("--will-topic") {
+            guard TopicName.isValid(topic) else { throw UsageError("--will-topic \(topic) is not a topic to publish to (no + or #)") }
+            will = WillMessage(topic: topic, payload: ByteBuffer(string: willPayload ?? ""), qos: willQoS ?? .atMostOnce, retain: willRetain)
+        } else if willPayload != nil || willQoS != nil || willRetain {
+            throw UsageError("--will-payload, --will-qos and --will-retain need --will-topic")
+        }
     }
 
     var wantsTLS: Bool { useTLS || caFile != nil || certificateFile != nil || insecure }
@@ -74,6 +99,10 @@ struct BrokerOptions {
         configuration.username = username
         configuration.password = password
         configuration.reconnect = .never
+        configuration.cleanStart = !keepSession
+        // As mosquitto's clients: -c alone keeps an MQTT 5 session for good.
+        configuration.sessionExpiry = sessionExpiry ?? (keepSession ? UInt32.max : 0)
+        configuration.will = will
         // A tool must not hang on a broker that never answers.
         configuration.answerTimeout = .seconds(10)
         if wantsTLS {
