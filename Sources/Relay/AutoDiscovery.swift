@@ -121,6 +121,8 @@ struct ESPHomeAnnouncement: Equatable {
     var identifiers: [String]
     /// A sensor's unit and classes, as the node announces them.
     var description = SensorDescription()
+    /// The entity's name on the node, which Home Assistant shows.
+    var label: String?
 
     static let filters = ["homeassistant/+/+/+/config"]
 
@@ -192,6 +194,7 @@ struct ESPHomeAnnouncement: Equatable {
         }
         description = SensorDescription(unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
                                         stateClass: text("stat_cla", "state_class"))
+        label = text("name", "name")
     }
 }
 

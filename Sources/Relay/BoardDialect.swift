@@ -71,6 +71,8 @@ public protocol BoardDialect: Sendable {
     var stateQuery: [BoardMessage] { get }
     /// The unit and classes of the sensor `name`, as far as they are known.
     func description(ofSensor name: String) -> SensorDescription
+    /// What the board's owner calls the mirrored `name` (ESPHome's `name:`), if the board says.
+    func label(of name: String) -> String?
     /// What a message on `topic` means; empty when it is not for this board.
     func events(topic: String, payload: String) -> [BoardEvent]
     /// The board's spelling of `command` for the output `name`; `current` is the state the relay
@@ -83,6 +85,7 @@ extension BoardDialect {
     public var reportsState: Bool { true }
     public var stateQuery: [BoardMessage] { [] }
     public func description(ofSensor name: String) -> SensorDescription { SensorDescription() }
+    public func label(of name: String) -> String? { nil }
 }
 
 /// A sensor's payload read as a number: a finite number keeps its spelling; `nan`, `None` and an

@@ -12,6 +12,8 @@ struct BoardHomeAssistant {
     var outputs: [String]
     var inputs: [String]
     var sensors: [(name: String, description: SensorDescription)]
+    /// What the board calls a mirrored name, shown by Home Assistant instead of the name.
+    var labels: [String: String]
     var connections: [(String, String)]
     var identifiers: [String]
     var relayID: String
@@ -26,7 +28,7 @@ struct BoardHomeAssistant {
         var components: [JSONMember] = []
         for output in outputs {
             components.append(JSONMember(key: output, value: .object([
-                "p": .string("switch"), "name": .string(output), "uniq_id": .string("\(deviceIdentifier)_\(output)"),
+                "p": .string("switch"), "name": .string(labels[output] ?? output), "uniq_id": .string("\(deviceIdentifier)_\(output)"),
                 "stat_t": .string("\(device)/\(output)"), "cmd_t": .string("\(device)/\(output)/set"),
                 "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
                 "qos": .number(1),
@@ -34,14 +36,14 @@ struct BoardHomeAssistant {
         }
         for input in inputs {
             components.append(JSONMember(key: input, value: .object([
-                "p": .string("binary_sensor"), "name": .string(input), "uniq_id": .string("\(deviceIdentifier)_\(input)"),
+                "p": .string("binary_sensor"), "name": .string(labels[input] ?? input), "uniq_id": .string("\(deviceIdentifier)_\(input)"),
                 "stat_t": .string("\(device)/\(input)"), "pl_on": .string("ON"), "pl_off": .string("OFF"),
                 "qos": .number(1),
             ])))
         }
         for sensor in sensors {
             var members: [JSONMember] = [
-                JSONMember(key: "p", value: .string("sensor")), JSONMember(key: "name", value: .string(sensor.name)),
+                JSONMember(key: "p", value: .string("sensor")), JSONMember(key: "name", value: .string(labels[sensor.name] ?? sensor.name)),
                 JSONMember(key: "uniq_id", value: .string("\(deviceIdentifier)_\(sensor.name)")),
                 JSONMember(key: "stat_t", value: .string("\(device)/\(sensor.name)")),
                 // An empty value is the board's "no reading": Home Assistant shows unknown.

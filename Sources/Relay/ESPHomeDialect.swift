@@ -11,11 +11,14 @@ public struct ESPHomeDialect: BoardDialect {
         public var id: String
         /// A sensor's unit and classes, from the node's own discovery config.
         public var description: SensorDescription
+        /// The entity's `name:` on the node (`Relay #2 (Garage)`), from its discovery config.
+        public var label: String?
 
-        public init(name: String, id: String, description: SensorDescription = SensorDescription()) {
+        public init(name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil) {
             self.name = name
             self.id = id
             self.description = description
+            self.label = label
         }
     }
 
@@ -45,14 +48,26 @@ public struct ESPHomeDialect: BoardDialect {
         sensorEntities.first { $0.name == name }?.description ?? SensorDescription()
     }
 
-    /// This node with what its announcements say of the sensors it declares (by object id).
+    public func label(of name: String) -> String? {
+        (switches + binarySensors + sensorEntities).first { $0.name == name }?.label
+    }
+
+    /// This node with what its announcements say of the entities it declares (by object id):
+    /// their names on the node, and the sensors' units and classes.
     func described(by announced: ESPHomeDialect) -> ESPHomeDialect {
-        var described = self
-        for index in described.sensorEntities.indices {
-            if let entity = announced.sensorEntities.first(where: { $0.id == described.sensorEntities[index].id }) {
-                described.sensorEntities[index].description = entity.description
+        func merge(_ entities: [Entity], _ known: [Entity]) -> [Entity] {
+            entities.map { entity in
+                guard let match = known.first(where: { $0.id == entity.id }) else { return entity }
+                var merged = entity
+                merged.description = match.description
+                merged.label = match.label
+                return merged
             }
         }
+        var described = self
+        described.switches = merge(switches, announced.switches)
+        described.binarySensors = merge(binarySensors, announced.binarySensors)
+        described.sensorEntities = merge(sensorEntities, announced.sensorEntities)
         return described
     }
 

@@ -468,7 +468,9 @@ public struct RelayCore: Sendable {
             return boards[name]?.definition.declared == false ? forget(name) : []
         }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
-            components.filter { $0.component == kind }.map { .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description) }
+            components.filter { $0.component == kind }.map {
+                .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label)
+            }
                 .sorted { $0.name < $1.name }
         }
         let dialect = ESPHomeDialect(prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
@@ -597,6 +599,10 @@ public struct RelayCore: Sendable {
         let dialect = definition?.dialect
         return BoardHomeAssistant(board: name, kind: definition?.kind ?? .tasmota, outputs: dialect?.outputs ?? [], inputs: dialect?.inputs ?? [],
                                   sensors: dialect.map { dialect in dialect.sensors.map { ($0, dialect.description(ofSensor: $0)) } } ?? [],
+                                  labels: dialect.map { dialect in
+                                      Dictionary((dialect.outputs + dialect.inputs + dialect.sensors).compactMap { name in dialect.label(of: name).map { (name, $0) } },
+                                                 uniquingKeysWith: { first, _ in first })
+                                  } ?? [:],
                                   connections: definition?.connections ?? [],
                                   identifiers: definition?.identifiers ?? [], relayID: profile.id,
                                   baseTopic: baseTopic, prefix: profile.homeAssistant.prefix)

@@ -92,6 +92,19 @@ struct BoardIdentityTests {
         let porchTemperature = try component(retained(porch)["homeassistant/device/gpiobridge_porch/config"], "temperature")
         #expect(porchTemperature["unit_of_meas"] == .string("°C") && porchTemperature["dev_cla"] == .string("temperature"))
         #expect(porchTemperature["val_tpl"] == .string("{{ value if value else 'None' }}"), "an empty value is unknown, not an error")
+        #expect(porchTemperature["name"] == .string("Temperature"), "the node's name for it")
+    }
+
+    @Test("an announced node's entities are named in Home Assistant as the node names them, not by object id")
+    func friendlyNames() throws {
+        var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}\ndiscovery: true")
+        _ = relay.boardsBroker(up: true, at: at(0))
+        _ = relay.fleetConnected(at: at(0))
+        let config = #"{"name":"Relay #2 (Garage)","stat_t":"shed/switch/relay__2__garage_/state","cmd_t":"shed/switch/relay__2__garage_/command","avty_t":"shed/status","uniq_id":"x-switch-relay__2__garage_","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"},"o":{"name":"esphome"}}"#
+        let added = relay.boardMessage(topic: "homeassistant/switch/shed/relay__2__garage_/config", payload: config, at: at(1))
+        let relay2 = try component(retained(added)["homeassistant/device/gpiobridge_shed/config"], "relay__2__garage_")
+        #expect(relay2["name"] == .string("Relay #2 (Garage)"))
+        #expect(relay2["cmd_t"] == .string("gpiobridge/shed/relay__2__garage_/set"))
     }
 
     @Test("values are retained with the board's spelling; no reading clears them; a withdrawn board's values go too")
