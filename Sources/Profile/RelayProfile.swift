@@ -36,16 +36,22 @@ public struct MirroredName: Sendable, Equatable {
     public var name: String
     /// Tasmota: the relay index or the SENSOR path; ESPHome: the object id.
     public var board: String
+    /// A sensor's unit and Home Assistant device class, when the profile says (they win over the board's).
+    public var unit: String?
+    public var deviceClass: String?
 
-    public init(name: String, board: String) {
+    public init(name: String, board: String, unit: String? = nil, deviceClass: String? = nil) {
         self.name = name
         self.board = board
+        self.unit = unit
+        self.deviceClass = deviceClass
     }
 }
 
 public enum BoardFlavour: Sendable, Equatable {
     case tasmota(topic: String, fullTopic: String, relays: [MirroredName], sensors: [MirroredName])
-    case esphome(prefix: String, switches: [MirroredName], binarySensors: [MirroredName], sensors: [MirroredName])
+    /// `silenceMilliseconds` is for a node with birth and will off: silence this long is offline.
+    case esphome(prefix: String, switches: [MirroredName], binarySensors: [MirroredName], sensors: [MirroredName], silenceMilliseconds: Int?)
     /// A plain sketch: it publishes every `intervalMilliseconds` and is offline after
     /// `silentIntervals` of them without a message.
     case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic])
@@ -58,11 +64,16 @@ public struct PlainValue: Sendable, Equatable {
     public var topic: String
     /// Keys down to the number in a JSON payload; empty when the payload is the number.
     public var jsonPath: [String]
+    /// Its unit and Home Assistant device class, when the profile says.
+    public var unit: String?
+    public var deviceClass: String?
 
-    public init(name: String, topic: String, jsonPath: [String] = []) {
+    public init(name: String, topic: String, jsonPath: [String] = [], unit: String? = nil, deviceClass: String? = nil) {
         self.name = name
         self.topic = topic
         self.jsonPath = jsonPath
+        self.unit = unit
+        self.deviceClass = deviceClass
     }
 }
 
@@ -188,10 +199,10 @@ extension ProfileDecoder {
                 let relays = names(tasmota, "relays", expected: "a relay number (POWER1 is 1, up to 32)") { text in
                     Int(text).flatMap { (1...32).contains($0) ? text : nil }
                 }
-                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: names(tasmota, "sensors") { $0 })
+                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: sensorNames(tasmota, "sensors", boardKey: "field"))
             }
         case "esphome":
-            flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors"]).flatMap { node in
+            flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors", "silence"]).flatMap { node in
                 guard required(node, "node", hint: "add node: porch (the node's name)") != nil, let name = string(node, "node") else { return nil }
                 let prefix = string(node, "prefix") ?? name
                 guard TopicName.isPlainPrefix(prefix) else {
@@ -200,7 +211,8 @@ extension ProfileDecoder {
                     return nil
                 }
                 return .esphome(prefix: prefix, switches: names(node, "switches") { $0 },
-                                binarySensors: names(node, "binary_sensors") { $0 }, sensors: names(node, "sensors") { $0 })
+                                binarySensors: names(node, "binary_sensors") { $0 }, sensors: sensorNames(node, "sensors", boardKey: "id"),
+                                silenceMilliseconds: duration(node, "silence", in: 1000...86_400_000))
             }
         default:
             flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands"]).flatMap { sketch in
@@ -215,9 +227,11 @@ extension ProfileDecoder {
                             continue
                         }
                         values.append(PlainValue(name: key, topic: topic))
-                    } else if let value = self.fields(node, path: path, known: ["topic", "json"]),
+                    } else if let value = self.fields(node, path: path, known: ["topic", "json", "unit", "device_class"]),
                               let topic = required(value, "topic", hint: "add topic: sensors/living").flatMap({ _ in plainTopic(value) }) {
-                        values.append(PlainValue(name: key, topic: topic, jsonPath: string(value, "json").map { $0.split(separator: ".").map(String.init) } ?? []))
+                        let (unit, deviceClass) = sensorClass(value)
+                        values.append(PlainValue(name: key, topic: topic, jsonPath: string(value, "json").map { $0.split(separator: ".").map(String.init) } ?? [],
+                                                 unit: unit, deviceClass: deviceClass))
                     }
                 }
                 func words(_ section: String, defaults: (String, String), hint: String) -> [PlainTopic] {
@@ -259,6 +273,31 @@ extension ProfileDecoder {
             }
             return MirroredName(name: name, board: board)
         }
+    }
+
+    /// Sensors: `temperature: BME280.Temperature`, or with what Home Assistant should show,
+    /// `temperature: {field: BME280.Temperature, unit: °F, device_class: temperature}` (`id:` for ESPHome).
+    private func sensorNames(_ fields: Fields, _ key: String, boardKey: String) -> [MirroredName] {
+        entries(fields, key).compactMap { name, node in
+            if let text = node.scalar { return MirroredName(name: name, board: text) }
+            guard let entry = self.fields(node, path: fields.path(key) + "." + name, known: [boardKey, "unit", "device_class"]),
+                  required(entry, boardKey, hint: "add \(boardKey): (its name on the board)") != nil, let board = string(entry, boardKey) else { return nil }
+            let (unit, deviceClass) = sensorClass(entry)
+            return MirroredName(name: name, board: board, unit: unit, deviceClass: deviceClass)
+        }
+    }
+
+    /// A sensor's `unit:` and `device_class:`, checked against what Home Assistant takes.
+    private func sensorClass(_ entry: Fields) -> (unit: String?, deviceClass: String?) {
+        let unit = string(entry, "unit")
+        let deviceClass = string(entry, "device_class")
+        if let deviceClass, !SensorClassCatalog.numericClasses.contains(deviceClass) {
+            issue(entry, "device_class", "\"\(deviceClass)\" is not a Home Assistant device class for numbers",
+                  hint: "use one such as temperature, humidity, pressure, power or energy, or leave it out")
+        } else if let deviceClass, let unit, let units = SensorClassCatalog.units[deviceClass], !units.contains(unit) {
+            issue(entry, "unit", "Home Assistant does not take \(unit) for \(deviceClass)", hint: "use \(units.joined(separator: ", "))")
+        }
+        return (unit, deviceClass)
     }
 
     private func entries(_ fields: Fields, _ key: String) -> [(String, YAMLNode)] {

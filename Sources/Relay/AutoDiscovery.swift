@@ -123,6 +123,8 @@ struct ESPHomeAnnouncement: Equatable {
     var description = SensorDescription()
     /// The entity's name on the node, which Home Assistant shows.
     var label: String?
+    /// Whether the config names an availability topic: a node with birth and will off has none.
+    var announcesStatus = true
 
     static let filters = ["homeassistant/+/+/+/config"]
 
@@ -195,6 +197,7 @@ struct ESPHomeAnnouncement: Equatable {
         description = SensorDescription(unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
                                         stateClass: text("stat_cla", "state_class"))
         label = text("name", "name")
+        announcesStatus = ["avty_t", "availability_topic", "avty", "availability"].contains { config[$0] != nil }
     }
 }
 

@@ -1,3 +1,4 @@
+import Profile
 import Scheme
 import JSON
 import MQTT
@@ -42,6 +43,22 @@ public struct SensorDescription: Sendable, Equatable {
         self.unit = unit
         self.deviceClass = deviceClass
         self.stateClass = stateClass
+    }
+}
+
+extension SensorDescription {
+    /// This (the board's) with what the profile says on top: the profile's unit and class win,
+    /// and a unit of the profile's that the board's class does not take drops that class.
+    func overridden(by profile: SensorDescription) -> SensorDescription {
+        var merged = self
+        if let unit = profile.unit {
+            merged.unit = unit
+            if profile.deviceClass == nil, let deviceClass, SensorClassCatalog.units[deviceClass].map({ !$0.contains(unit) }) ?? true {
+                merged.deviceClass = nil
+            }
+        }
+        if let deviceClass = profile.deviceClass { merged.deviceClass = deviceClass }
+        return merged
     }
 }
 

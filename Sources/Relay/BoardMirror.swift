@@ -49,6 +49,11 @@ public struct BoardMirror: Sendable {
     /// When the relay started listening: a board without a will that says nothing for the
     /// silence limit after this is offline.
     private let watchingSince: ContinuousClock.Instant?
+    /// Since when a board with a will has been unknown (the relay started, or its broker came
+    /// back): its retained LWT or status settles it; silence past the settle time is offline.
+    private var unknownSince: ContinuousClock.Instant?
+    /// Its broker, shared with the fleet, was lost: nothing is reported until it returns.
+    private var lostQuietly = false
 
     /// How long a board with a will may stay unknown before it counts as offline: time for its
     /// retained LWT or status to arrive after the relay subscribes, so a running board does not
@@ -66,6 +71,7 @@ public struct BoardMirror: Sendable {
         self.silenceLimit = silenceLimit
         self.buffer = buffer
         self.watchingSince = watchingSince
+        unknownSince = watchingSince
     }
 
     /// Whether commands can reach the board now, and what the fleet is told.
@@ -83,6 +89,7 @@ public struct BoardMirror: Sendable {
     public mutating func received(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
         let events = dialect.events(topic: topic, payload: payload)
         guard !events.isEmpty else { return [] }
+        let wasUnknown = boardOnline == nil
         lastSeen = now
         var actions: [Action] = []
         for event in events {
@@ -113,7 +120,7 @@ public struct BoardMirror: Sendable {
         }
         // A board without a will proves it is alive by talking.
         if silenceLimit != nil && boardOnline != true { boardOnline = true }
-        return availabilityChange() + actions + flush(at: now)
+        return availabilityChange(settled: wasUnknown && boardOnline != nil) + actions + flush(at: now)
     }
 
     /// A command from the fleet for the output `name`. For an unavailable board it waits only if
@@ -144,7 +151,7 @@ public struct BoardMirror: Sendable {
             boardOnline = false
         }
         var actions = availabilityChange()
-        if silenceLimit == nil, boardOnline == nil, published == nil, let since = watchingSince, now - since >= Self.settleTime {
+        if awaitsSettling, let since = unknownSince, now - since >= Self.settleTime {
             published = false
             actions.append(.publishAvailability(false))
         }
@@ -159,25 +166,42 @@ public struct BoardMirror: Sendable {
 
     /// The broker the board lives on was lost or came back.
     /// A board with a will is unknown again once its broker was lost: it may have died meanwhile,
-    /// and only its retained LWT or status, sent again on return, tells.
-    public mutating func boardBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
+    /// and only its retained LWT or status, sent again on return, tells. When the fleet cannot
+    /// hear (`fleetHears` false: the boards share its broker), the loss is not reported: on return
+    /// the board's LWT settles it, so the fleet sees no offline-then-online flap.
+    public mutating func boardBroker(up: Bool, fleetHears: Bool = true, at now: ContinuousClock.Instant) -> [Action] {
         boardBrokerUp = up
         if !up && silenceLimit == nil { boardOnline = nil }
+        if up && silenceLimit == nil && boardOnline == nil { unknownSince = now }
+        if !up && !fleetHears {
+            lostQuietly = true
+            return []
+        }
         return availabilityChange() + flush(at: now)
     }
+
+    /// A board with a will that is not yet known since the relay started or its broker returned,
+    /// and that the fleet has not been told is offline.
+    private var awaitsSettling: Bool { silenceLimit == nil && boardOnline == nil && boardBrokerUp && published != false }
 
     /// When ``tick(at:)`` is next needed: the end of the silence limit or of the oldest wait.
     public var nextDeadline: ContinuousClock.Instant? {
         var deadlines: [ContinuousClock.Instant] = []
         if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince { deadlines.append(since + silenceLimit) }
-        if silenceLimit == nil, boardOnline == nil, published == nil, let since = watchingSince { deadlines.append(since + Self.settleTime) }
+        if awaitsSettling, let since = unknownSince { deadlines.append(since + Self.settleTime) }
         if let oldest = waiting.first { deadlines.append(oldest.since + buffer.maximumAge) }
         return deadlines.min()
     }
 
-    private mutating func availabilityChange() -> [Action] {
+    /// `settled` says the board was unknown until this message: it is asked for its outputs even
+    /// if the fleet was told nothing new (its broker came back and it is still online).
+    private mutating func availabilityChange(settled: Bool = false) -> [Action] {
         let available = isAvailable
-        guard published != available, boardOnline != nil || !boardBrokerUp else { return [] }
+        if lostQuietly && !boardBrokerUp { return [] }
+        lostQuietly = false
+        guard published != available, boardOnline != nil || !boardBrokerUp else {
+            return settled && available ? dialect.stateQuery.map { .send($0) } : []
+        }
         published = available
         // A board back online is asked for its outputs, so the fleet does not wait for a change.
         return [.publishAvailability(available)] + (available ? dialect.stateQuery.map { .send($0) } : [])

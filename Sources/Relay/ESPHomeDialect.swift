@@ -13,12 +13,16 @@ public struct ESPHomeDialect: BoardDialect {
         public var description: SensorDescription
         /// The entity's `name:` on the node (`Relay #2 (Garage)`), from its discovery config.
         public var label: String?
+        /// What the profile says of a sensor's unit and class, over what the node announces.
+        public var profileDescription: SensorDescription
 
-        public init(name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil) {
+        public init(name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil,
+                    profileDescription: SensorDescription = SensorDescription()) {
             self.name = name
             self.id = id
             self.description = description
             self.label = label
+            self.profileDescription = profileDescription
         }
     }
 
@@ -45,7 +49,7 @@ public struct ESPHomeDialect: BoardDialect {
     public var sensors: [String] { sensorEntities.map(\.name) }
 
     public func description(ofSensor name: String) -> SensorDescription {
-        sensorEntities.first { $0.name == name }?.description ?? SensorDescription()
+        sensorEntities.first { $0.name == name }.map { $0.description.overridden(by: $0.profileDescription) } ?? SensorDescription()
     }
 
     public func label(of name: String) -> String? {

@@ -11,11 +11,14 @@ public struct PubSubClientDialect: BoardDialect {
         public var name: String
         public var topic: String
         public var jsonPath: [String]
+        /// Its unit and class, as the profile gives them (a sketch announces nothing).
+        public var description: SensorDescription
 
-        public init(name: String, topic: String, jsonPath: [String] = []) {
+        public init(name: String, topic: String, jsonPath: [String] = [], description: SensorDescription = SensorDescription()) {
             self.name = name
             self.topic = topic
             self.jsonPath = jsonPath
+            self.description = description
         }
     }
 
@@ -68,6 +71,10 @@ public struct PubSubClientDialect: BoardDialect {
     public var outputs: [String] { commands.map(\.name) }
     public var inputs: [String] { inputTopics.map(\.name) }
     public var sensors: [String] { values.map(\.name) }
+
+    public func description(ofSensor name: String) -> SensorDescription {
+        SensorDescription(stateClass: "measurement").overridden(by: values.first { $0.name == name }?.description ?? SensorDescription())
+    }
 
     public func events(topic: String, payload: String) -> [BoardEvent] {
         let matchingValues = values.filter { $0.topic == topic }

@@ -60,21 +60,42 @@ public struct RelayCore: Sendable {
     private var tasmotaUnits: [String: [String: String]] = [:]
     private var tasmotaAnnouncements: [String: TasmotaAnnouncement] = [:]
     private var esphomeNodes: [String: [ESPHomeAnnouncement]] = [:]
+    /// New ESPHome nodes whose configs are still arriving (counted against discover.max_boards).
+    private var settlingNodes: Set<String> = []
     /// Command topics whose retained command was already reported: each is reported once.
     private var reportedRetainedCommands: Set<String> = []
+    /// Boards this relay mirrored in an earlier run (their retained info names it as `via`) that it
+    /// does not mirror now; cleared once, ``staleSweepDelay`` after the fleet is first reached.
+    private var staleBoards: [String: DeviceInfo] = [:]
+    private enum SweepState { case notStarted, collecting, done }
+    private var sweepState = SweepState.notStarted
+    /// Time for retained infos to arrive and for boards that announce themselves to do so again.
+    public static let staleSweepDelay = Duration.seconds(10)
+    /// The most stale boards remembered until the sweep: a flood of fake infos cannot grow the relay.
+    static let maximumStaleBoards = 4096
     /// Refused commands: a few log lines per topic, then a count.
     private var refusals = LogLimiter()
     /// Announcements over a bound: one report a minute per kind, then a count.
     private var overBounds = LogLimiter(burst: 1, window: .seconds(60))
+
+    /// How long an announced ESPHome node without a status topic may be silent: a node with only
+    /// switches publishes nothing until one changes, so silence does not mean offline; the
+    /// profile can declare the node with a `silence:` of its own.
+    static let statuslessNodeSilence = Duration.seconds(365 * 86_400)
 
     /// The largest announcement read; Tasmota's and ESPHome's are a few kilobytes.
     public static let maximumAnnouncementBytes = 16 * 1024
     /// The most components (relays, sensors, switches) taken from one announced board.
     public static let maximumComponents = 64
 
+    /// Whether the boards live on the fleet's broker (one connection for both).
+    private let boardsShareFleetBroker: Bool
+
     /// `unixNow` is the wall clock at `now`; `seen` times are derived from it.
-    public init(profile: RelayProfile, at now: ContinuousClock.Instant, unixNow: Int) {
+    /// `boardsShareFleetBroker` defaults to whether the profile names no `boards_broker`.
+    public init(profile: RelayProfile, at now: ContinuousClock.Instant, unixNow: Int, boardsShareFleetBroker: Bool? = nil) {
         self.profile = profile
+        self.boardsShareFleetBroker = boardsShareFleetBroker ?? (profile.boardsBroker == nil)
         wallOrigin = (now, unixNow)
         links = LinkRouter(profile.links)
         for settings in profile.boards { _ = add(BoardDefinition(settings), at: now) }
@@ -110,6 +131,8 @@ public struct RelayCore: Sendable {
         }
         let commandFilters = boards.keys.map { commandFilter($0) }
         var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
+        // Every device's retained info: boards this relay mirrored before and mirrors no more are cleared.
+        fleetFilters.append("\(baseTopic)/+/info")
         if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
         return [.subscribeBoards(unique(boardFilters)), .subscribeCommands(commandFilters.sorted()),
                 .subscribeFleet(unique(fleetFilters).sorted())]
@@ -118,6 +141,10 @@ public struct RelayCore: Sendable {
     /// The fleet broker connected: the relay's status and info, then every board's.
     public mutating func fleetConnected(at now: ContinuousClock.Instant) -> [Action] {
         fleetUp = true
+        if sweepState == .notStarted {
+            sweepState = .collecting
+            deadlines.set(Self.sweepKey, now + Self.staleSweepDelay)
+        }
         var actions: [Action] = [.retain(topic: relayTopic("status"), payload: "online"), relayInfo(at: now)]
         if profile.homeAssistant.enabled { actions.append(relayHomeAssistant) }
         for name in boards.keys.sorted() { actions += announce(name) }
@@ -141,7 +168,9 @@ public struct RelayCore: Sendable {
 
     // MARK: The boards' broker
 
-    /// The boards' broker connected (up) or was lost: boards behind it are offline to the fleet.
+    /// The boards' broker connected (up) or was lost: boards behind it are offline to the fleet. When
+    /// the fleet is lost first (one broker for both), the boards are unknown until they speak again
+    /// rather than offline, so a broker restart does not flap them.
     public mutating func boardsBroker(up: Bool, at now: ContinuousClock.Instant) -> [Action] {
         guard up != boardsUp else { return [] }
         let returned = up && boardsUp == false
@@ -157,7 +186,8 @@ public struct RelayCore: Sendable {
         // Subscribing again brings the retained LWTs and statuses back, even if the broker kept our session.
         if returned, case .subscribeBoards(let filters)? = start().first { actions.append(.subscribeBoards(filters)) }
         for name in boards.keys.sorted() {
-            actions += carryOut(boards[name]!.mirror.boardBroker(up: up, at: now), for: name, at: now)
+            let fleetHears = fleetUp || !boardsShareFleetBroker
+            actions += carryOut(boards[name]!.mirror.boardBroker(up: up, fleetHears: fleetHears, at: now), for: name, at: now)
         }
         return actions
     }
@@ -196,6 +226,10 @@ public struct RelayCore: Sendable {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
         let device = String(levels[1])
+        if levels.count == 3, levels[2] == "info" {
+            noteInfo(device: device, payload: payload)
+            return []
+        }
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
             if retained {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
@@ -228,6 +262,18 @@ public struct RelayCore: Sendable {
             if name == Self.relayKey {
                 deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
                 if fleetUp { actions.append(relayInfo(at: now)) }
+                continue
+            }
+            if name == Self.sweepKey {
+                deadlines.set(Self.sweepKey, nil)
+                actions += sweepStaleBoards()
+                continue
+            }
+            if name.hasPrefix(Self.nodeKey("")) {
+                let node = String(name.dropFirst(Self.nodeKey("").count))
+                deadlines.set(name, nil)
+                settlingNodes.remove(node)
+                actions += defineESPHome(node, at: now)
                 continue
             }
             if name == Self.summaryKey {
@@ -263,6 +309,8 @@ public struct RelayCore: Sendable {
     private static let relayKey = ""
     /// When the log limiters' counts are due; no board name has a space.
     private static let summaryKey = " summaries"
+    /// When boards no longer mirrored are cleared.
+    private static let sweepKey = " sweep"
 
     private mutating func scheduleSummaries() {
         deadlines.set(Self.summaryKey, [refusals.nextDeadline, overBounds.nextDeadline].compactMap { $0 }.min())
@@ -452,7 +500,7 @@ public struct RelayCore: Sendable {
         components.removeAll { $0.component.rawValue == levels[1] && $0.objectID == levels[3] }
         if let announcement {
             if components.isEmpty, esphomeNodes[node] == nil, boards[boardName(node)]?.definition.declared != true,
-               discoveredBoards >= profile.maximumDiscoveredBoards {
+               discoveredBoards + settlingNodes.count >= profile.maximumDiscoveredBoards {
                 return overBound(.boards, "ESPHome node \(node) announced itself, but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored", at: now)
             }
             guard components.count < Self.maximumComponents else {
@@ -462,11 +510,29 @@ public struct RelayCore: Sendable {
         }
         guard components != (esphomeNodes[node] ?? []) else { return [] }
         esphomeNodes[node] = components.isEmpty ? nil : components
-        guard let prefix = components.first?.prefix else {
+        guard !components.isEmpty else {
             // Every component withdrawn: the node is gone (unless the profile declares it).
             let name = boardName(node)
+            deadlines.set(Self.nodeKey(node), nil)
+            settlingNodes.remove(node)
             return boards[name]?.definition.declared == false ? forget(name) : []
         }
+        // A new node's retained configs arrive one by one: it is announced once they are read,
+        // not with its first component.
+        if boards[boardName(node)] == nil {
+            if settlingNodes.insert(node).inserted { deadlines.set(Self.nodeKey(node), now + Self.nodeSettle) }
+            return []
+        }
+        return defineESPHome(node, at: now)
+    }
+
+    /// Time for a new ESPHome node's other retained configs to arrive after its first.
+    static let nodeSettle = Duration.milliseconds(500)
+    /// The deadline of a new ESPHome node; no board name has a space.
+    private static func nodeKey(_ node: String) -> String { " esphome " + node }
+
+    private mutating func defineESPHome(_ node: String, at now: ContinuousClock.Instant) -> [Action] {
+        guard let components = esphomeNodes[node], let prefix = components.first?.prefix else { return [] }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
             components.filter { $0.component == kind }.map {
                 .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label)
@@ -475,9 +541,17 @@ public struct RelayCore: Sendable {
         }
         let dialect = ESPHomeDialect(prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
                                      sensors: entities(.sensor))
-        var definition = BoardDefinition(name: boardName(node), kind: .esphome, dialect: dialect, declared: false)
+        // A node with birth and will off has no status: it is online once heard from.
+        let silent = !components.contains { $0.announcesStatus }
+        var definition = BoardDefinition(name: boardName(node), kind: .esphome, dialect: dialect,
+                                         silenceLimit: silent ? Self.statuslessNodeSilence : nil, declared: false)
         definition.identifiers = components.first?.identifiers ?? []
-        return define(definition, at: now)
+        let isNew = boards[definition.name] == nil
+        var actions = define(definition, at: now)
+        if silent, isNew, boards[definition.name]?.definition.declared == false {
+            actions.append(.log("ESPHome node \(node) announces no status topic (its birth and will are off): it counts as online once heard from; declare it with esphome: {node: \(node), silence: 5m} to have silence mean offline"))
+        }
+        return actions
     }
 
     /// Adds an announced board, or updates one announced before, keeping what its mirror knows.
@@ -551,6 +625,35 @@ public struct RelayCore: Sendable {
         touch(name)
         return [.subscribeBoards(definition.dialect.subscriptions), .subscribeCommands([commandFilter(name)])]
             + carryOut(availability, for: name, at: now)
+    }
+
+    /// A retained info on the fleet broker: one naming this relay for a board it does not mirror
+    /// (any more) is remembered until the sweep.
+    private mutating func noteInfo(device: String, payload: String) {
+        guard sweepState == .collecting else { return }
+        guard let json = try? JSONValue(parsing: payload), let info = DeviceInfo(json: json), info.via == profile.id,
+              boards[device] == nil, device != profile.id else {
+            staleBoards[device] = nil
+            return
+        }
+        if staleBoards.count < Self.maximumStaleBoards || staleBoards[device] != nil { staleBoards[device] = info }
+    }
+
+    /// Clears what this relay once published for boards it no longer mirrors: `fleet ls` and Home
+    /// Assistant stop listing them.
+    private mutating func sweepStaleBoards() -> [Action] {
+        sweepState = .done
+        let stale = staleBoards.filter { boards[$0.key] == nil }
+        staleBoards = [:]
+        guard !stale.isEmpty else { return [] }
+        var actions: [Action] = [.log("cleared \(stale.count) board\(stale.count == 1 ? "" : "s") this relay no longer mirrors: \(stale.keys.sorted().joined(separator: ", "))")]
+        for (name, info) in stale.sorted(by: { $0.key < $1.key }) {
+            // The names come from a retained message anyone could have written: only plain names, and not too many.
+            let names = (info.outputs + info.inputs + info.sensors).filter { !$0.isEmpty && boardName($0) == $0 }.prefix(Self.maximumComponents * 3)
+            for topicName in ["status", "info"] + names { actions.append(.retain(topic: topic(name, topicName), payload: "")) }
+            actions.append(.retain(topic: "\(profile.homeAssistant.prefix)/device/gpiobridge_\(name)/config", payload: ""))
+        }
+        return actions
     }
 
     /// A board withdrew its announcement: it is no longer mirrored, and its retained topics go.

@@ -33,8 +33,17 @@ extension RelayProfile {
     }
 
     private func flavourLines(_ flavour: BoardFlavour) -> [String] {
-        func names(_ key: String, _ names: [MirroredName]) -> String {
-            "      \(key): {\(names.map { "\(yamlScalar($0.name)): \(yamlScalar($0.board))" }.joined(separator: ", "))}"
+        /// A sensor's unit and class, when the profile gives them: `, unit: °F, device_class: temperature`.
+        func sensorClass(_ unit: String?, _ deviceClass: String?) -> String {
+            (unit.map { ", unit: \(yamlScalar($0))" } ?? "") + (deviceClass.map { ", device_class: \(yamlScalar($0))" } ?? "")
+        }
+        func names(_ key: String, _ names: [MirroredName], boardKey: String = "") -> String {
+            let entries = names.map { name in
+                let described = sensorClass(name.unit, name.deviceClass)
+                return described.isEmpty ? "\(yamlScalar(name.name)): \(yamlScalar(name.board))"
+                    : "\(yamlScalar(name.name)): {\(boardKey): \(yamlScalar(name.board))\(described)}"
+            }
+            return "      \(key): {\(entries.joined(separator: ", "))}"
         }
         func words(_ key: String, _ topics: [PlainTopic]) -> String {
             "      \(key): {\(topics.map { "\(yamlScalar($0.name)): {topic: \(yamlScalar($0.topic)), on: \(yamlScalar($0.on)), off: \(yamlScalar($0.off))}" }.joined(separator: ", "))}"
@@ -42,13 +51,15 @@ extension RelayProfile {
         switch flavour {
         case .tasmota(let topic, let fullTopic, let relays, let sensors):
             return ["    tasmota:", "      topic: \(yamlScalar(topic))", "      full_topic: \(yamlScalar(fullTopic))",
-                    names("relays", relays), names("sensors", sensors)]
-        case .esphome(let prefix, let switches, let binarySensors, let sensors):
+                    names("relays", relays), names("sensors", sensors, boardKey: "field")]
+        case .esphome(let prefix, let switches, let binarySensors, let sensors, let silence):
             return ["    esphome:", "      node: \(yamlScalar(prefix))", "      prefix: \(yamlScalar(prefix))",
-                    names("switches", switches), names("binary_sensors", binarySensors), names("sensors", sensors)]
+                    names("switches", switches), names("binary_sensors", binarySensors), names("sensors", sensors, boardKey: "id")]
+                + (silence.map { ["      silence: \(formatProfileDuration(milliseconds: $0))"] } ?? [])
         case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
             let valueEntries = values.map { value in
-                "\(yamlScalar(value.name)): {topic: \(yamlScalar(value.topic))" + (value.jsonPath.isEmpty ? "}" : ", json: \(yamlScalar(value.jsonPath.joined(separator: ".")))}")
+                "\(yamlScalar(value.name)): {topic: \(yamlScalar(value.topic))" + (value.jsonPath.isEmpty ? "" : ", json: \(yamlScalar(value.jsonPath.joined(separator: ".")))")
+                    + sensorClass(value.unit, value.deviceClass) + "}"
             }
             return ["    pubsubclient:", "      interval: \(formatProfileDuration(milliseconds: interval))", "      silent_intervals: \(silentIntervals)",
                     "      values: {\(valueEntries.joined(separator: ", "))}", words("inputs", inputs), words("commands", commands)]

@@ -73,7 +73,7 @@ public final class RelayService: Service, Sendable {
     }
 
     public func run() async throws {
-        var core = RelayCore(profile: profile, at: .now, unixNow: unixTimeNow())
+        var core = RelayCore(profile: profile, at: .now, unixNow: unixTimeNow(), boardsShareFleetBroker: boards == nil)
         let deadline = Deadline(sink: sink)
         defer { deadline.cancel() }
         await withGracefulShutdownHandler {
@@ -110,13 +110,13 @@ public final class RelayService: Service, Sendable {
                     case .boardsMessage(let message):
                         carryOut(core.boardMessage(topic: message.topic, payload: message.payloadString, at: now))
                     case .fleetConnection(let state):
-                        if boards == nil { connectionChanged(state, side: "boards and fleet", &core, at: now) }
-                        if state.isConnected {
-                            carryOut(core.fleetConnected(at: now))
-                        } else if case .waitingToReconnect = state {
+                        if case .waitingToReconnect = state {
                             if boards != nil { logger.warning("the fleet broker is unreachable: \(state)") }
                             core.fleetLost()
                         }
+                        // One broker for both: the boards' side follows, after the fleet's loss.
+                        if boards == nil { connectionChanged(state, side: "boards and fleet", &core, at: now) }
+                        if state.isConnected { carryOut(core.fleetConnected(at: now)) }
                     case .boardsConnection(let state):
                         connectionChanged(state, side: "boards", &core, at: now)
                     case .deadline(let epoch):

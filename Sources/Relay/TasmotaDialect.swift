@@ -21,10 +21,13 @@ public struct TasmotaDialect: BoardDialect {
     public struct SensorField: Sendable, Equatable {
         public var name: String
         public var path: [String]
+        /// What the profile says of its unit and class, over what the field's name implies.
+        public var profileDescription: SensorDescription
 
-        public init(name: String, path: [String]) {
+        public init(name: String, path: [String], profileDescription: SensorDescription = SensorDescription()) {
             self.name = name
             self.path = path
+            self.profileDescription = profileDescription
         }
     }
 
@@ -75,7 +78,11 @@ public struct TasmotaDialect: BoardDialect {
     /// Home Assistant's unit and classes for a SENSOR field, from its last key (`Temperature`,
     /// `Humidity`, `Power`, ...) and the board's units.
     public func description(ofSensor name: String) -> SensorDescription {
-        guard let key = sensorFields.first(where: { $0.name == name })?.path.last else { return SensorDescription() }
+        guard let field = sensorFields.first(where: { $0.name == name }) else { return SensorDescription() }
+        return fieldDescription(field.path.last ?? "").overridden(by: field.profileDescription)
+    }
+
+    private func fieldDescription(_ key: String) -> SensorDescription {
         let measurement = "measurement"
         switch key {
         case "Temperature", "DewPoint":

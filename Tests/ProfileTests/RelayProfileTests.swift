@@ -16,7 +16,7 @@ struct RelayProfileTests {
                                                                 MirroredName(name: "humidity", board: "BME280.Humidity")]))
         #expect(profile.boards[1].flavour == .esphome(prefix: "porch", switches: [MirroredName(name: "light", board: "relay_1")],
                                                       binarySensors: [MirroredName(name: "motion", board: "motion")],
-                                                      sensors: [MirroredName(name: "temperature", board: "temperature")]),
+                                                      sensors: [MirroredName(name: "temperature", board: "temperature")], silenceMilliseconds: nil),
                 "ESPHome's object ids come from the entities' names")
         #expect(profile.boards[2].flavour == .pubsubclient(intervalMilliseconds: 3000, silentIntervals: 3,
                                                            values: [PlainValue(name: "number", topic: "test")], inputs: [],
@@ -61,5 +61,35 @@ struct RelayProfileTests {
         } catch {
             #expect(error.issues.map(\.description) == [expected])
         }
+    }
+
+    @Test("a sensor's unit and device_class are checked against what Home Assistant takes")
+    func sensorClasses() throws {
+        let relay = try ProfileLoader.decodeRelay("""
+            fleet: {host: localhost}
+            boards:
+              - {name: shed, pubsubclient: {interval: 3s, values: {soil: {topic: shed/soil, unit: "%", device_class: moisture}}}}
+              - {name: porch, esphome: {node: porch, sensors: {temperature: {id: temperature, unit: °F}}}}
+            """, file: "classes.yml")
+        guard case .pubsubclient(_, _, let values, _, _) = relay.boards[0].flavour else {
+            Issue.record("not a sketch")
+            return
+        }
+        #expect(values == [PlainValue(name: "soil", topic: "shed/soil", unit: "%", deviceClass: "moisture")])
+        guard case .esphome(_, _, _, let sensors, _) = relay.boards[1].flavour else {
+            Issue.record("not a node")
+            return
+        }
+        #expect(sensors == [MirroredName(name: "temperature", board: "temperature", unit: "°F")])
+        let error = #expect(throws: ProfileError.self) {
+            try ProfileLoader.decodeRelay("""
+                fleet: {host: localhost}
+                boards:
+                  - {name: meter, tasmota: {topic: m, sensors: {power: {field: ENERGY.Power, unit: mW, device_class: power}, hue: {field: X.Hue, device_class: colour}}}}
+                """, file: "bad.yml")
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("Home Assistant does not take mW for power (fix: use W, kW, MW, GW, TW)"), "\(text)")
+        #expect(text.contains("\"colour\" is not a Home Assistant device class for numbers"), "\(text)")
     }
 }

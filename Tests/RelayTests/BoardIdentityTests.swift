@@ -101,7 +101,8 @@ struct BoardIdentityTests {
         _ = relay.boardsBroker(up: true, at: at(0))
         _ = relay.fleetConnected(at: at(0))
         let config = #"{"name":"Relay #2 (Garage)","stat_t":"shed/switch/relay__2__garage_/state","cmd_t":"shed/switch/relay__2__garage_/command","avty_t":"shed/status","uniq_id":"x-switch-relay__2__garage_","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"},"o":{"name":"esphome"}}"#
-        let added = relay.boardMessage(topic: "homeassistant/switch/shed/relay__2__garage_/config", payload: config, at: at(1))
+        _ = relay.boardMessage(topic: "homeassistant/switch/shed/relay__2__garage_/config", payload: config, at: at(1))
+        let added = relay.tick(at: at(1.5))
         let relay2 = try component(retained(added)["homeassistant/device/gpiobridge_shed/config"], "relay__2__garage_")
         #expect(relay2["name"] == .string("Relay #2 (Garage)"))
         #expect(relay2["cmd_t"] == .string("gpiobridge/shed/relay__2__garage_/set"))
@@ -114,10 +115,57 @@ struct BoardIdentityTests {
         _ = relay.fleetConnected(at: at(0))
         let config = #"{"name":"Temperature","stat_t":"shed/sensor/temperature/state","avty_t":"shed/status","uniq_id":"x-sensor-temperature","dev":{"ids":"x","sw":"esphome v2026.10.0"}}"#
         _ = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: config, at: at(1))
+        _ = relay.tick(at: at(1.5))
         #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "21.0", at: at(2)))["gpiobridge/shed/temperature"] == "21.0")
         #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "nan", at: at(3)))["gpiobridge/shed/temperature"] == "")
         _ = relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "20.5", at: at(4))
         let gone = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: "", at: at(5))
         #expect(retained(gone)["gpiobridge/shed/temperature"] == "", "the withdrawn board's value is cleared")
+    }
+
+    @Test("ESPHome nodes with birth and will off: announced ones count as online once heard from (and say so); declared ones use the profile's silence")
+    func statuslessNodes() throws {
+        var relay = try core("""
+            fleet: {host: localhost}
+            boards:
+              - {name: porch, esphome: {node: porch, switches: {light: relay_1}, silence: 30s}}
+            discover: {esphome: true}
+            """)
+        _ = relay.boardsBroker(up: true, at: at(0))
+        _ = relay.fleetConnected(at: at(0))
+        let config = #"{"name":"Pump","stat_t":"shed/switch/pump/state","cmd_t":"shed/switch/pump/command","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
+        _ = relay.boardMessage(topic: "homeassistant/switch/shed/pump/config", payload: config, at: at(1))
+        let added = relay.tick(at: at(1.5))
+        #expect(added.contains { if case .log(let text) = $0 { text.contains("ESPHome node shed announces no status topic") } else { false } })
+        #expect(retained(relay.boardMessage(topic: "shed/switch/pump/state", payload: "OFF", at: at(2)))["gpiobridge/shed/status"] == "online")
+        #expect(retained(relay.tick(at: at(3600)))["gpiobridge/shed/status"] == nil, "a switch-only node may be silent for hours")
+        #expect(retained(relay.boardMessage(topic: "porch/switch/relay_1/state", payload: "ON", at: at(3601)))["gpiobridge/porch/status"] == "online")
+        #expect(retained(relay.tick(at: at(3631)))["gpiobridge/porch/status"] == "offline", "the declared node's silence: 30s")
+    }
+
+    @Test("the relay profile's unit and device_class win over the board's; a unit the board's class does not take drops the class")
+    func profileUnits() throws {
+        var relay = try core("""
+            fleet: {host: localhost}
+            boards:
+              - name: kitchen
+                tasmota:
+                  topic: tasmota_A1B2C3
+                  relays: {light: 1}
+                  sensors: {water: {field: DS18B20.Temperature, unit: °F}, raw: {field: ADC.Temperature, unit: counts}, fridge: SHT3X.Temperature}
+              - name: shed
+                pubsubclient: {interval: 3s, values: {soil: {topic: shed/soil, unit: "%", device_class: moisture}, number: test}}
+            discovery: true
+            """)
+        _ = relay.fleetConnected(at: at(0))
+        let connected = relay.tick(at: at(4))
+        let kitchen = retained(connected)[kitchenConfig]
+        #expect(try component(kitchen, "water")["unit_of_meas"] == .string("°F") && component(kitchen, "water")["dev_cla"] == .string("temperature"))
+        #expect(try component(kitchen, "raw")["unit_of_meas"] == .string("counts") && component(kitchen, "raw")["dev_cla"] == nil)
+        #expect(try component(kitchen, "fridge")["unit_of_meas"] == .string("°C"), "the board's default, the profile says nothing")
+        let shed = retained(relay.fleetConnected(at: at(5)))["homeassistant/device/gpiobridge_shed/config"]
+        #expect(try component(shed, "soil")["unit_of_meas"] == .string("%") && component(shed, "soil")["dev_cla"] == .string("moisture"))
+        #expect(try component(shed, "soil")["stat_cla"] == .string("measurement"))
+        #expect(try component(shed, "number")["unit_of_meas"] == nil && component(shed, "number")["dev_cla"] == nil)
     }
 }

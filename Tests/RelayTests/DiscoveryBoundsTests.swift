@@ -42,6 +42,7 @@ struct DiscoveryBoundsTests {
         }
         let node = #"{"stat_t":"n1/switch/x/state","cmd_t":"n1/switch/x/command","dev":{"ids":"n1","sw":"esphome v2024.6.1"}}"#
         actions += core.boardMessage(topic: "homeassistant/switch/n1/x/config", payload: node, at: at(2))
+        actions += core.tick(at: at(2.5))
         #expect(core.boardNames == ["fake_0", "fake_1", "fake_2"])
         #expect(errors(actions) == ["a tasmota board announced itself as fake_3, but 3 announced boards are mirrored already (discover.max_boards); it is not mirrored"])
         #expect(logs(actions).filter { $0.contains("max_boards") }.count == 1, "logged once, not 48 times")
@@ -82,6 +83,7 @@ struct DiscoveryBoundsTests {
             let config = #"{"stat_t":"big/switch/s\#(index)/state","cmd_t":"big/switch/s\#(index)/command","dev":{"ids":"big","sw":"esphome v2024.6.1"}}"#
             actions += core.boardMessage(topic: "homeassistant/switch/big/s\(index)/config", payload: config, at: at(1))
         }
+        _ = core.tick(at: at(1.5))
         #expect(core.mirror(of: "big")?.dialect.outputs.count == 64)
         #expect(errors(actions) == ["ESPHome node big announces more than 64 components; homeassistant/switch/big/s64/config is ignored"])
     }

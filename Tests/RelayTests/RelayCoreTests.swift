@@ -118,7 +118,7 @@ struct RelayCoreTests {
 
     @Test("a lost boards broker takes every board offline; commands wait and go out when it returns")
     func boardsBrokerLost() throws {
-        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
+        var core = RelayCore(profile: try profile(fleetYAML + "\nboards_broker: {host: lan}"), at: at(0), unixNow: 1_000)
         _ = core.boardsBroker(up: true, at: at(0))
         _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
         #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
@@ -136,12 +136,62 @@ struct RelayCoreTests {
 
     @Test("a boards' broker never reached: the fleet is told its boards are offline, whichever side comes first")
     func boardsBrokerNeverReached() throws {
-        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        let lan = fleetYAML + "\nboards_broker: {host: lan}"
+        var core = RelayCore(profile: try profile(lan), at: at(0), unixNow: 0)
         _ = core.fleetConnected(at: at(0))
         #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
-        var late = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        var late = RelayCore(profile: try profile(lan), at: at(0), unixNow: 0)
         _ = late.boardsBroker(up: false, at: at(0))
         #expect(retained(late.fleetConnected(at: at(1)))["gpiobridge/kitchen/status"] == "offline")
+    }
+
+    @Test("one broker for boards and fleet restarts: no offline-then-online flap; the board is asked again; silence past the settle time is offline")
+    func sharedBrokerRestart() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0.1)))["gpiobridge/kitchen/status"] == "online")
+        // The broker goes away: the fleet side first, as the relay service reports it.
+        core.fleetLost()
+        #expect(retained(core.boardsBroker(up: false, at: at(1))).isEmpty, "nobody could hear it, and on return it would be a flap")
+        #expect(retained(core.tick(at: at(5)))["gpiobridge/kitchen/status"] == nil)
+        _ = core.boardsBroker(up: true, at: at(10))
+        let back = core.fleetConnected(at: at(10))
+        #expect(retained(back)["gpiobridge/kitchen/status"] == "online", "what the fleet was told stands until the board says otherwise")
+        let lwt = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(10.05))
+        #expect(retained(lwt)["gpiobridge/kitchen/status"] == nil, "no flap")
+        #expect(sent(lwt) == ["cmnd/tasmota_A1B2C3/STATE "], "asked for its relays again")
+        // Another restart, and this time the board died meanwhile: its retained LWT is gone too.
+        core.fleetLost()
+        _ = core.boardsBroker(up: false, at: at(20))
+        _ = core.boardsBroker(up: true, at: at(30))
+        _ = core.fleetConnected(at: at(30))
+        #expect(retained(core.tick(at: at(32)))["gpiobridge/kitchen/status"] == "offline")
+    }
+
+    @Test("boards this relay mirrored before and mirrors no more are cleared once, 10 s after the fleet is reached; others' are left")
+    func staleBoards() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        guard case .subscribeFleet(let filters)? = core.start().last else {
+            Issue.record("no fleet subscriptions")
+            return
+        }
+        #expect(filters.contains("gpiobridge/+/info"))
+        _ = core.fleetConnected(at: at(0))
+        let old = #"{"kind":"tasmota","name":"garage","outputs":["door","bad/name","+"],"inputs":[],"sensors":["temp"],"via":"hub","seen":1}"#
+        #expect(core.fleetMessage(topic: "gpiobridge/garage/info", payload: old, at: at(0.1)).isEmpty)
+        _ = core.fleetMessage(topic: "gpiobridge/kitchen/info", payload: #"{"kind":"tasmota","name":"kitchen","via":"hub","seen":1}"#, at: at(0.1))
+        _ = core.fleetMessage(topic: "gpiobridge/pi/info", payload: #"{"kind":"agent","name":"pi","outputs":["led"],"seen":1}"#, at: at(0.1))
+        _ = core.fleetMessage(topic: "gpiobridge/shed/info", payload: #"{"kind":"esphome","name":"shed","via":"other-relay","seen":1}"#, at: at(0.1))
+        #expect(retained(core.tick(at: at(9.9))).keys.allSatisfy { !$0.contains("garage") })
+        let swept = core.tick(at: at(10))
+        #expect(retained(swept).filter { !$0.key.contains("kitchen") && !$0.key.contains("tutorial") }
+                    == ["gpiobridge/garage/status": "", "gpiobridge/garage/info": "", "gpiobridge/garage/door": "",
+                        "gpiobridge/garage/temp": "", "homeassistant/device/gpiobridge_garage/config": ""],
+                "only plain names are cleared; the mirrored board, the agent and another relay's board are left")
+        #expect(swept.contains(.log("cleared 1 board this relay no longer mirrors: garage")))
+        _ = core.fleetMessage(topic: "gpiobridge/late/info", payload: #"{"kind":"tasmota","name":"late","via":"hub","seen":1}"#, at: at(11))
+        #expect(retained(core.tick(at: at(30))).keys.allSatisfy { !$0.contains("late") }, "one sweep per start")
     }
 
     @Test("with Home Assistant on, the relay is a device of its own, so the boards' via_device exists; a board may not take its name")
@@ -221,6 +271,8 @@ struct RelayCoreTests {
     func relayInfoRefresh() throws {
         var core = RelayCore(profile: try profile("relay: {id: hub}\nfleet: {host: localhost}"), at: at(0), unixNow: 1_000)
         _ = core.fleetConnected(at: at(0))
+        #expect(core.nextDeadline() == at(10), "the sweep of boards no longer mirrored")
+        _ = core.tick(at: at(10))
         #expect(core.nextDeadline() == at(300))
         #expect(retained(core.tick(at: at(300)))["gpiobridge/hub/info"]?.contains(#""seen":1300"#) == true)
         #expect(core.nextDeadline() == at(600))
@@ -237,6 +289,8 @@ struct RelayCoreTests {
         for (node, config) in zip(["a", "b", "c"], configs) {
             _ = core.boardMessage(topic: "homeassistant/switch/\(node)/x/config", payload: config, at: at(1))
         }
+        #expect(core.boardNames.isEmpty, "a new node is mirrored once its retained configs are read")
+        _ = core.tick(at: at(1.5))
         #expect(core.boardNames == ["a", "b", "c"])
         let zigbee = #"{"stat_t":"zigbee2mqtt/lamp","cmd_t":"zigbee2mqtt/lamp/set","dev":{"ids":["0x00124b"],"mf":"IKEA","sw":"2.3.0"}}"#
         _ = core.boardMessage(topic: "homeassistant/switch/lamp/switch/config", payload: zigbee, at: at(2))
@@ -247,10 +301,15 @@ struct RelayCoreTests {
     func esphomeDiscovery() throws {
         var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {esphome: true}"), at: at(0), unixNow: 0)
         _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
         let switchConfig = #"{"name":"Relay","stat_t":"garden/switch/pump/state","cmd_t":"garden/switch/pump/command","avty_t":"garden/status","uniq_id":"ESPswitchpump","dev":{"ids":"240ac4123456","name":"garden","sw":"esphome v2024.6.1","mdl":"nodemcuv2","mf":"espressif"}}"#
         _ = core.boardMessage(topic: "homeassistant/switch/garden/pump/config", payload: switchConfig, at: at(1))
         let sensorConfig = #"{"~":"garden/sensor/soil","name":"Soil","stat_t":"~/state","dev":{"ids":"240ac4123456","sw":"esphome v2024.6.1"}}"#
-        _ = core.boardMessage(topic: "homeassistant/sensor/garden/soil/config", payload: sensorConfig, at: at(2))
+        _ = core.boardMessage(topic: "homeassistant/sensor/garden/soil/config", payload: sensorConfig, at: at(1.2))
+        let defined = core.tick(at: at(1.5))
+        #expect(retained(defined)["homeassistant/device/gpiobridge_garden/config"] == nil, "Home Assistant is off here")
+        #expect(retained(defined)["gpiobridge/garden/info"]?.contains(#""outputs":["pump"],"inputs":[],"sensors":["soil"]"#) == true,
+                "one info with every component, not one per config")
         #expect(core.boardNames == ["garden"])
         #expect(core.mirror(of: "garden")?.dialect.outputs == ["pump"])
         #expect(core.mirror(of: "garden")?.dialect.sensors == ["soil"])
