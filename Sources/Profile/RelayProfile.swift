@@ -39,12 +39,18 @@ public struct MirroredName: Sendable, Equatable {
     /// A sensor's unit and Home Assistant device class, when the profile says (they win over the board's).
     public var unit: String?
     public var deviceClass: String?
+    /// An ESPHome entity's own state and command topics, where its YAML sets them.
+    public var stateTopic: String?
+    public var commandTopic: String?
 
-    public init(name: String, board: String, unit: String? = nil, deviceClass: String? = nil) {
+    public init(name: String, board: String, unit: String? = nil, deviceClass: String? = nil, stateTopic: String? = nil,
+                commandTopic: String? = nil) {
         self.name = name
         self.board = board
         self.unit = unit
         self.deviceClass = deviceClass
+        self.stateTopic = stateTopic
+        self.commandTopic = commandTopic
     }
 }
 
@@ -199,7 +205,7 @@ extension ProfileDecoder {
                 let relays = names(tasmota, "relays", expected: "a relay number (POWER1 is 1, up to 32)") { text in
                     Int(text).flatMap { (1...32).contains($0) ? text : nil }
                 }
-                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: sensorNames(tasmota, "sensors", boardKey: "field"))
+                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: entityNames(tasmota, "sensors", boardKey: "field", sensor: true))
             }
         case "esphome":
             flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors", "silence"]).flatMap { node in
@@ -210,8 +216,9 @@ extension ProfileDecoder {
                           hint: "write the node's name, such as porch")
                     return nil
                 }
-                return .esphome(prefix: prefix, switches: names(node, "switches") { $0 },
-                                binarySensors: names(node, "binary_sensors") { $0 }, sensors: sensorNames(node, "sensors", boardKey: "id"),
+                return .esphome(prefix: prefix, switches: entityNames(node, "switches", topics: ["state_topic", "command_topic"]),
+                                binarySensors: entityNames(node, "binary_sensors", topics: ["state_topic"]),
+                                sensors: entityNames(node, "sensors", topics: ["state_topic"], sensor: true),
                                 silenceMilliseconds: duration(node, "silence", in: 1000...86_400_000))
             }
         default:
@@ -275,15 +282,27 @@ extension ProfileDecoder {
         }
     }
 
-    /// Sensors: `temperature: BME280.Temperature`, or with what Home Assistant should show,
-    /// `temperature: {field: BME280.Temperature, unit: °F, device_class: temperature}` (`id:` for ESPHome).
-    private func sensorNames(_ fields: Fields, _ key: String, boardKey: String) -> [MirroredName] {
+    /// Entities by their name on the board: `temperature: BME280.Temperature`, or in full, with what
+    /// Home Assistant should show of a sensor and an ESPHome entity's own topics:
+    /// `temperature: {field: BME280.Temperature, unit: °F, device_class: temperature}`,
+    /// `light: {id: relay_1, state_topic: porch/light, command_topic: porch/light/set}`.
+    private func entityNames(_ fields: Fields, _ key: String, boardKey: String = "id", topics: [String] = [], sensor: Bool = false) -> [MirroredName] {
         entries(fields, key).compactMap { name, node in
             if let text = node.scalar { return MirroredName(name: name, board: text) }
-            guard let entry = self.fields(node, path: fields.path(key) + "." + name, known: [boardKey, "unit", "device_class"]),
+            let known = [boardKey] + topics + (sensor ? ["unit", "device_class"] : [])
+            guard let entry = self.fields(node, path: fields.path(key) + "." + name, known: known),
                   required(entry, boardKey, hint: "add \(boardKey): (its name on the board)") != nil, let board = string(entry, boardKey) else { return nil }
-            let (unit, deviceClass) = sensorClass(entry)
-            return MirroredName(name: name, board: board, unit: unit, deviceClass: deviceClass)
+            let (unit, deviceClass) = sensor ? sensorClass(entry) : (nil, nil)
+            func topic(_ key: String) -> String? {
+                guard let text = string(entry, key) else { return nil }
+                guard TopicName.isValid(text) else {
+                    issue(entry, key, "\"\(text)\" is not a topic without wildcards")
+                    return nil
+                }
+                return text
+            }
+            return MirroredName(name: name, board: board, unit: unit, deviceClass: deviceClass, stateTopic: topic("state_topic"),
+                                commandTopic: topic("command_topic"))
         }
     }
 

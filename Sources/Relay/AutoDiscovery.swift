@@ -125,6 +125,9 @@ struct ESPHomeAnnouncement: Equatable {
     var label: String?
     /// Whether the config names an availability topic: a node with birth and will off has none.
     var announcesStatus = true
+    /// The entity's own state and command topics, where its YAML sets them.
+    var customStateTopic: String?
+    var customCommandTopic: String?
 
     static let filters = ["homeassistant/+/+/+/config"]
 
@@ -178,12 +181,29 @@ struct ESPHomeAnnouncement: Equatable {
             throw AnnouncementError("ESPHome component \(levels[3]) has the state topic \(quotedExcerpt(stateTopic)), with +, # or an empty level")
         }
         let stateLevels = stateTopic.split(separator: "/", omittingEmptySubsequences: false)
-        guard stateLevels.count >= 4, stateLevels.last == "state", stateLevels[stateLevels.count - 3] == levels[1] else {
-            throw AnnouncementError("ESPHome component \(levels[3]) has the state topic \(stateTopic), not <prefix>/\(levels[1])/<id>/state")
-        }
         self.component = component
-        self.objectID = String(stateLevels[stateLevels.count - 2])
-        self.prefix = stateLevels.dropLast(3).joined(separator: "/")
+        if stateLevels.count >= 4, stateLevels.last == "state", stateLevels[stateLevels.count - 3] == levels[1] {
+            objectID = String(stateLevels[stateLevels.count - 2])
+            prefix = stateLevels.dropLast(3).joined(separator: "/")
+        } else {
+            // The entity's own state_topic: its object id is the config's, the node's prefix its
+            // status topic's (else the node's name).
+            objectID = String(levels[3])
+            if case .string(let availability)? = config["avty_t"] ?? config["availability_topic"], availability.hasSuffix("/status"),
+               TopicName.isPlainPrefix(String(availability.dropLast("/status".count))) {
+                prefix = String(availability.dropLast("/status".count))
+            } else {
+                prefix = String(levels[2])
+            }
+            customStateTopic = stateTopic
+        }
+        if component == .switch, case .string(let command)? = config["cmd_t"] ?? config["command_topic"],
+           command != "\(prefix)/switch/\(objectID)/command" {
+            guard TopicName.isValid(command) else {
+                throw AnnouncementError("ESPHome component \(levels[3]) has the command topic \(quotedExcerpt(command)), with + or #")
+            }
+            customCommandTopic = command
+        }
         var identifiers: [String] = []
         switch device?["ids"] ?? device?["identifiers"] {
         case .string(let id)?: identifiers = [id]

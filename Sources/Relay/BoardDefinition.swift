@@ -45,7 +45,10 @@ public struct BoardDefinition: Sendable {
             self.init(name: settings.name, kind: .tasmota, dialect: dialect, declared: true)
         case .esphome(let prefix, let switches, let binarySensors, let sensors, let silence):
             func entities(_ names: [MirroredName]) -> [ESPHomeDialect.Entity] {
-                names.map { .init(name: $0.name, id: $0.board, profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass)) }
+                names.map {
+                    .init(name: $0.name, id: $0.board, profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass),
+                          stateTopic: $0.stateTopic, commandTopic: $0.commandTopic)
+                }
             }
             var dialect = ESPHomeDialect(prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
                                          sensors: entities(sensors))

@@ -15,14 +15,20 @@ public struct ESPHomeDialect: BoardDialect {
         public var label: String?
         /// What the profile says of a sensor's unit and class, over what the node announces.
         public var profileDescription: SensorDescription
+        /// The entity's own `state_topic:` and `command_topic:`, where the node's YAML sets them
+        /// instead of `<prefix>/<component>/<id>/state` and `.../command`.
+        public var stateTopic: String?
+        public var commandTopic: String?
 
         public init(name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil,
-                    profileDescription: SensorDescription = SensorDescription()) {
+                    profileDescription: SensorDescription = SensorDescription(), stateTopic: String? = nil, commandTopic: String? = nil) {
             self.name = name
             self.id = id
             self.description = description
             self.label = label
             self.profileDescription = profileDescription
+            self.stateTopic = stateTopic
+            self.commandTopic = commandTopic
         }
     }
 
@@ -42,7 +48,9 @@ public struct ESPHomeDialect: BoardDialect {
     }
 
     public var subscriptions: [String] {
-        ["\(prefix)/status", "\(prefix)/switch/+/state", "\(prefix)/binary_sensor/+/state", "\(prefix)/sensor/+/state"]
+        let custom = (switches + binarySensors + sensorEntities).compactMap(\.stateTopic)
+        return ["\(prefix)/status", "\(prefix)/switch/+/state", "\(prefix)/binary_sensor/+/state", "\(prefix)/sensor/+/state"]
+            + Array(Set(custom)).sorted()
     }
     public var outputs: [String] { switches.map(\.name) }
     public var inputs: [String] { binarySensors.map(\.name) }
@@ -65,6 +73,8 @@ public struct ESPHomeDialect: BoardDialect {
                 var merged = entity
                 merged.description = match.description
                 merged.label = match.label
+                merged.stateTopic = entity.stateTopic ?? match.stateTopic
+                merged.commandTopic = entity.commandTopic ?? match.commandTopic
                 return merged
             }
         }
@@ -82,6 +92,14 @@ public struct ESPHomeDialect: BoardDialect {
             case "offline": return [.availability(false)]
             default: return [.malformed(topic: topic, reason: "status says \"\(payload)\", not online or offline")]
             }
+        }
+        // Entities with a state topic of their own.
+        if let entity = switches.first(where: { $0.stateTopic == topic }) ?? binarySensors.first(where: { $0.stateTopic == topic }) {
+            guard let on = stateWord(payload) else { return [.malformed(topic: topic, reason: "\"\(payload.prefix(40))\" is not ON or OFF")] }
+            return [.state(name: entity.name, on: on)]
+        }
+        if let entity = sensorEntities.first(where: { $0.stateTopic == topic }) {
+            return [reading(payload, for: entity.name) ?? .malformed(topic: topic, reason: "\"\(payload.prefix(40))\" is not a number")]
         }
         // `<prefix>/<component>/<id>/state`, read once instead of spelled out for every entity.
         guard topic.hasPrefix(prefix + "/"), topic.hasSuffix("/state") else { return [] }
@@ -102,7 +120,7 @@ public struct ESPHomeDialect: BoardDialect {
 
     public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
         guard let entity = switches.first(where: { $0.name == name }) else { return .refused("\(name) is not a switch of this node") }
-        let topic = "\(prefix)/switch/\(entity.id)/command"
+        let topic = entity.commandTopic ?? "\(prefix)/switch/\(entity.id)/command"
         switch command {
         case .query: return .answerFromRecord
         case .set(let on, nil): return .send([BoardMessage(topic: topic, payload: on ? "ON" : "OFF")])

@@ -535,7 +535,8 @@ public struct RelayCore: Sendable {
         guard let components = esphomeNodes[node], let prefix = components.first?.prefix else { return [] }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
             components.filter { $0.component == kind }.map {
-                .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label)
+                .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label,
+                      stateTopic: $0.customStateTopic, commandTopic: $0.customCommandTopic)
             }
                 .sorted { $0.name < $1.name }
         }

@@ -39,7 +39,8 @@ extension RelayProfile {
         }
         func names(_ key: String, _ names: [MirroredName], boardKey: String = "") -> String {
             let entries = names.map { name in
-                let described = sensorClass(name.unit, name.deviceClass)
+                let described = sensorClass(name.unit, name.deviceClass) + (name.stateTopic.map { ", state_topic: \(yamlScalar($0))" } ?? "")
+                    + (name.commandTopic.map { ", command_topic: \(yamlScalar($0))" } ?? "")
                 return described.isEmpty ? "\(yamlScalar(name.name)): \(yamlScalar(name.board))"
                     : "\(yamlScalar(name.name)): {\(boardKey): \(yamlScalar(name.board))\(described)}"
             }
@@ -54,7 +55,8 @@ extension RelayProfile {
                     names("relays", relays), names("sensors", sensors, boardKey: "field")]
         case .esphome(let prefix, let switches, let binarySensors, let sensors, let silence):
             return ["    esphome:", "      node: \(yamlScalar(prefix))", "      prefix: \(yamlScalar(prefix))",
-                    names("switches", switches), names("binary_sensors", binarySensors), names("sensors", sensors, boardKey: "id")]
+                    names("switches", switches, boardKey: "id"), names("binary_sensors", binarySensors, boardKey: "id"),
+                    names("sensors", sensors, boardKey: "id")]
                 + (silence.map { ["      silence: \(formatProfileDuration(milliseconds: $0))"] } ?? [])
         case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
             let valueEntries = values.map { value in

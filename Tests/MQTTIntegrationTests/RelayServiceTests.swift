@@ -284,6 +284,40 @@ struct RelayServiceTests {
         }
     }
 
+    @Test("ESPHome nodes as their YAML may set them: their own state and command topics, birth and will off; declared and announced")
+    func esphomeVariants() async throws {
+        let yaml = """
+            relay: {id: hub}
+            fleet: {host: localhost}
+            boards:
+              - name: porch
+                esphome: {node: porch, silence: 30s, switches: {light: {id: relay_1, state_topic: porch/light, command_topic: porch/light/set}}}
+            discover: {esphome: true}
+            """
+        try await withMosquitto { broker in
+            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["Relay 1"],
+                                        ownTopics: ["Relay 1": (state: "porch/light", command: "porch/light/set")], hasStatus: false)
+            let shed = try ESPHomeNode(node: "shed", port: broker.ports.plain, switches: ["Pump"],
+                                       ownTopics: ["Pump": (state: "shed/pump", command: "shed/pump/do")], hasStatus: false)
+            try await withRunningClients([porch.client, shed.client]) {
+                try await shed.announceSwitch(named: "Pump")
+                try await withRelay(yaml, fleet: broker) { relay in
+                    // Declared: its retained state says it is alive; commands go to its own command topic.
+                    try await relay.expectMessage("gpiobridge/porch/status", "online")
+                    try await relay.expectMessage("gpiobridge/porch/light", "OFF")
+                    try await relay.publish("gpiobridge/porch/light/set", "ON")
+                    try await relay.expectMessage("gpiobridge/porch/light", "ON")
+                    #expect(porch.commands == ["relay_1 ON"])
+                    // Announced: its config's topics are used, and it is online once heard from.
+                    try await relay.expectMessage("gpiobridge/shed/status", "online")
+                    try await relay.publish("gpiobridge/shed/pump/set", "ON")
+                    try await relay.expectMessage("gpiobridge/shed/pump", "ON")
+                    #expect(shed.commands == ["pump ON"])
+                }
+            }
+        }
+    }
+
     @Test("a flood of fake announcements: the relay mirrors discover.max_boards of them, reports the rest once on its error topic, and keeps working")
     func announcementFlood() async throws {
         let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true, max_boards: 5}\n"

@@ -26,13 +26,19 @@ struct RelayDescriptionTests {
               - name: shed
                 pubsubclient:
                   interval: 1500ms
-                  values: {temperature: {topic: shed/climate, json: bme.temp}, raw: shed/raw}
+                  values: {temperature: {topic: shed/climate, json: bme.temp, unit: °C, device_class: temperature}, raw: shed/raw}
                   inputs: {door: {topic: shed/door, on: "open: yes", off: "#closed"}}
                   commands: {lamp: {topic: shed/lamp, on: "on", off: "off"}}
               - name: hall
-                tasmota: {topic: hall_01, full_topic: "%topic%/%prefix%/", relays: {a: 1, b: 2}}
+                tasmota: {topic: hall_01, full_topic: "%topic%/%prefix%/", relays: {a: 1, b: 2}, sensors: {power: {field: ENERGY.Power, unit: kW}}}
               - name: porch
-                esphome: {node: porch, prefix: home/porch, binary_sensors: {motion: pir}}
+                esphome:
+                  node: porch
+                  prefix: home/porch
+                  silence: 5m
+                  binary_sensors: {motion: pir}
+                  switches: {light: {id: relay_1, state_topic: porch/light, command_topic: porch/light/set}}
+                  sensors: {soil: {id: soil, state_topic: porch/soil, unit: "%", device_class: moisture}}
             discover: {tasmota: true, max_boards: 20}
             buffer: {commands: 0, max_age: 1h}
             discovery: {enabled: true, prefix: ha}

@@ -168,4 +168,19 @@ struct BoardIdentityTests {
         #expect(try component(shed, "soil")["stat_cla"] == .string("measurement"))
         #expect(try component(shed, "number")["unit_of_meas"] == nil && component(shed, "number")["dev_cla"] == nil)
     }
+
+    @Test("an announced entity's own state and command topics are taken from its config")
+    func announcedOwnTopics() throws {
+        var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}")
+        _ = relay.boardsBroker(up: true, at: at(0))
+        _ = relay.fleetConnected(at: at(0))
+        let config = #"{"name":"Pump","stat_t":"shed/pump","cmd_t":"shed/pump/do","avty_t":"shed/status","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
+        _ = relay.boardMessage(topic: "homeassistant/switch/shed/pump/config", payload: config, at: at(1))
+        let defined = relay.tick(at: at(1.5))
+        #expect(defined.contains { if case .subscribeBoards(let filters) = $0 { filters.contains("shed/pump") && filters.contains("shed/status") } else { false } })
+        _ = relay.boardMessage(topic: "shed/status", payload: "online", at: at(2))
+        #expect(retained(relay.boardMessage(topic: "shed/pump", payload: "OFF", at: at(2)))["gpiobridge/shed/pump"] == "OFF")
+        let sent = relay.fleetMessage(topic: "gpiobridge/shed/pump/set", payload: "ON", at: at(3))
+        #expect(sent.contains(.send(topic: "shed/pump/do", payload: "ON")))
+    }
 }

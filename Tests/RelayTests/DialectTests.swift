@@ -86,6 +86,16 @@ struct ESPHomeDialectTests {
         #expect(node.events(topic: "porch/sensor/other/state", payload: "1").isEmpty)
     }
 
+    @Test("entities with their own state and command topics (set in the node's YAML)")
+    func ownTopics() {
+        let custom = ESPHomeDialect(prefix: "porch", switches: [.init(name: "light", id: "relay_1", stateTopic: "porch/light", commandTopic: "porch/light/set")],
+                                    sensors: [.init(name: "soil", id: "soil", stateTopic: "garden/soil")])
+        #expect(custom.subscriptions.contains("porch/light") && custom.subscriptions.contains("garden/soil"))
+        #expect(custom.events(topic: "porch/light", payload: "ON") == [.state(name: "light", on: true)])
+        #expect(custom.events(topic: "garden/soil", payload: "41.5") == [.value(name: "soil", "41.5")])
+        #expect(custom.command(.set(on: false, pulseMilliseconds: nil), for: "light", current: nil) == .send([BoardMessage(topic: "porch/light/set", payload: "OFF")]))
+    }
+
     @Test("a declared node's states for object ids the profile does not name are reported; an announced node's are not")
     func undeclared() {
         var declared = node

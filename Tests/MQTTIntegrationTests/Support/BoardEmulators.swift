@@ -123,6 +123,10 @@ final class ESPHomeNode: Sendable {
     let client: MQTTClient
     /// Object id → name, for every entity.
     let names: [String: String]
+    /// Object id → the entity's own state and command topics, where its YAML sets them.
+    let ownTopics: [String: (state: String, command: String?)]
+    /// Whether it has `<node>/status` (birth and will); ESPHome allows both to be off.
+    let hasStatus: Bool
     private let switches: Locked<[String: Bool]>
     private let received = Locked<[String]>([])
     private let tasks: Locked<[Task<Void, Never>]> = Locked([])
@@ -132,21 +136,28 @@ final class ESPHomeNode: Sendable {
         String(name.lowercased().map { $0 == " " ? "_" : $0 }.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" ? $0 : "_" })
     }
 
-    init(node: String, port: Int, switches: [String], binarySensors: [String] = [], sensors: [String] = []) throws {
+    /// `ownTopics` is keyed by entity name; `hasStatus` false is `birth_message:` and `will_message:` empty.
+    init(node: String, port: Int, switches: [String], binarySensors: [String] = [], sensors: [String] = [],
+         ownTopics: [String: (state: String, command: String?)] = [:], hasStatus: Bool = true) throws {
         self.node = node
+        self.hasStatus = hasStatus
         names = Dictionary((switches + binarySensors + sensors).map { (Self.objectID($0), $0) }, uniquingKeysWith: { first, _ in first })
+        self.ownTopics = Dictionary(ownTopics.map { (Self.objectID($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.switches = Locked(Dictionary(uniqueKeysWithValues: switches.map { (Self.objectID($0), false) }))
         var configuration = clientConfiguration(port: port, node, version: .v3_1_1)
         configuration.fallbackToV3_1_1 = false
-        configuration.will = WillMessage(topic: "\(node)/status", payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
+        if hasStatus {
+            configuration.will = WillMessage(topic: "\(node)/status", payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
+        }
         client = try MQTTClient(configuration: configuration, logger: testLogger("esphome"))
         let states = client.connectionStates()
         tasks.withLock { tasks in
             tasks.append(Task { [self] in
                 for await state in states where state.isConnected {
                     _ = try? await client.subscribe(to: "\(node)/switch/+/command", qos: .atMostOnce)
-                    try? await client.publish(to: "\(node)/status", payload: "online", qos: .atLeastOnce, retain: true)
-                    for (id, on) in self.switches.value { try? await client.publish(to: "\(node)/switch/\(id)/state", payload: on ? "ON" : "OFF", retain: true) }
+                    for command in self.ownTopics.values.compactMap(\.command) { _ = try? await client.subscribe(to: command, qos: .atMostOnce) }
+                    if hasStatus { try? await client.publish(to: "\(node)/status", payload: "online", qos: .atLeastOnce, retain: true) }
+                    for (id, on) in self.switches.value { try? await client.publish(to: stateTopic("switch", id), payload: on ? "ON" : "OFF", retain: true) }
                 }
             })
             tasks.append(Task { [self] in
@@ -157,10 +168,20 @@ final class ESPHomeNode: Sendable {
 
     var commands: [String] { received.value }
 
+    private func stateTopic(_ component: String, _ id: String) -> String { ownTopics[id]?.state ?? "\(node)/\(component)/\(id)/state" }
+
     private func handle(_ topic: String, _ payload: String) async {
         let levels = topic.split(separator: "/").map(String.init)
-        guard levels.count == 4, levels[3] == "command", let current = switches.value[levels[2]] else { return }
-        received.withLock { $0.append("\(levels[2]) \(payload)") }
+        let id: String
+        if let own = ownTopics.first(where: { $0.value.command == topic }) {
+            id = own.key
+        } else if levels.count == 4, levels[3] == "command", ownTopics[levels[2]]?.command == nil {
+            id = levels[2]
+        } else {
+            return
+        }
+        guard let current = switches.value[id] else { return }
+        received.withLock { $0.append("\(id) \(payload)") }
         let next: Bool
         switch payload.uppercased() {
         case "ON": next = true
@@ -168,23 +189,26 @@ final class ESPHomeNode: Sendable {
         case "TOGGLE": next = !current
         default: return
         }
-        switches.withLock { $0[levels[2]] = next }
-        try? await client.publish(to: "\(node)/switch/\(levels[2])/state", payload: next ? "ON" : "OFF", retain: true)
+        switches.withLock { $0[id] = next }
+        try? await client.publish(to: stateTopic("switch", id), payload: next ? "ON" : "OFF", retain: true)
     }
 
     /// A sensor's reading, as ESPHome formats it (`18.25`; `nan` when the sensor failed).
     func publishSensor(named name: String, _ value: String) async throws {
-        try await client.publish(to: "\(node)/sensor/\(Self.objectID(name))/state", payload: value, retain: true)
+        try await client.publish(to: stateTopic("sensor", Self.objectID(name)), payload: value, retain: true)
     }
 
     func publishBinarySensor(named name: String, on: Bool) async throws {
-        try await client.publish(to: "\(node)/binary_sensor/\(Self.objectID(name))/state", payload: on ? "ON" : "OFF", retain: true)
+        try await client.publish(to: stateTopic("binary_sensor", Self.objectID(name)), payload: on ? "ON" : "OFF", retain: true)
     }
 
-    /// Its Home Assistant discovery for a switch, abbreviated as ESPHome writes it.
+    /// Its Home Assistant discovery for a switch, abbreviated as ESPHome writes it: its own topics
+    /// where it has them, and no availability without a status topic.
     func announceSwitch(named name: String) async throws {
         let id = Self.objectID(name)
-        let config = #"{"name":"\#(name)","stat_t":"\#(node)/switch/\#(id)/state","cmd_t":"\#(node)/switch/\#(id)/command","avty_t":"\#(node)/status","uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
+        let command = ownTopics[id]?.command ?? "\(node)/switch/\(id)/command"
+        let availability = hasStatus ? #","avty_t":"\#(node)/status""# : ""
+        let config = #"{"name":"\#(name)","stat_t":"\#(stateTopic("switch", id))","cmd_t":"\#(command)"\#(availability),"uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
         try await client.publish(to: "homeassistant/switch/\(node)/\(id)/config", payload: config, qos: .atLeastOnce, retain: true)
     }
 
