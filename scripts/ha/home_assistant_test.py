@@ -600,6 +600,11 @@ async def run(arguments, work):
             porch_temperature = entities["gpiobridge_porch_temperature"]["entity_id"]
             state = await eventually(f"{porch_temperature} shows the node's 21.0", lambda: ha_state(porch_temperature, "21.0"))
             check(state["attributes"].get("unit_of_measurement") == "°C", f"{porch_temperature} has the node's unit (°C)")
+            porch.publish("porch/sensor/temperature/state", "nan", retain=True)
+            await eventually(f"{porch_temperature} is unknown after the node's nan", lambda: ha_state(porch_temperature, "unknown"))
+            print(f"  ok: the node's nan (no reading) shows as unknown in {porch_temperature}")
+            porch.publish("porch/sensor/temperature/state", "21.5", retain=True)
+            await eventually(f"{porch_temperature} reads again", lambda: ha_state(porch_temperature, "21.5"))
 
             print("== boards that announce themselves come and go")
             garage = Tasmota(port, "tasmota_D4E5F6", "A4CF12D4E5F7").start()
@@ -658,8 +663,13 @@ async def run(arguments, work):
 
         # Warnings about this test's setup, not about anything gpiobridge sent.
         setup = ("Skipping pip installation", "zlib_ng and isal are not available", "Support for the running Python version")
+        # Home Assistant also reads the ESPHome node's own configs: its own entity complains about the
+        # node's nan on the node's topic. That is between the node and Home Assistant, not ours.
+        def about_a_board(line):
+            topic = re.search(r"topic: '([^']+)'", line)
+            return topic is not None and not topic.group(1).startswith("gpiobridge/")
         complaints = [line for line in home_assistant.log_lines()
-                      if re.search(r" (WARNING|ERROR|CRITICAL) ", line) and not any(text in line for text in setup)]
+                      if re.search(r" (WARNING|ERROR|CRITICAL) ", line) and not any(text in line for text in setup) and not about_a_board(line)]
         check(not complaints, "Home Assistant logged no warning or error (its MQTT integration, sensors, entities)"
               + "".join(f"\n    {line}" for line in complaints))
     finally:
