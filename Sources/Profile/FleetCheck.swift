@@ -34,26 +34,26 @@ public enum FleetCheck {
             }
         }
 
-        // Topics plain boards are known by: whoever else publishes there speaks for the board.
-        var readers: [String: String] = [:]
+        // Topics plain boards are known by: whoever else publishes there speaks for the board,
+        // unless the sketches say which JSON messages are theirs (match:).
+        var readers: [String: [(match: PlainMatch?, owner: String)]] = [:]
         for relay in relays {
             for board in relay.boards {
-                guard case .pubsubclient(_, _, let values, let inputs, _) = board.flavour else { continue }
-                let topics = Set(values.map(\.topic) + inputs.map(\.topic))
-                for topic in topics.sorted() {
-                    if let first = readers[topic] {
+                guard case .pubsubclient(_, _, let values, let inputs, _, let match) = board.flavour else { continue }
+                for topic in Set(values.map(\.topic) + inputs.map(\.topic)).sorted() {
+                    let owner = "board \(board.name) of \(relay.source)"
+                    if let first = readers[topic]?.first(where: { match == nil || $0.match == nil || $0.match == match }) {
                         warnings.append(FleetWarning(place: place(relay.source, board.origin.location), path: board.origin.path,
-                                                     message: "board \(board.name) reads \(topic), as \(first) does: each would take the other's messages for its own",
-                                                     hint: "give each sketch its own topic, such as \(board.name)/\(topic)"))
-                    } else {
-                        readers[topic] = "board \(board.name) of \(relay.source)"
+                                                     message: "board \(board.name) reads \(topic), as \(first.owner) does: each would take the other's messages for its own",
+                                                     hint: "give each sketch its own topic, such as \(board.name)/\(topic), or say which messages are whose with match: {json: ..., equals: ...}"))
                     }
+                    readers[topic, default: []].append((match, owner))
                 }
             }
         }
         for agent in agents {
             for publisher in agent.publishers {
-                guard let reader = readers[publisher.topic] else { continue }
+                guard let reader = readers[publisher.topic]?.first?.owner else { continue }
                 warnings.append(FleetWarning(place: place(agent.source, publisher.origin.location(of: "topic")), path: "\(publisher.origin.path).topic",
                                              message: "the agent publishes to \(publisher.topic), which the relay reads as \(reader): that board would seem alive with the agent's numbers",
                                              hint: "publish to a topic of the agent's own, such as \(agent.device.baseTopic)/\(publisher.name)"))

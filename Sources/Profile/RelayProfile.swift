@@ -60,7 +60,20 @@ public enum BoardFlavour: Sendable, Equatable {
     case esphome(prefix: String, switches: [MirroredName], binarySensors: [MirroredName], sensors: [MirroredName], silenceMilliseconds: Int?)
     /// A plain sketch: it publishes every `intervalMilliseconds` and is offline after
     /// `silentIntervals` of them without a message.
-    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic])
+    /// With `match`, only JSON messages whose field at `match.path` is `match.value` are the board's.
+    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic],
+                      match: PlainMatch?)
+}
+
+/// How a sketch that shares its topics with others tells its messages apart: a JSON field and its value.
+public struct PlainMatch: Sendable, Equatable {
+    public var path: [String]
+    public var value: String
+
+    public init(path: [String], value: String) {
+        self.path = path
+        self.value = value
+    }
 }
 
 /// A topic a plain sketch publishes numbers on: the whole payload, or the number at `jsonPath`.
@@ -222,7 +235,7 @@ extension ProfileDecoder {
                                 silenceMilliseconds: duration(node, "silence", in: 1000...86_400_000))
             }
         default:
-            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands"]).flatMap { sketch in
+            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands", "match"]).flatMap { sketch in
                 guard required(sketch, "interval", hint: "add interval: 3s (how often the sketch publishes)") != nil,
                       let interval = duration(sketch, "interval", in: 100...86_400_000) else { return nil }
                 var values: [PlainValue] = []
@@ -251,8 +264,15 @@ extension ProfileDecoder {
                 }
                 let inputs = words("inputs", defaults: ("ON", "OFF"), hint: "add topic: home/door")
                 let commands = words("commands", defaults: ("1", "0"), hint: "add topic: test")
+                var match: PlainMatch?
+                if let node = sketch["match"], let entry = self.fields(node, path: sketch.path("match"), known: ["json", "equals"]),
+                   required(entry, "json", hint: "add json: board (the field that names the sketch)") != nil,
+                   required(entry, "equals", hint: "add equals: kitchen (this sketch's value of it)") != nil,
+                   let path = string(entry, "json"), let value = string(entry, "equals") {
+                    match = PlainMatch(path: path.split(separator: ".").map(String.init), value: value)
+                }
                 return .pubsubclient(intervalMilliseconds: interval, silentIntervals: int(sketch, "silent_intervals", in: 1...1000) ?? 3,
-                                     values: values, inputs: inputs, commands: commands)
+                                     values: values, inputs: inputs, commands: commands, match: match)
             }
         }
         guard let name, let flavour else { return nil }

@@ -54,13 +54,14 @@ public struct BoardDefinition: Sendable {
                                          sensors: entities(sensors))
             dialect.reportsUndeclared = true
             self.init(name: settings.name, kind: .esphome, dialect: dialect, silenceLimit: silence.map { .milliseconds($0) }, declared: true)
-        case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
+        case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands, let match):
             let dialect = PubSubClientDialect(values: values.map {
                                                   .init(name: $0.name, topic: $0.topic, jsonPath: $0.jsonPath,
                                                         description: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass))
                                               },
                                               inputs: inputs.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
-                                              commands: commands.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) })
+                                              commands: commands.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
+                                              match: match)
             self.init(name: settings.name, kind: .pubsubclient, dialect: dialect,
                       silenceLimit: .milliseconds(interval * silentIntervals), declared: true)
         }

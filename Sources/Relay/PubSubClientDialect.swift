@@ -1,3 +1,4 @@
+import Profile
 import Scheme
 import JSON
 
@@ -60,10 +61,14 @@ public struct PubSubClientDialect: BoardDialect {
     public var commands: [CommandTopic]
 
     /// A sketch with these topics; its mirrored names are those of the values, inputs and commands.
-    public init(values: [Value], inputs: [Input] = [], commands: [CommandTopic] = []) {
+    /// Which JSON messages are this sketch's, where it shares its topics with others.
+    public var match: PlainMatch?
+
+    public init(values: [Value], inputs: [Input] = [], commands: [CommandTopic] = [], match: PlainMatch? = nil) {
         self.values = values
         self.inputTopics = inputs
         self.commands = commands
+        self.match = match
     }
 
     public var subscriptions: [String] { Array(Set(values.map(\.topic) + inputTopics.map(\.topic))).sorted() }
@@ -80,6 +85,8 @@ public struct PubSubClientDialect: BoardDialect {
         let matchingValues = values.filter { $0.topic == topic }
         let matchingInputs = inputTopics.filter { $0.topic == topic }
         guard !matchingValues.isEmpty || !matchingInputs.isEmpty else { return [] }
+        // Another sketch's message on a shared topic is not this board's, not even as a sign of life.
+        if let match, !matches(payload, match) { return [] }
         // Any message is a sign of life.
         var events: [BoardEvent] = [.availability(true)]
         let text = payload.trimmingWhitespace()
@@ -96,6 +103,20 @@ public struct PubSubClientDialect: BoardDialect {
             }
         }
         return events
+    }
+
+    /// Whether the JSON payload's field at `match.path` is `match.value` (a string, or a number spelled so).
+    private func matches(_ payload: String, _ match: PlainMatch) -> Bool {
+        guard var found = try? JSONValue(parsing: payload) else { return false }
+        for key in match.path {
+            guard let next = found[key] else { return false }
+            found = next
+        }
+        switch found {
+        case .string(let text): return text == match.value
+        case .number: return found.serialized == match.value
+        default: return false
+        }
     }
 
     private func number(_ value: Value, _ text: String, _ topic: String) -> BoardEvent {

@@ -58,13 +58,14 @@ extension RelayProfile {
                     names("switches", switches, boardKey: "id"), names("binary_sensors", binarySensors, boardKey: "id"),
                     names("sensors", sensors, boardKey: "id")]
                 + (silence.map { ["      silence: \(formatProfileDuration(milliseconds: $0))"] } ?? [])
-        case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands):
+        case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands, let match):
             let valueEntries = values.map { value in
                 "\(yamlScalar(value.name)): {topic: \(yamlScalar(value.topic))" + (value.jsonPath.isEmpty ? "" : ", json: \(yamlScalar(value.jsonPath.joined(separator: ".")))")
                     + sensorClass(value.unit, value.deviceClass) + "}"
             }
             return ["    pubsubclient:", "      interval: \(formatProfileDuration(milliseconds: interval))", "      silent_intervals: \(silentIntervals)",
                     "      values: {\(valueEntries.joined(separator: ", "))}", words("inputs", inputs), words("commands", commands)]
+                + (match.map { ["      match: {json: \(yamlScalar($0.path.joined(separator: "."))), equals: \(yamlScalar($0.value))}"] } ?? [])
         }
     }
 

@@ -38,7 +38,14 @@ struct FleetCheckTests {
             """, file: "two.yml")
         let warnings = FleetCheck.warnings(agents: [], relays: [relay])
         #expect(warnings.map(\.description) == [
-            "two.yml:4:5: warning: boards[1]: board garage reads test, as board shed of two.yml does: each would take the other's messages for its own (fix: give each sketch its own topic, such as garage/test)",
+            "two.yml:4:5: warning: boards[1]: board garage reads test, as board shed of two.yml does: each would take the other's messages for its own (fix: give each sketch its own topic, such as garage/test, or say which messages are whose with match: {json: ..., equals: ...})",
         ])
+        let told = try ProfileLoader.decodeRelay("""
+            fleet: {host: localhost}
+            boards:
+              - {name: shed, pubsubclient: {interval: 3s, values: {t: {topic: home/climate, json: temp}}, match: {json: board, equals: shed}}}
+              - {name: garage, pubsubclient: {interval: 3s, values: {t: {topic: home/climate, json: temp}}, match: {json: board, equals: garage}}}
+            """, file: "told.yml")
+        #expect(FleetCheck.warnings(agents: [], relays: [told]).isEmpty, "each says which messages are its own")
     }
 }

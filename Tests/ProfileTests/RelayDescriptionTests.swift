@@ -29,6 +29,7 @@ struct RelayDescriptionTests {
                   values: {temperature: {topic: shed/climate, json: bme.temp, unit: °C, device_class: temperature}, raw: shed/raw}
                   inputs: {door: {topic: shed/door, on: "open: yes", off: "#closed"}}
                   commands: {lamp: {topic: shed/lamp, on: "on", off: "off"}}
+                  match: {json: who.id, equals: "7"}
               - name: hall
                 tasmota: {topic: hall_01, full_topic: "%topic%/%prefix%/", relays: {a: 1, b: 2}, sensors: {power: {field: ENERGY.Power, unit: kW}}}
               - name: porch

@@ -20,7 +20,7 @@ struct RelayProfileTests {
                 "ESPHome's object ids come from the entities' names")
         #expect(profile.boards[2].flavour == .pubsubclient(intervalMilliseconds: 3000, silentIntervals: 3,
                                                            values: [PlainValue(name: "number", topic: "test")], inputs: [],
-                                                           commands: [PlainTopic(name: "led", topic: "test", on: "1", off: "0")]))
+                                                           commands: [PlainTopic(name: "led", topic: "test", on: "1", off: "0")], match: nil))
         #expect(profile.discoverTasmota && profile.discoverESPHome && profile.homeAssistant.enabled)
         #expect(profile.bufferCapacity == 100 && profile.bufferMaximumAgeMilliseconds == 300_000)
         #expect(profile.links.map { "\($0.fromDevice)/\($0.fromName)->\($0.toDevice)/\($0.toName)" } == ["garage-pi/button->kitchen/light"])
@@ -41,7 +41,7 @@ struct RelayProfileTests {
             intervalMilliseconds: 10_000, silentIntervals: 3,
             values: [PlainValue(name: "uptime", topic: "shed/uptime"), PlainValue(name: "temperature", topic: "shed/climate", jsonPath: ["bme", "temp"])],
             inputs: [PlainTopic(name: "door", topic: "shed/door", on: "open", off: "closed"), PlainTopic(name: "light", topic: "shed/light", on: "ON", off: "OFF")],
-            commands: [PlainTopic(name: "heater", topic: "shed/heater/set", on: "on", off: "off")]))
+            commands: [PlainTopic(name: "heater", topic: "shed/heater/set", on: "on", off: "off")], match: nil))
     }
 
     @Test("mistakes are located like an agent profile's", arguments: [
@@ -71,7 +71,7 @@ struct RelayProfileTests {
               - {name: shed, pubsubclient: {interval: 3s, values: {soil: {topic: shed/soil, unit: "%", device_class: moisture}}}}
               - {name: porch, esphome: {node: porch, sensors: {temperature: {id: temperature, unit: °F}}}}
             """, file: "classes.yml")
-        guard case .pubsubclient(_, _, let values, _, _) = relay.boards[0].flavour else {
+        guard case .pubsubclient(_, _, let values, _, _, _) = relay.boards[0].flavour else {
             Issue.record("not a sketch")
             return
         }

@@ -1,4 +1,5 @@
 import Scheme
+import Profile
 import Relay
 import Testing
 
@@ -84,6 +85,17 @@ struct ESPHomeDialectTests {
         #expect(node.events(topic: "porch/sensor/dht_temperature/state", payload: "0x1A")
             == [.malformed(topic: "porch/sensor/dht_temperature/state", reason: #""0x1A" is not a number"#)])
         #expect(node.events(topic: "porch/sensor/other/state", payload: "1").isEmpty)
+    }
+
+    @Test("a sketch sharing its topic tells its JSON messages apart with match: others' are not its own, not even as a sign of life")
+    func plainMatch() {
+        let shed = PubSubClientDialect(values: [.init(name: "temperature", topic: "home/climate", jsonPath: ["temp"])],
+                                       match: PlainMatch(path: ["board"], value: "shed"))
+        #expect(shed.events(topic: "home/climate", payload: #"{"board":"shed","temp":4.5}"#) == [.availability(true), .value(name: "temperature", "4.5")])
+        #expect(shed.events(topic: "home/climate", payload: #"{"board":"garage","temp":19}"#).isEmpty)
+        #expect(shed.events(topic: "home/climate", payload: "17").isEmpty, "not JSON: not this sketch's")
+        let numbered = PubSubClientDialect(values: [.init(name: "t", topic: "x", jsonPath: ["t"])], match: PlainMatch(path: ["id"], value: "7"))
+        #expect(numbered.events(topic: "x", payload: #"{"id":7,"t":1}"#) == [.availability(true), .value(name: "t", "1")])
     }
 
     @Test("entities with their own state and command topics (set in the node's YAML)")
