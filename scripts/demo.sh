@@ -70,6 +70,8 @@ say "== 5. the relay mirrors ESP8266 boards into the same scheme (Profiles/fleet
     word=${payload^^}
     [ "${topic##*/}" = POWER1 ] && "$bin" pub -p "$port" -t stat/tasmota_A1B2C3/RESULT -m "{\"POWER1\":\"$word\"}"
   done ) & pids+=($!)
+echo "(the agent's profile and the relay's claim nothing twice: validate warns when profiles would collide)"
+run "$bin" profile validate Profiles/demo.yml Profiles/fleet.yml
 echo "\$ gpiobridge relay --profile Profiles/fleet.yml"
 "$bin" relay --profile Profiles/fleet.yml > >(sed -u 's/^/  relay> /') 2>&1 & relay=$!
 pids+=("$relay")

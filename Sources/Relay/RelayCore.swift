@@ -67,6 +67,8 @@ public struct RelayCore: Sendable {
     /// Boards this relay mirrored in an earlier run (their retained info names it as `via`) that it
     /// does not mirror now; cleared once, ``staleSweepDelay`` after the fleet is first reached.
     private var staleBoards: [String: DeviceInfo] = [:]
+    /// Names an agent of the fleet uses: a board announcing itself under one is not mirrored.
+    private var agentNames: Set<String> = []
     private enum SweepState { case notStarted, collecting, done }
     private var sweepState = SweepState.notStarted
     /// Time for retained infos to arrive and for boards that announce themselves to do so again.
@@ -226,10 +228,7 @@ public struct RelayCore: Sendable {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
         let device = String(levels[1])
-        if levels.count == 3, levels[2] == "info" {
-            noteInfo(device: device, payload: payload)
-            return []
-        }
+        if levels.count == 3, levels[2] == "info" { return noteInfo(device: device, payload: payload, at: now) }
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
             if retained {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
@@ -579,6 +578,9 @@ public struct RelayCore: Sendable {
         guard name != profile.id else {
             return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored", at: now)
         }
+        guard !agentNames.contains(name) else {
+            return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), which an agent of the fleet is; it is not mirrored", at: now)
+        }
         if let existing = boards[name] {
             guard !existing.definition.declared else {
                 return overBound(.name, "a board announced itself as \(name), which the profile already uses for another board; it is not mirrored", at: now)
@@ -628,16 +630,33 @@ public struct RelayCore: Sendable {
             + carryOut(availability, for: name, at: now)
     }
 
-    /// A retained info on the fleet broker: one naming this relay for a board it does not mirror
-    /// (any more) is remembered until the sweep.
-    private mutating func noteInfo(device: String, payload: String) {
-        guard sweepState == .collecting else { return }
-        guard let json = try? JSONValue(parsing: payload), let info = DeviceInfo(json: json), info.via == profile.id,
-              boards[device] == nil, device != profile.id else {
+    /// A device's info on the fleet broker. An agent's under the name of a mirrored board: the
+    /// board is no longer mirrored. One naming this relay for a board it does not mirror (any
+    /// more) is remembered until the sweep.
+    private mutating func noteInfo(device: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+        let info = (try? JSONValue(parsing: payload)).flatMap { DeviceInfo(json: $0) }
+        if let info, info.kind == "agent", info.via == nil, boards[device] != nil {
+            return giveWay(device, agentInfo: payload)
+        }
+        guard sweepState == .collecting else { return [] }
+        guard let info, info.via == profile.id, boards[device] == nil, device != profile.id else {
             staleBoards[device] = nil
-            return
+            return []
         }
         if staleBoards.count < Self.maximumStaleBoards || staleBoards[device] != nil { staleBoards[device] = info }
+        return []
+    }
+
+    /// An agent of the fleet is the device `name` too: two devices would write its topics, so the
+    /// board is no longer mirrored, and the agent's info, which the board's replaced, is put back.
+    private mutating func giveWay(_ name: String, agentInfo: String) -> [Action] {
+        guard let board = boards.removeValue(forKey: name) else { return [] }
+        owners[board.definition.identity] = nil
+        router.remove(name)
+        touch(name)
+        agentNames.insert(name)
+        return [.unsubscribeBoards(board.definition.dialect.subscriptions), .retain(topic: topic(name, "info"), payload: agentInfo)]
+            + reportError("\(name) is the device id of an agent of the fleet as well as of a \(board.definition.kind.rawValue) board; the board is no longer mirrored, so that the two do not write one another's topics: give one of them another name")
     }
 
     /// Clears what this relay once published for boards it no longer mirrors: `fleet ls` and Home

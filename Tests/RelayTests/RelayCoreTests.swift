@@ -169,6 +169,24 @@ struct RelayCoreTests {
         #expect(retained(core.tick(at: at(32)))["gpiobridge/kitchen/status"] == "offline")
     }
 
+    @Test("an agent of the fleet with a board's name: the board is no longer mirrored, the agent's info is put back, and it is reported")
+    func agentOwnsBoardName() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        let agentInfo = #"{"kind":"agent","name":"Tutorial Pi","outputs":[],"inputs":[],"sensors":["number"],"seen":5}"#
+        let actions = core.fleetMessage(topic: "gpiobridge/tutorial/info", payload: agentInfo, at: at(1))
+        #expect(core.boardNames == ["kitchen"])
+        #expect(retained(actions)["gpiobridge/tutorial/info"] == agentInfo)
+        #expect(published(actions).first?.contains("tutorial is the device id of an agent of the fleet as well as of a pubsubclient board") == true)
+        #expect(core.boardMessage(topic: "test", payload: "42", at: at(2)).isEmpty, "the sketch's topic is no longer read")
+        #expect(core.fleetMessage(topic: "gpiobridge/tutorial/info", payload: agentInfo, at: at(3)).isEmpty, "reported once")
+        // The board's own info (via the relay) is no agent's.
+        let ours = #"{"kind":"tasmota","name":"kitchen","via":"hub","seen":5}"#
+        #expect(core.fleetMessage(topic: "gpiobridge/kitchen/info", payload: ours, at: at(4)).isEmpty)
+        #expect(core.boardNames == ["kitchen"])
+    }
+
     @Test("boards this relay mirrored before and mirrors no more are cleared once, 10 s after the fleet is reached; others' are left")
     func staleBoards() throws {
         var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
