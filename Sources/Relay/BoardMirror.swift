@@ -54,6 +54,11 @@ public struct BoardMirror: Sendable {
     private var unknownSince: ContinuousClock.Instant?
     /// Its broker, shared with the fleet, was lost: nothing is reported until it returns.
     private var lostQuietly = false
+    /// After such a return, until when going offline waits for the board's last word.
+    private var settlingUntil: ContinuousClock.Instant?
+    private let offlineHold: Duration?
+    /// When the board went offline while the fleet was told online: reported after `offlineHold`.
+    private var offlineSince: ContinuousClock.Instant?
 
     /// How long a board with a will may stay unknown before it counts as offline: time for its
     /// retained LWT or status to arrive after the relay subscribes, so a running board does not
@@ -65,12 +70,15 @@ public struct BoardMirror: Sendable {
 
     /// `watchingSince`, when given, starts the silence limit of a board not yet heard from, and
     /// the settle time of one with a will.
+    /// `offlineHold`, for a board on the fleet's own broker: how long its going offline waits
+    /// before the fleet is told, since a broker shutting down hands out every client's will first.
     public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer(),
-                watchingSince: ContinuousClock.Instant? = nil) {
+                watchingSince: ContinuousClock.Instant? = nil, offlineHold: Duration? = nil) {
         self.dialect = dialect
         self.silenceLimit = silenceLimit
         self.buffer = buffer
         self.watchingSince = watchingSince
+        self.offlineHold = offlineHold
         unknownSince = watchingSince
     }
 
@@ -89,7 +97,7 @@ public struct BoardMirror: Sendable {
     public mutating func received(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
         let events = dialect.events(topic: topic, payload: payload)
         guard !events.isEmpty else { return [] }
-        let wasUnknown = boardOnline == nil
+        let wasOnline = boardOnline == true
         lastSeen = now
         var actions: [Action] = []
         for event in events {
@@ -120,7 +128,7 @@ public struct BoardMirror: Sendable {
         }
         // A board without a will proves it is alive by talking.
         if silenceLimit != nil && boardOnline != true { boardOnline = true }
-        return availabilityChange(settled: wasUnknown && boardOnline != nil) + actions + flush(at: now)
+        return availabilityChange(settled: !wasOnline && boardOnline == true, at: now) + actions + flush(at: now)
     }
 
     /// A command from the fleet for the output `name`. For an unavailable board it waits only if
@@ -150,7 +158,8 @@ public struct BoardMirror: Sendable {
         if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince, now - since >= silenceLimit {
             boardOnline = false
         }
-        var actions = availabilityChange()
+        if let until = settlingUntil, now >= until { settlingUntil = nil }
+        var actions = availabilityChange(at: now)
         if awaitsSettling, let since = unknownSince, now - since >= Self.settleTime {
             published = false
             actions.append(.publishAvailability(false))
@@ -174,10 +183,15 @@ public struct BoardMirror: Sendable {
         if !up && silenceLimit == nil { boardOnline = nil }
         if up && silenceLimit == nil && boardOnline == nil { unknownSince = now }
         if !up && !fleetHears {
+            // An offline still held was the broker going down, not the board: the return decides.
             lostQuietly = true
+            offlineSince = nil
             return []
         }
-        return availabilityChange() + flush(at: now)
+        // Back from a restart nobody heard: the broker may hand over the board's will, sent when it
+        // went down, before the board's own word again; the settle time decides.
+        if up && lostQuietly { settlingUntil = now + Self.settleTime }
+        return availabilityChange(at: now) + flush(at: now)
     }
 
     /// A board with a will that is not yet known since the relay started or its broker returned,
@@ -189,15 +203,25 @@ public struct BoardMirror: Sendable {
         var deadlines: [ContinuousClock.Instant] = []
         if let silenceLimit, boardOnline != false, let since = lastSeen ?? watchingSince { deadlines.append(since + silenceLimit) }
         if awaitsSettling, let since = unknownSince { deadlines.append(since + Self.settleTime) }
+        if let settlingUntil { deadlines.append(settlingUntil) }
+        if let offlineSince, let offlineHold { deadlines.append(offlineSince + offlineHold) }
         if let oldest = waiting.first { deadlines.append(oldest.since + buffer.maximumAge) }
         return deadlines.min()
     }
 
-    /// `settled` says the board was unknown until this message: it is asked for its outputs even
+    /// `settled` says the board came online with this message: it is asked for its outputs even
     /// if the fleet was told nothing new (its broker came back and it is still online).
-    private mutating func availabilityChange(settled: Bool = false) -> [Action] {
+    private mutating func availabilityChange(settled: Bool = false, at now: ContinuousClock.Instant) -> [Action] {
         let available = isAvailable
         if lostQuietly && !boardBrokerUp { return [] }
+        if !available, let until = settlingUntil, now < until { return [] }
+        if available { offlineSince = nil }
+        if !available, published == true, boardBrokerUp, silenceLimit == nil, let offlineHold {
+            let since = offlineSince ?? now
+            offlineSince = since
+            if now - since < offlineHold { return [] }
+        }
+        offlineSince = nil
         lostQuietly = false
         guard published != available, boardOnline != nil || !boardBrokerUp else {
             return settled && available ? dialect.stateQuery.map { .send($0) } : []

@@ -38,6 +38,10 @@ public struct RelayCore: Sendable {
         var identityDeadline: ContinuousClock.Instant?
     }
 
+    /// How long a board on the fleet's own broker may be offline before the fleet is told: a
+    /// broker shutting down publishes every client's will just before the relay loses it.
+    public static let offlineHold = Duration.milliseconds(500)
+
     /// How long a declared board's Home Assistant config waits for the board's announcement after
     /// the boards' broker is reached; a retained one arrives within milliseconds.
     public static let identityWait = Duration.seconds(3)
@@ -617,7 +621,8 @@ public struct RelayCore: Sendable {
     private mutating func add(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
         let name = definition.name
         let buffer = BoardMirror.Buffer(capacity: profile.bufferCapacity, maximumAge: .milliseconds(profile.bufferMaximumAgeMilliseconds))
-        var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now)
+        var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now,
+                                 offlineHold: boardsShareFleetBroker ? Self.offlineHold : nil)
         // Behind an unreachable broker a board is offline, whatever the fleet was last told.
         let availability = boardsUp == false ? mirror.boardBroker(up: false, at: now) : []
         let waitsForIdentity = definition.declared && profile.homeAssistant.enabled && definition.kind != .pubsubclient

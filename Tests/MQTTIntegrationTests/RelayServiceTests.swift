@@ -191,6 +191,31 @@ struct RelayServiceTests {
         }
     }
 
+    @Test("one broker for boards and fleet restarts: the board is not reported offline then online, and is asked for its relays again")
+    func sharedBrokerRestart() async throws {
+        let yaml = "relay: {id: hub}\nfleet: {host: localhost}\nboards:\n  - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}\n"
+        try await withMosquitto { broker in
+            let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain)
+            try await withRunningClients([kitchen.client]) {
+                try await withRelay(yaml, fleet: broker) { relay in
+                    try await relay.expectMessage("gpiobridge/kitchen/status", "online")
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "OFF")
+                    let asked = kitchen.stateQueries
+                    let mark = relay.seen
+                    await broker.stop()
+                    try await broker.start()
+                    try await relay.fleetObserver.waitUntilConnected()
+                    try await eventually("the relay asked the board again", timeout: .seconds(20)) { kitchen.stateQueries > asked }
+                    // Past the settle time: whatever the relay was going to say has been said.
+                    try await Task.sleep(for: .seconds(3))
+                    let statuses = relay.seenMessages.dropFirst(mark).filter { $0.topic == "gpiobridge/kitchen/status" }.map(\.payloadString)
+                    #expect(!statuses.contains("offline"), "no flap: \(relay.seenMessages.dropFirst(mark).map { "\($0.topic) \($0.payloadString)" })")
+                    #expect(statuses.last == "online")
+                }
+            }
+        }
+    }
+
     @Test("the fleet broker is lost: a board's change reaches the fleet when it returns, and a QoS 1 command sent meanwhile is delivered")
     func fleetBrokerLost() async throws {
         let yaml = """

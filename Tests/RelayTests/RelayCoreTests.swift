@@ -158,6 +158,8 @@ struct RelayCoreTests {
         _ = core.boardsBroker(up: true, at: at(10))
         let back = core.fleetConnected(at: at(10))
         #expect(retained(back)["gpiobridge/kitchen/status"] == "online", "what the fleet was told stands until the board says otherwise")
+        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Offline", at: at(10.02)))["gpiobridge/kitchen/status"] == nil,
+                "the will the broker sent as it went down waits for the board's last word")
         let lwt = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(10.05))
         #expect(retained(lwt)["gpiobridge/kitchen/status"] == nil, "no flap")
         #expect(sent(lwt) == ["cmnd/tasmota_A1B2C3/STATE "], "asked for its relays again")
@@ -167,6 +169,22 @@ struct RelayCoreTests {
         _ = core.boardsBroker(up: true, at: at(30))
         _ = core.fleetConnected(at: at(30))
         #expect(retained(core.tick(at: at(32)))["gpiobridge/kitchen/status"] == "offline")
+    }
+
+    @Test("on the fleet's own broker a board's Offline waits 500 ms: a broker going down hands out every will just before the relay loses it")
+    func offlineHold() throws {
+        var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0.1))
+        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Offline", at: at(1)))["gpiobridge/kitchen/status"] == nil)
+        #expect(retained(core.tick(at: at(1.5)))["gpiobridge/kitchen/status"] == "offline", "a board that died is reported")
+        _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(2))
+        // The broker shuts down: the board's will, then the relay's connection goes.
+        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Offline", at: at(3))).isEmpty)
+        core.fleetLost()
+        _ = core.boardsBroker(up: false, at: at(3.1))
+        #expect(retained(core.tick(at: at(4))).isEmpty, "it was the broker, not the board")
     }
 
     @Test("an agent of the fleet with a board's name: the board is no longer mirrored, the agent's info is put back, and it is reported")
