@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "gpiobridge",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "gpiobridge", targets: ["gpiobridge"]),
         .library(name: "MQTT", targets: ["MQTT"]),

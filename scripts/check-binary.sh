@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release agent binary with the Swift runtime linked in statically and checks what a
 # Raspberry Pi needs to run it: its size once stripped (goal <= 25 MB), the shared libraries it
-# asks for (libc and friends only), and that Foundation is not linked in.
+# asks for (libc and friends only), and that neither Foundation nor FoundationEssentials is linked in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -23,8 +23,10 @@ for library in $needed; do
         *) echo "FAIL: unexpected shared library $library"; status=1 ;;
     esac
 done
-if nm "$stripped" >/dev/null 2>&1 && nm .build/release/gpiobridge | grep -q 'Foundation.*NSObject\|s10Foundation'; then
-    echo "FAIL: Foundation is linked into the binary"
+# Swift mangles a module's name with its length: s10Foundation, s20FoundationEssentials,
+# s26FoundationInternationalization. The swift-foundation split would slip past a check for the first alone.
+if nm .build/release/gpiobridge | grep -q 'Foundation.*NSObject\|s10Foundation\|s20FoundationEssentials\|s26FoundationInternationalization'; then
+    echo "FAIL: Foundation (or FoundationEssentials) is linked into the binary"
     status=1
 fi
 if [ "$size" -gt $((limit_mb * 1024 * 1024)) ]; then
