@@ -216,7 +216,7 @@ struct ESPHomeAnnouncement: Equatable {
         }
         description = SensorDescription(unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
                                         stateClass: text("stat_cla", "state_class"))
-        label = text("name", "name")
+        if case .string(let name)? = config["name"], !name.isEmpty { label = name }
         announcesStatus = ["avty_t", "availability_topic", "avty", "availability"].contains { config[$0] != nil }
     }
 }

@@ -232,7 +232,7 @@ public struct RelayCore: Sendable {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count >= 3, levels[0] == baseTopic else { return [] }
         let device = String(levels[1])
-        if levels.count == 3, levels[2] == "info" { return noteInfo(device: device, payload: payload, at: now) }
+        if levels.count == 3, levels[2] == "info" { return noteInfo(device: device, payload: payload) }
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
             if retained {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
@@ -638,7 +638,9 @@ public struct RelayCore: Sendable {
     /// A device's info on the fleet broker. An agent's under the name of a mirrored board: the
     /// board is no longer mirrored. One naming this relay for a board it does not mirror (any
     /// more) is remembered until the sweep.
-    private mutating func noteInfo(device: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+    private mutating func noteInfo(device: String, payload: String) -> [Action] {
+        // Every device's info arrives here; only a mirrored board's, or any during the sweep, is read.
+        guard boards[device] != nil || sweepState == .collecting else { return [] }
         let info = (try? JSONValue(parsing: payload)).flatMap { DeviceInfo(json: $0) }
         if let info, info.kind == "agent", info.via == nil, boards[device] != nil {
             return giveWay(device, agentInfo: payload)
