@@ -63,14 +63,21 @@ let package = Package(
         // A small JSON value type with a parser and a serializer (no Foundation).
         // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
         .target(name: "JSON", linkerSettings: [.linkedLibrary("m")]),
-        // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
-        // What every gpiobridge device speaks, agent or mirrored board: the command vocabulary, the
-        // retained info about a device, the retained-state outbox, and the broker settings made into
-        // a client configuration.
+        // What every gpiobridge device speaks, agent or mirrored board: the command vocabulary and
+        // state words, the retained info about a device, the retained-state outbox, the deadline
+        // queue both cores keep their timers in, and the broker settings made into a client
+        // configuration.
         .target(
             name: "Scheme",
-            dependencies: ["MQTT", "Profile", "JSON"]
+            dependencies: [
+                "MQTT", "Profile", "JSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
+        // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
+        // AgentCore (the logic, on the caller's clock), AgentLines (the line I/O), and the service
+        // that runs them on the MQTT client's event loop.
         .target(
             name: "Agent",
             dependencies: [
@@ -163,6 +170,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "AgentCoreTests",
+            dependencies: ["Agent", "Hardware", "MQTT", "Profile", "Scheme"]
         ),
         .testTarget(
             name: "HardwareTests",

@@ -1,5 +1,6 @@
 import Scheme
 import JSON
+import MQTTCore
 import Profile
 
 /// The relay's whole state as a value type on the caller's clock: the mirrored boards, the boards

@@ -127,7 +127,7 @@ public final class RelayService: Service, Sendable {
                     case .shutdown:
                         carryOut(core.shutdown(at: now))
                         logger.info("stopping: every board and the relay are offline to the fleet")
-                        if !(await finishes(within: .seconds(2)) { [states] in await states.flush() }) {
+                        if !(await finishes(within: .seconds(2)) { [states] in _ = try? await states.flush().get() }) {
                             logger.warning("the fleet broker did not acknowledge offline within 2 s; the relay's will reports it instead")
                         }
                         break loop
@@ -187,24 +187,12 @@ public final class RelayService: Service, Sendable {
         }
     }
 
-    /// Hands the subscription to the client in the loop's order and logs the broker's answer when
-    /// it comes (never while the broker is away).
     private func subscribe(_ client: MQTTClient, _ filters: [String], noLocal: Bool,
                            retainHandling: RetainHandling = .sendOnSubscribe) {
         let subscriptions = filters.compactMap {
             TopicFilter($0).map { Subscription($0, qos: .atLeastOnce, noLocal: noLocal, retainHandling: retainHandling) }
         }
-        guard !subscriptions.isEmpty else { return }
-        client.requestSubscription(subscriptions).whenComplete { [logger] result in
-            switch result {
-            case .success(let codes):
-                for (subscription, code) in zip(subscriptions, codes) where code.isFailure {
-                    logger.error("the broker refused the subscription to \(subscription.filter): \(code)")
-                }
-            case .failure(let error):
-                logger.error("cannot subscribe: \(error)")
-            }
-        }
+        client.subscribe(subscriptions, loggingAnswersTo: logger)
     }
 }
 

@@ -1,75 +1,78 @@
 import MQTT
+import NIOCore
 import Synchronization
 
 /// Publishes retained states, newest first: a state only matters until the next one for its
-/// topic. While earlier states wait for the broker's acknowledgement (or for the broker to come
-/// back), newer ones replace older ones of the same topic instead of queueing behind them, so a
-/// burst of commands or a long outage never fills the client's queue and memory stays flat.
-/// Each topic's states still arrive in order: a batch is sent only after the previous one is acknowledged.
+/// topic. Up to ``window`` states wait for the broker's acknowledgement at once; beyond that, newer
+/// states replace older ones of the same topic instead of queueing behind them, so a burst of
+/// commands or a long outage never fills the client's queue and memory stays flat. Each topic's
+/// states still reach the broker in order.
+///
+/// It lives on the client's event loop: called there, a state goes to the session at once, with
+/// no lock, task or hop; called elsewhere, it moves to the loop first.
 public final class StateOutbox: Sendable {
     private struct State {
         var pending: [String: String] = [:]
         var order: [String] = []
-        var draining = false
-        /// Waiting for everything to be acknowledged.
-        var flushes: [CheckedContinuation<Void, Never>] = []
+        var inFlight = 0
+        /// Waiting for everything handed over to be acknowledged.
+        var flushes: [EventLoopPromise<Void>] = []
     }
 
     private let client: MQTTClient
-    private let state = Mutex(State())
+    private let state: NIOLoopBoundBox<State>
     /// How many states may wait for the broker's acknowledgement at once.
     static let window = 64
 
     public init(client: MQTTClient) {
         self.client = client
+        state = .makeBoxSendingValue(State(), eventLoop: client.eventLoop)
     }
 
     /// Publishes `payload` retained on `topic` (QoS 1), replacing a state for it not yet sent.
     public func publish(_ topic: String, _ payload: String) {
-        let start = state.withLock { state -> Bool in
-            if state.pending.updateValue(payload, forKey: topic) == nil { state.order.append(topic) }
-            defer { state.draining = true }
-            return !state.draining
-        }
-        if start { Task { await drain() } }
-    }
-
-    /// Returns once every state handed over so far has been acknowledged by the broker.
-    public func flush() async {
-        await withCheckedContinuation { continuation in
-            let idle = state.withLock { state -> Bool in
-                guard state.draining else { return true }
-                state.flushes.append(continuation)
-                return false
-            }
-            if idle { continuation.resume() }
+        if client.eventLoop.inEventLoop {
+            hand(topic, payload)
+        } else {
+            client.eventLoop.execute { self.hand(topic, payload) }
         }
     }
 
-    private func drain() async {
-        while true {
-            let (batch, flushed) = state.withLock { state -> ([MQTTMessage], [CheckedContinuation<Void, Never>]) in
-                let messages = state.order.map { MQTTMessage(topic: $0, payload: state.pending[$0]!, qos: .atLeastOnce, retain: true) }
-                state.pending = [:]
-                state.order = []
-                guard messages.isEmpty else { return (messages, []) }
-                state.draining = false
-                defer { state.flushes = [] }
-                return ([], state.flushes)
-            }
-            if batch.isEmpty {
-                for waiter in flushed { waiter.resume() }
-                return
-            }
-            // A window of publishes in flight, not one task per state: a relay announcing a thousand
-            // boards must not hold thousands of waiting tasks.
-            await withTaskGroup(of: Void.self) { [client] group in
-                for (index, message) in batch.enumerated() {
-                    if index >= Self.window { await group.next() }
-                    group.addTask { _ = try? await client.publish(message) }
-                }
-            }
+    /// Succeeds once every state handed over so far has been acknowledged by the broker.
+    public func flush() -> EventLoopFuture<Void> {
+        client.eventLoop.flatSubmit {
+            guard self.state.value.inFlight > 0 || !self.state.value.order.isEmpty else { return self.client.eventLoop.makeSucceededVoidFuture() }
+            let promise = self.client.eventLoop.makePromise(of: Void.self)
+            self.state.value.flushes.append(promise)
+            return promise.futureResult
         }
+    }
+
+    private func hand(_ topic: String, _ payload: String) {
+        if state.value.inFlight < Self.window && state.value.order.isEmpty {
+            send(topic, payload)
+        } else if state.value.pending.updateValue(payload, forKey: topic) == nil {
+            state.value.order.append(topic)
+        }
+    }
+
+    private func send(_ topic: String, _ payload: String) {
+        state.value.inFlight += 1
+        client.requestPublication(MQTTMessage(topic: topic, payload: payload, qos: .atLeastOnce, retain: true)).whenComplete { _ in
+            self.state.value.inFlight -= 1
+            self.sendPending()
+        }
+    }
+
+    private func sendPending() {
+        while state.value.inFlight < Self.window, !state.value.order.isEmpty {
+            let topic = state.value.order.removeFirst()
+            send(topic, state.value.pending.removeValue(forKey: topic)!)
+        }
+        guard state.value.inFlight == 0, state.value.order.isEmpty else { return }
+        let flushes = state.value.flushes
+        state.value.flushes = []
+        for promise in flushes { promise.succeed() }
     }
 }
 

@@ -343,7 +343,7 @@ struct AgentTests {
                 try await rig.publish("test", "the last", qos: .atLeastOnce)
                 try await rig.expectMessage("test", "the last")
                 try await Task.sleep(for: .milliseconds(200))
-                #expect(rig.log.all.filter { $0.message == "message" }.count <= Agent.messageLinesPerWindow)
+                #expect(rig.log.all.filter { $0.message == "message" }.count <= AgentCore.messageLinesPerWindow)
             }
         }
     }
@@ -421,10 +421,9 @@ struct AgentTests {
         try await withMosquitto { broker in
             let profile = try ProfileLoader.decode("device: {id: bench}\noutputs:\n  - {name: lamp, line: GPIO99}\n", file: "bad.yml")
             let chip = SimulatedChip(name: "gpiochip0", lineNames: ["GPIO17"])
-            let client = try MQTTClient(configuration: try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)")),
-                                        logger: testLogger("agent"))
-            let agent = Agent(profile: profile, client: client, hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in SimulatedI2CBus() }),
-                              logger: testLogger("agent"))
+            let agent = try Agent(profile: profile, configuration: try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)")),
+                                  hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in SimulatedI2CBus() }),
+                                  logger: testLogger("agent"), clientLogger: testLogger("agent-mqtt"))
             await #expect(throws: AgentStartError.self) { try await agent.run() }
             do {
                 try await agent.run()

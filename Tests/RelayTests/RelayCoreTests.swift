@@ -428,53 +428,6 @@ struct LinkRouterTests {
     }
 }
 
-@Suite("Topic routing among many boards")
-struct TopicRouterTests {
-    @Test("exact, + and # filters find their owners; $ topics escape wildcards; removal forgets an owner")
-    func routing() {
-        var router = TopicRouter<String>()
-        router.add("stat/kitchen/+", owner: "kitchen")
-        router.add("tele/kitchen/LWT", owner: "kitchen")
-        router.add("porch/#", owner: "porch")
-        router.add("+/status", owner: "any")
-        #expect(router.owners(of: "stat/kitchen/RESULT") == ["kitchen"])
-        #expect(router.owners(of: "stat/kitchen") == [])
-        #expect(router.owners(of: "porch") == ["porch"], "# also matches its parent level")
-        #expect(router.owners(of: "porch/status") == ["porch", "any"])
-        #expect(router.owners(of: "$SYS/status") == [])
-        let copy = router
-        router.remove("kitchen")
-        #expect(router.owners(of: "tele/kitchen/LWT") == [])
-        #expect(copy.owners(of: "tele/kitchen/LWT") == ["kitchen"], "a copy is not changed by its original")
-    }
-}
-
-@Suite("The next deadline among many boards")
-struct DeadlineQueueTests {
-    @Test("moved and cleared deadlines are never reported; the earliest live one is, in order")
-    func order() {
-        var queue = DeadlineQueue()
-        #expect(queue.earliest() == nil)
-        for index in 0..<200 { queue.set("b\(index)", at(Double(1000 - index))) }
-        #expect(queue.earliest()?.board == "b199")
-        queue.set("b199", at(2000))
-        queue.set("b198", nil)
-        #expect(queue.earliest()?.board == "b197")
-        // Many moves of one board do not pile up or confuse the order.
-        for step in 0..<1000 { queue.set("b0", at(Double(5000 + step))) }
-        queue.set("b0", at(1))
-        #expect(queue.earliest()?.board == "b0")
-        #expect(queue.earliest()?.at == at(1))
-        var seen: [String] = []
-        for _ in 0..<3 {
-            guard let next = queue.earliest() else { break }
-            seen.append(next.board)
-            queue.set(next.board, nil)
-        }
-        #expect(seen == ["b0", "b197", "b196"])
-    }
-}
-
 @Suite("The info a device publishes about itself")
 struct DeviceInfoTests {
     @Test("it reads back what it writes; a nonsense `seen` is ignored, never a crash")

@@ -43,13 +43,14 @@ final class ClientCore: @unchecked Sendable {
     let logger: Logger
     private let sslContext: NIOSSLContext?
     private let messages: AsyncStream<MQTTMessage>.Continuation
+    private let delivery: MQTTDelivery?
 
     private var session: ClientSession
     /// The protocol for the next attempt: 3.1.1 once a broker refused 5.0.
     private var version: MQTTVersion
     private var clientID: String
     private var connection: Connection?
-    private var state = MQTTConnectionState.idle
+    private(set) var state = MQTTConnectionState.idle
     private var observers: [Int: AsyncStream<MQTTConnectionState>.Continuation] = [:]
     private var nextObserverID = 0
     private var publishWaiters: [OperationID: EventLoopPromise<Void>] = [:]
@@ -65,12 +66,13 @@ final class ClientCore: @unchecked Sendable {
     private var isFinished = false
 
     init(configuration: MQTTClientConfiguration, sslContext: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger,
-         messages: AsyncStream<MQTTMessage>.Continuation) {
+         messages: AsyncStream<MQTTMessage>.Continuation, delivery: MQTTDelivery?) {
         self.configuration = configuration
         self.sslContext = sslContext
         self.eventLoop = eventLoop
         self.logger = logger
         self.messages = messages
+        self.delivery = delivery
         self.version = configuration.version
         self.clientID = configuration.clientID
         self.session = ClientSession(maximumQueuedMessages: configuration.maximumQueuedMessages,
@@ -226,9 +228,10 @@ final class ClientCore: @unchecked Sendable {
         let info = MQTTConnectionInfo(version: connection.version, sessionPresent: ack.sessionPresent,
                                       clientID: clientID, keepAlive: keepAlive)
         logger.info("connected to \(configuration.host):\(configuration.port) with MQTT \(connection.version), session present: \(ack.sessionPresent)")
-        setState(.connected(info))
         connection.established.succeed(connection.ended.futureResult)
         run(session.connected(sessionPresent: ack.sessionPresent, limits: limits), on: connection)
+        // After the session resumed: whoever hears of the connection can publish at QoS 0 at once.
+        setState(.connected(info))
     }
 
     // MARK: Events from the connection
@@ -442,12 +445,12 @@ final class ClientCore: @unchecked Sendable {
                 write(packet, on: connection)
                 wrote = true
             case .deliver(let publish):
-                messages.yield(MQTTMessage(topic: publish.topic, payload: publish.payload, qos: publish.qos,
-                                           retain: publish.retain, properties: publish.properties))
+                deliver(MQTTMessage(topic: publish.topic, payload: publish.payload, qos: publish.qos,
+                                    retain: publish.retain, properties: publish.properties))
             case .reportSkipped(let publish):
                 var message = MQTTMessage(topic: publish.topic, payload: ByteBuffer(), qos: publish.qos, retain: publish.retain)
                 message.skippedPacketSize = publish.size
-                messages.yield(message)
+                deliver(message)
             case .complete(let operation, let completion):
                 complete(operation, completion)
             case .disconnect(let code, let detail):
@@ -455,6 +458,10 @@ final class ClientCore: @unchecked Sendable {
             }
         }
         if wrote { connection?.channel?.flush() }
+    }
+
+    private func deliver(_ message: MQTTMessage) {
+        if let delivery { delivery.message(message) } else { messages.yield(message) }
     }
 
     private func write(_ packet: MQTTPacket, on connection: Connection) {
@@ -590,6 +597,7 @@ final class ClientCore: @unchecked Sendable {
 
     private func setState(_ newState: MQTTConnectionState) {
         state = newState
+        delivery?.connection(newState)
         for observer in observers.values { observer.yield(newState) }
     }
 }

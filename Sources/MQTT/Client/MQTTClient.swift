@@ -27,15 +27,19 @@ import Darwin
 /// ```
 public final class MQTTClient: Service, Sendable {
     public let configuration: MQTTClientConfiguration
-    /// Every message the broker delivers, in order. A single consumer should iterate it.
+    /// Every message the broker delivers, in order. A single consumer should iterate it. Empty
+    /// when the client was made with an ``MQTTDelivery``.
     public let messages: AsyncStream<MQTTMessage>
     private let core: ClientCore
-    private let eventLoop: any EventLoop
+    /// The loop the connection and its session live on; an ``MQTTDelivery`` is called there.
+    public let eventLoop: any EventLoop
 
     /// Creates the client and its TLS context; a missing or bad TLS file fails here, not later.
+    /// With `delivery`, messages and connection changes go to it on the client's event loop
+    /// rather than to ``messages`` and ``connectionStates()``' streams.
     public init(configuration: MQTTClientConfiguration,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger) throws {
+                logger: Logger, delivery: MQTTDelivery? = nil) throws {
         guard !configuration.host.isEmpty else { throw MQTTConfigurationError("the broker host is empty") }
         guard (1...65_535).contains(configuration.port) else {
             throw MQTTConfigurationError("port \(configuration.port) is not in 1...65535")
@@ -47,8 +51,9 @@ public final class MQTTClient: Service, Sendable {
         self.eventLoop = eventLoopGroup.next()
         var logger = logger
         logger[metadataKey: "broker"] = "\(configuration.host):\(configuration.port)"
+        if delivery != nil { continuation.finish() }
         self.core = ClientCore(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
-                               logger: logger, messages: continuation)
+                               logger: logger, messages: continuation, delivery: delivery)
     }
 
     /// Connects and stays connected until graceful shutdown, ``stop()`` or cancellation.
@@ -130,11 +135,31 @@ public final class MQTTClient: Service, Sendable {
             core.logger.error("not publishing to \"\(message.topic)\": not a valid topic name")
             return
         }
-        eventLoop.execute { [core] in
+        onLoop { [core] in
             core.publish(message).whenFailure { error in
                 core.logger.warning("a message to \(message.topic) was not sent: \(error)")
             }
         }
+    }
+
+    /// Like ``publish(_:)``, but the message is handed to the session before this returns (at
+    /// once when called on ``eventLoop``); the future completes as ``publish(_:)`` returns.
+    public func requestPublication(_ message: MQTTMessage) -> EventLoopFuture<Void> {
+        guard TopicName.isValid(message.topic) else { return eventLoop.makeFailedFuture(MQTTClientError.invalidTopicName(message.topic)) }
+        if eventLoop.inEventLoop { return core.publish(message) }
+        return eventLoop.flatSubmit { [core] in core.publish(message) }
+    }
+
+    /// The connection's state now. Only on ``eventLoop``: with an ``MQTTDelivery``, every later
+    /// change follows in order.
+    public var connectionState: MQTTConnectionState {
+        eventLoop.preconditionInEventLoop()
+        return core.state
+    }
+
+    /// Runs `body` now when on the client's loop (keeping the caller's order), else on the loop.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
     }
 
     /// Publishes `payload` to `topic`.
@@ -157,7 +182,8 @@ public final class MQTTClient: Service, Sendable {
     public func requestSubscription(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties())
         -> EventLoopFuture<[ReasonCode]>
     {
-        eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }
+        if eventLoop.inEventLoop { return core.subscribe(subscriptions, properties: properties) }
+        return eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }
     }
 
     /// Subscribes to one filter at `qos`.
@@ -178,7 +204,8 @@ public final class MQTTClient: Service, Sendable {
     public func requestUnsubscription(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties())
         -> EventLoopFuture<[ReasonCode]>
     {
-        eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }
+        if eventLoop.inEventLoop { return core.unsubscribe(filters, properties: properties) }
+        return eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }
     }
 
     /// The connection state now and every change after, until the client stops.

@@ -69,3 +69,19 @@ public enum MQTTConnectionState: Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// Where a client hands what the broker sends, instead of ``MQTTClient/messages``: called on the
+/// client's event loop, in order, as each message is decoded and as the connection changes. A
+/// consumer that lives on that loop handles a message with no thread hop and no stream between.
+/// The calls must not block: line I/O of a few microseconds is fine, a sensor read is not.
+public struct MQTTDelivery: Sendable {
+    /// A message from the broker (or a skipped one, with ``MQTTMessage/skippedPacketSize`` set).
+    public var message: @Sendable (MQTTMessage) -> Void
+    /// The connection's new state.
+    public var connection: @Sendable (MQTTConnectionState) -> Void
+
+    public init(message: @escaping @Sendable (MQTTMessage) -> Void, connection: @escaping @Sendable (MQTTConnectionState) -> Void) {
+        self.message = message
+        self.connection = connection
+    }
+}

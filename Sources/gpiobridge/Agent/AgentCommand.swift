@@ -63,20 +63,18 @@ struct AgentCommand: Command {
         }
         let level = logLevel
         let logger = Logger(label: "agent") { LineLogHandler(label: $0, level: level) }
-        let client = try MQTTClient(configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride), logger: Logger(label: "mqtt") {
-            LineLogHandler(label: $0, level: level)
-        })
         let simulatedChip = simulate ? Self.simulatedChip() : nil
         let hardware = try simulatedChip.map { chip in
             let bus = SimulatedI2CBus(number: 1)
             for sensor in profile.sensors where sensor.model == .bme280 { bus.attachBME280(at: sensor.address) }
             return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
         } ?? AgentHardware.system(expanders: profile.expanders)
-        let agent = Agent(profile: profile, client: client, hardware: hardware, logger: logger)
+        let agent = try Agent(profile: profile, configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride),
+                              hardware: hardware, logger: logger, clientLogger: Logger(label: "mqtt") { LineLogHandler(label: $0, level: level) })
         let control = ControlServer(path: ControlSocket.path(instance: instance), logger: logger,
                                     handler: agent.controlHandler(simulatedChip: simulatedChip))
         // Stopped in reverse order: the control socket, then the agent (offline, safe states), then the client.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent), .init(service: control)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: agent.client), .init(service: agent), .init(service: control)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         // Ready once the event loop turns; then the watchdog is fed from that loop, so a stuck agent is restarted.
         try await runNotifyingSystemd(group, status: "running \(profile.source)", ping: { await agent.ping() }) {

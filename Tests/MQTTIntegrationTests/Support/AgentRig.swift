@@ -65,12 +65,11 @@ func withAgent(_ yaml: String, broker: Mosquitto, lineNames: [String] = (0...27)
     var configuration = try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)"))
     configuration.reconnect = .exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
     let log = CapturedLog()
-    let client = try MQTTClient(configuration: configuration, logger: testLogger("agent-mqtt"))
-    let agent = Agent(profile: profile, client: client, hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus }),
-                      logger: log.logger("agent", level: .info))
+    let agent = try Agent(profile: profile, configuration: configuration, hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus }),
+                          logger: log.logger("agent", level: .info), clientLogger: testLogger("agent-mqtt"))
     let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "observer"), logger: testLogger("observer"))
     let inbox = Inbox(observer)
-    let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: agent)], logger: testLogger("group")))
+    let group = ServiceGroup(configuration: .init(services: [.init(service: agent.client), .init(service: agent)], logger: testLogger("group")))
     let rig = AgentRig(profile: profile, chip: chip, bus: bus, observer: observer, inbox: inbox, log: log, group: group, agent: agent)
     try await withRunningClients([observer]) {
         _ = try await observer.subscribe([Subscription(TopicFilter("#")!, qos: .atLeastOnce)])

@@ -1,7 +1,7 @@
 /// Finds the owners of a topic among many topic filters in time proportional to the topic's
 /// levels, not to the number of filters: a thousand boards each watch a few filters, and every
 /// message must find its board. A trie by topic level, with `+` and `#` children.
-struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
+public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
     private final class Node: @unchecked Sendable {
         var children: [Substring: Node] = [:]
         var owners: Set<Owner> = []
@@ -11,8 +11,11 @@ struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
     // The trie is rebuilt, never shared while mutated: copies are made by `copyOnWrite`.
     private var root = Node()
 
+    /// A router with no filters.
+    public init() {}
+
     /// `owner` receives the topics `filter` matches.
-    mutating func add(_ filter: String, owner: Owner) {
+    public mutating func add(_ filter: String, owner: Owner) {
         copyOnWrite()
         var node = root
         for level in filter.split(separator: "/", omittingEmptySubsequences: false) {
@@ -32,7 +35,7 @@ struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
     }
 
     /// Forgets every filter of `owner`.
-    mutating func remove(_ owner: Owner) {
+    public mutating func remove(_ owner: Owner) {
         copyOnWrite()
         func prune(_ node: Node) {
             node.owners.remove(owner)
@@ -47,7 +50,7 @@ struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
 
     /// The owners of the filters that match `topic`. Filters starting with a wildcard do not
     /// match topics starting with `$` [MQTT-4.7.2-1].
-    func owners(of topic: String) -> Set<Owner> {
+    public func owners(of topic: String) -> Set<Owner> {
         var found: Set<Owner> = []
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         func walk(_ node: Node, _ index: Int) {

@@ -3,24 +3,19 @@ import Logging
 import Profile
 import Scheme
 
-/// The agent's lines and output logic, owned by its event loop.
-struct AgentState {
+/// The agent's GPIO lines: found on the chips, requested, driven, read and given back. The only
+/// line I/O of the agent; the logic deciding what to drive is ``AgentCore``'s.
+public final class AgentLines {
     private(set) var profile: Profile
-    var controller: OutputController
-    private(set) var outputLines: [String: any LineRequest] = [:]
-    private(set) var inputLines: [String: any LineRequest] = [:]
-    /// The last known logical level of each input.
-    var inputLevels: [String: Bool] = [:]
-    /// Retained states seen for `initial: restore` outputs.
-    var restored: [String: Bool] = [:]
-    var awaitingRestore: Bool
-    /// The state topics of `initial: restore` outputs, read once at start.
-    let restoreTopics: [String]
-    /// Command topics whose retained command was already reported: each is reported once.
-    var reportedRetainedCommands: Set<String> = []
-    /// Bounds the lines a flood of refused commands or subscribed messages writes to the log.
-    var logLimiter = LogLimiter()
+    private let hardware: AgentHardware
+    private var outputLines: [String: any LineRequest] = [:]
+    private var inputLines: [String: any LineRequest] = [:]
     private var resolved: [String: Line] = [:]
+    /// The outputs held at start and the levels they were requested at (outputs restoring their
+    /// retained state are not requested yet).
+    public private(set) var initialOutputStates: [String: Bool] = [:]
+    /// The inputs' levels as first read.
+    public private(set) var initialInputLevels: [String: Bool] = [:]
 
     /// A line as found on a chip, with the settings it was requested with.
     struct Line {
@@ -35,24 +30,50 @@ struct AgentState {
     /// Finds every line and requests them: outputs at their initial state (those restoring their
     /// retained state wait), inputs with their bias, edges and debounce. Any failure releases
     /// what was requested and throws, naming the profile setting.
-    init(profile: Profile, hardware: AgentHardware) throws {
+    public init(profile: Profile, hardware: AgentHardware) throws {
         self.profile = profile
-        restoreTopics = profile.outputs.filter { $0.initial == .restore }.map(\.stateTopic)
-        awaitingRestore = !restoreTopics.isEmpty
-        controller = OutputController(outputs: profile.outputs, initialStates: [:])
+        self.hardware = hardware
         resolved = try Self.resolve(profile, hardware)
         do {
-            var initial: [String: Bool] = [:]
             for output in profile.outputs where output.initial != .restore {
-                initial[output.name] = output.initial == .on
+                initialOutputStates[output.name] = output.initial == .on
                 outputLines[output.name] = try request(output, on: output.initial == .on)
             }
-            for input in profile.inputs { try requestInput(input) }
-            controller = OutputController(outputs: profile.outputs, initialStates: initial)
+            for input in profile.inputs {
+                try requestInput(input)
+                initialInputLevels[input.name] = try inputLines[input.name]!.values()[0]
+            }
         } catch {
             releaseAll()
             throw error
         }
+    }
+
+    /// Sets an output's line to a logical level.
+    public func drive(_ output: String, on: Bool) throws {
+        guard let line = outputLines[output] else { throw CommandError("\(output) has no line yet") }
+        try line.setValues([on])
+    }
+
+    /// The edge events of a held input.
+    public func edgeEvents(of input: String) throws -> AsyncStream<EdgeEvent> {
+        guard let line = inputLines[input] else { throw CommandError("\(input) has no line") }
+        return try line.edgeEvents()
+    }
+
+    /// Requests the outputs that waited for their retained state, in order, until one fails.
+    public func request(_ requests: [AgentCore.OutputRequest]) -> (requested: [AgentCore.OutputRequest], failure: String?) {
+        var done: [AgentCore.OutputRequest] = []
+        for item in requests {
+            guard let output = profile.outputs.first(where: { $0.name == item.output }), outputLines[item.output] == nil else { continue }
+            do {
+                outputLines[item.output] = try request(output, on: item.on)
+                done.append(item)
+            } catch {
+                return (done, "\(error)")
+            }
+        }
+        return (done, nil)
     }
 
     /// Every output and input line of `profile`, found on the chips; two names for one line are refused.
@@ -82,21 +103,6 @@ struct AgentState {
         return resolved
     }
 
-    /// The edge events of `input`.
-    func inputStream(_ input: String) throws -> AsyncStream<EdgeEvent> {
-        try inputLines[input]!.edgeEvents()
-    }
-
-    /// Requests the outputs that waited for their retained state.
-    mutating func requestRestoredOutputs() throws {
-        awaitingRestore = false
-        for output in profile.outputs where output.initial == .restore && outputLines[output.name] == nil {
-            let on = restored[output.name] ?? false
-            outputLines[output.name] = try request(output, on: on)
-            controller.adopt(output.name, on: on)
-        }
-    }
-
     private func request(_ output: OutputSettings, on: Bool) throws -> any LineRequest {
         let line = resolved[output.name]!
         return try Self.located(profile, output.origin) {
@@ -104,17 +110,16 @@ struct AgentState {
         }
     }
 
-    private mutating func requestInput(_ input: InputSettings) throws {
+    private func requestInput(_ input: InputSettings) throws {
         let line = resolved[input.name]!
         let request = try Self.located(profile, input.origin) {
             try line.chip.requestLines([line.offset], settings: line.settings, initialValues: nil, consumer: gpiobridgeConsumer)
         }
         inputLines[input.name] = request
-        inputLevels[input.name] = try request.values()[0]
     }
 
     /// Gives every line back to the kernel.
-    mutating func releaseAll() {
+    public func releaseAll() {
         for request in outputLines.values { request.release() }
         for request in inputLines.values { request.release() }
         outputLines = [:]
@@ -124,17 +129,21 @@ struct AgentState {
     // MARK: Reload
 
     /// What a reload changed, by output or input name.
-    struct Changes {
-        var kept: [String] = []
-        var added: [String] = []
-        var changed: [String] = []
-        var removed: [String] = []
+    public struct Changes: Sendable, Equatable {
+        public var kept: [String] = []
+        public var added: [String] = []
+        public var changed: [String] = []
+        public var removed: [String] = []
         /// Inputs whose edge stream must be (re)started.
-        var inputsToWatch: [String] = []
+        public var inputsToWatch: [String] = []
         /// Inputs whose edge stream ended.
-        var inputsToStop: [String] = []
+        public var inputsToStop: [String] = []
+        /// Every output whose line is held after the reload.
+        public var heldOutputs: Set<String> = []
+        /// The levels of the inputs requested anew.
+        public var inputLevels: [String: Bool] = [:]
 
-        var summary: String {
+        public var summary: String {
             "lines: \(kept.count) kept, \(added.count) added, \(changed.count) changed, \(removed.count) removed"
         }
     }
@@ -143,8 +152,9 @@ struct AgentState {
     /// their request and their state, so they do not glitch. Lines we do not hold yet are
     /// requested before any old one is let go, so a line busy elsewhere leaves everything as it
     /// was. Removed outputs go to their safe state and are released. If a line we held cannot be
-    /// requested in its new configuration, the old configuration is restored and this throws.
-    mutating func reconfigure(to new: Profile, hardware: AgentHardware) throws -> Changes {
+    /// requested in its new configuration, the old configuration is restored (at `outputStates`,
+    /// the states the outputs had) and this throws.
+    public func reconfigure(to new: Profile, outputStates: [String: Bool]) throws -> Changes {
         let newLines = try Self.resolve(new, hardware)
         let oldOutputs = Set(profile.outputs.map(\.name))
         let newOutputs = Set(new.outputs.map(\.name))
@@ -177,7 +187,7 @@ struct AgentState {
         var released: [(name: String, line: Line, state: Bool?)] = []
         for name in held.keys.sorted() where !kept.contains(name) {
             if let request = outputLines.removeValue(forKey: name) {
-                let state = controller.isOn(name) ?? false
+                let state = outputStates[name] ?? false
                 if let output = profile.outputs.first(where: { $0.name == name }), output.safeState != .keep {
                     try? request.setValues([output.safeState == .on])
                 }
@@ -212,11 +222,10 @@ struct AgentState {
                 outputLines[name] = request
             } else {
                 inputLines[name] = request
-                inputLevels[name] = (try? request.values()[0]) ?? false
+                changes.inputLevels[name] = (try? request.values()[0]) ?? false
             }
         }
-        inputLevels = inputLevels.filter { inputLines[$0.key] != nil }
-        controller = controller.reconfigured(to: new.outputs, keeping: kept)
+        changes.heldOutputs = Set(outputLines.keys)
         profile = new
         resolved = newLines
         return changes
