@@ -115,7 +115,7 @@ private final class RawControlConnection: @unchecked Sendable {
 
 @Suite("gpiobridge agent, status, simulate and profile apply as processes")
 struct AgentCLITests {
-    @Test("SIGTERM: offline is published, the lines are released and the agent exits 0")
+    @Test("SIGTERM: offline is published, the lines are released and the agent exits 0", .needsMosquitto)
     func sigterm() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -131,7 +131,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("SIGKILL: the broker publishes the will, offline")
+    @Test("SIGKILL: the broker publishes the will, offline", .needsMosquitto)
     func will() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { _, inbox in
@@ -143,7 +143,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("status shows the connection and lines; simulate presses the button; the press is published")
+    @Test("status shows the connection and lines; simulate presses the button; the press is published", .needsMosquitto)
     func statusAndSimulate() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { _, inbox in
@@ -162,7 +162,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("profile apply: the agent reloads it and keeps its connection; a busy or missing line is refused and the previous file stays")
+    @Test("profile apply: the agent reloads it and keeps its connection; a busy or missing line is refused and the previous file stays", .needsMosquitto)
     func apply() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -203,7 +203,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("the control socket opens no file a caller names: a reload naming a secret is refused and quotes none of it")
+    @Test("the control socket opens no file a caller names: a reload naming a secret is refused and quotes none of it", .needsMosquitto)
     func reloadNamesNoFile() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { _, inbox in
@@ -224,7 +224,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("idle, crowded and oversized control connections: the agent stays bounded and online, and closes idle ones")
+    @Test("idle, crowded and oversized control connections: the agent stays bounded and online, and closes idle ones", .needsMosquitto)
     func boundedControlSocket() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -255,7 +255,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("a hostile profile (40,000 '['): validate refuses it with its location; the running agent refuses to reload it and stays up")
+    @Test("a hostile profile (40,000 '['): validate refuses it with its location; the running agent refuses to reload it and stays up", .needsMosquitto)
     func hostileProfile() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -280,7 +280,7 @@ struct AgentCLITests {
         }
     }
 
-    @Test("a second agent for the same profile refuses to start, names the first one's PID, and leaves its socket and connection alone")
+    @Test("a second agent for the same profile refuses to start, names the first one's PID, and leaves its socket and connection alone", .needsMosquitto)
     func oneAgentPerProfile() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { _, inbox in
@@ -307,7 +307,7 @@ struct AgentCLITests {
         #expect(result.output.contains("Error: no agent is running (nothing listens on \(directory)/agent.sock)"), "\(result.output)")
     }
 
-    @Test("profile apply Profiles/relay.yml against an agent running it: nothing glitches, and the relays answer")
+    @Test("profile apply Profiles/relay.yml against an agent running it: nothing glitches, and the relays answer", .needsMosquitto)
     func applyRelayExample() async throws {
         let relay = try String(contentsOfFile: packageRoot + "/Profiles/relay.yml", encoding: .utf8)
         try await withMosquitto { broker in

@@ -19,7 +19,7 @@ private let relayProfile = """
       - {name: button, line: GPIO5, bias: pull-up, active_low: true, debounce: 0s}
     """
 
-@Suite("The agent against Mosquitto, on a simulated chip")
+@Suite("The agent against Mosquitto, on a simulated chip", .needsMosquitto)
 struct AgentTests {
     @Test("a command sets the line, then the state is published retained; active-low inverts the line")
     func commandToState() async throws {

@@ -4,7 +4,7 @@ import NIOCore
 import Testing
 
 /// The client against a real Mosquitto: every listener kind, both protocol versions.
-@Suite("Mosquitto: listeners and delivery", .serialized)
+@Suite("Mosquitto: listeners and delivery", .serialized, .needsMosquitto)
 struct BrokerTests {
     @Test("publish and receive at QoS 0, 1 and 2 with retain", arguments: [MQTTVersion.v5, .v3_1_1])
     func roundTrip(version: MQTTVersion) async throws {

@@ -19,7 +19,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Du
 
 @Suite("gpiobridge pub and sub against Mosquitto")
 struct CLITests {
-    @Test("sub and pub round-trip over TLS with a CA file, user and password, and hostname verification")
+    @Test("sub and pub round-trip over TLS with a CA file, user and password, and hostname verification", .needsMosquitto)
     func tlsRoundTrip() async throws {
         try await withMosquitto { broker in
             let tls = ["-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile", try await TestPKI.path("ca.crt"),
@@ -40,7 +40,7 @@ struct CLITests {
         }
     }
 
-    @Test("-c keeps the session (MQTT 5 and 3.1.1): a QoS 1 message sent meanwhile is delivered on return; -x 0 ends it at disconnect")
+    @Test("-c keeps the session (MQTT 5 and 3.1.1): a QoS 1 message sent meanwhile is delivered on return; -x 0 ends it at disconnect", .needsMosquitto)
     func keptSession() async throws {
         try await withMosquitto { broker in
             let port = "\(broker.ports.plain)"
@@ -60,7 +60,7 @@ struct CLITests {
         }
     }
 
-    @Test("--will-topic and friends: a client killed without DISCONNECT has its will published (retained, QoS 1)")
+    @Test("--will-topic and friends: a client killed without DISCONNECT has its will published (retained, QoS 1)", .needsMosquitto)
     func will() async throws {
         try await withMosquitto { broker in
             let port = "\(broker.ports.plain)"
@@ -76,7 +76,7 @@ struct CLITests {
         }
     }
 
-    @Test("an unprivileged user connects (TCP_NODELAY is set at IPPROTO_TCP, not as SO_DEBUG, which needs root)")
+    @Test("an unprivileged user connects (TCP_NODELAY is set at IPPROTO_TCP, not as SO_DEBUG, which needs root)", .needsMosquitto)
     func unprivilegedConnect() async throws {
         guard getuid() == 0 else { return } // Already unprivileged: every other test here is this one.
         try await withMosquitto { broker in
@@ -97,7 +97,7 @@ struct CLITests {
         }
     }
 
-    @Test("a wrong CA, a bad password and a closed port each fail with a message that names the cause")
+    @Test("a wrong CA, a bad password and a closed port each fail with a message that names the cause", .needsMosquitto)
     func errors() async throws {
         try await withMosquitto { broker in
             let wrongCA = try await run(["pub", "-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile",
@@ -132,7 +132,7 @@ struct CLITests {
         }
     }
 
-    @Test("sub -W ends with exit code 27 when nothing arrives; -V 311 speaks 3.1.1")
+    @Test("sub -W ends with exit code 27 when nothing arrives; -V 311 speaks 3.1.1", .needsMosquitto)
     func timeoutAndVersion() async throws {
         try await withMosquitto { broker in
             let result = try await run(["sub", "-h", "127.0.0.1", "-p", "\(broker.ports.plain)", "-t", "quiet/#", "-W", "1", "-V", "311"])

@@ -5,7 +5,7 @@ import Testing
 /// What users' brokers do that a tuned lab hides: retained commands left on a command topic, and
 /// messages larger than the client takes. Each case runs on both protocol versions, against a
 /// stock Mosquitto.
-@Suite("Field conditions: retained and oversized commands on a stock Mosquitto")
+@Suite("Field conditions: retained and oversized commands on a stock Mosquitto", .needsMosquitto)
 struct FieldConditionsTests {
     private static func profile(_ version: MQTTVersion) -> String {
         """

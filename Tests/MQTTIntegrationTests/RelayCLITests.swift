@@ -37,7 +37,7 @@ struct RelayCLITests {
         }
     }
 
-    @Test("the relay process mirrors a board, and on SIGTERM reports it and itself offline and exits 0")
+    @Test("the relay process mirrors a board, and on SIGTERM reports it and itself offline and exits 0", .needsMosquitto)
     func process() async throws {
         try await withMosquitto { broker in
             let port = "\(broker.ports.plain)"

@@ -7,7 +7,7 @@ private let fleetProfilePath = packageRoot + "/Profiles/fleet.yml"
 
 /// The relay against real Mosquitto brokers, with emulated ESP8266 boards speaking each
 /// firmware's exact topics and payloads.
-@Suite("The relay, with emulated boards on real brokers", .serialized)
+@Suite("The relay, with emulated boards on real brokers", .serialized, .needsMosquitto)
 struct RelayServiceTests {
     @Test("Profiles/fleet.yml mirrors a Tasmota, an ESPHome and the tutorial board; commands reach each; fleet ls lists them with an agent")
     func fleetProfile() async throws {

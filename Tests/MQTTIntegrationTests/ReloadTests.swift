@@ -14,7 +14,7 @@ private let before = """
       - {name: button, line: GPIO5, bias: pull-up}
     """
 
-@Suite("Reloading a running agent")
+@Suite("Reloading a running agent", .needsMosquitto)
 struct ReloadTests {
     @Test("unchanged lines keep their state without a glitch; removed lines go safe and are released; new ones start")
     func reload() async throws {

@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Testing
 
 /// Failures of the broker and the link, with a real Mosquitto.
-@Suite("Mosquitto: restarts, half-open links, wills, shutdown")
+@Suite("Mosquitto: restarts, half-open links, wills, shutdown", .needsMosquitto)
 struct ResilienceTests {
     @Test("a broker restart with persistence while QoS 1 and 2 messages are in flight loses nothing and duplicates no QoS 2 message")
     func brokerRestart() async throws {

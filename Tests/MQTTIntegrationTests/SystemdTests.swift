@@ -116,7 +116,7 @@ struct SystemdTests {
         }
     }
 
-    @Test("under systemd the agent says READY=1 once it runs, then feeds the watchdog from its event loop")
+    @Test("under systemd the agent says READY=1 once it runs, then feeds the watchdog from its event loop", .needsMosquitto)
     func notify() async throws {
         try await withMosquitto { broker in
             let notify = try NotifySocket()
@@ -137,7 +137,7 @@ struct SystemdTests {
         }
     }
 
-    @Test("a profile whose line does not exist stops the agent at once with exit 1 and the location")
+    @Test("a profile whose line does not exist stops the agent at once with exit 1 and the location", .needsMosquitto)
     func startFailure() async throws {
         try await withMosquitto { broker in
             let directory = NSTemporaryDirectory() + "gpiobridge-fail-\(UUID().uuidString.prefix(8))"

@@ -305,3 +305,13 @@ func withMosquitto<T>(extraGlobalOptions: [String] = [], _ body: (Mosquitto) asy
         throw error
     }
 }
+
+extension Trait where Self == ConditionTrait {
+    /// Skips a suite that starts Mosquitto on a machine without it, saying how to get it, instead
+    /// of failing each test. scripts/test.sh installs it and runs every stage.
+    static var needsMosquitto: Self {
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
+                     && FileManager.default.isExecutableFile(atPath: "/usr/bin/mosquitto_passwd"),
+                 "needs Mosquitto (/usr/sbin/mosquitto): run scripts/setup.sh, or scripts/test.sh unit for the tests without a broker")
+    }
+}
