@@ -1,6 +1,5 @@
 import MQTT
 import NIOCore
-import Synchronization
 
 /// Publishes retained states, newest first: a state only matters until the next one for its
 /// topic. Up to ``window`` states wait for the broker's acknowledgement at once; beyond that, newer
@@ -48,6 +47,26 @@ public final class StateOutbox: Sendable {
         }
     }
 
+    /// Succeeds with true once every state handed over so far is acknowledged, or with false
+    /// after `limit`: a broker that is gone must not hold up a stop.
+    public func flush(within limit: Duration) -> EventLoopFuture<Bool> {
+        let loop = client.eventLoop
+        let answered = loop.makePromise(of: Bool.self)
+        let pending = NIOLoopBoundBox.makeBoxSendingValue(true, eventLoop: loop)
+        let timeout = loop.scheduleTask(in: TimeAmount(limit)) {
+            guard pending.value else { return }
+            pending.value = false
+            answered.succeed(false)
+        }
+        flush().whenComplete { _ in
+            guard pending.value else { return }
+            pending.value = false
+            timeout.cancel()
+            answered.succeed(true)
+        }
+        return answered.futureResult
+    }
+
     private func hand(_ topic: String, _ payload: String) {
         if state.value.inFlight < Self.window && state.value.order.isEmpty {
             send(topic, payload)
@@ -73,37 +92,5 @@ public final class StateOutbox: Sendable {
         let flushes = state.value.flushes
         state.value.flushes = []
         for promise in flushes { promise.succeed() }
-    }
-}
-
-/// Runs `operation` in a task of its own and waits at most `timeout` for it; true if it finished.
-/// The operation may go on after a timeout (a wait on the broker cannot be cancelled).
-public func finishes(within timeout: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let once = ResumeOnce(continuation)
-        Task {
-            await operation()
-            once.resume(true)
-        }
-        Task {
-            try? await Task.sleep(for: timeout)
-            once.resume(false)
-        }
-    }
-}
-
-/// Resumes a continuation the first time only.
-private final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
-
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: Bool) {
-        continuation.withLock { continuation in
-            continuation?.resume(returning: value)
-            continuation = nil
-        }
     }
 }

@@ -24,7 +24,7 @@ final class AgentRunner {
     private var finalStatus: AgentStatus?
     /// Messages a resumed session delivered before the agent started.
     private var early: [MQTTMessage] = []
-    private var timer: (at: ContinuousClock.Instant, task: Scheduled<Void>)?
+    private var timer = DeadlineTimer()
     private var watchers: [String: Task<Void, Never>] = [:]
     private var sensors: [String: any Sensor] = [:]
     private var sensorReads: [String: Task<Void, Never>] = [:]
@@ -72,27 +72,18 @@ final class AgentRunner {
         guard let stopped, let lines, !stopping else { return }
         update { $0.shutdown(at: .now) }
         stopping = true
-        timer?.task.cancel()
-        timer = nil
+        timer.cancel()
         for task in Array(watchers.values) + Array(sensorReads.values) { task.cancel() }
         watchers = [:]
         sensorReads = [:]
         let bound = self.bound
-        let acknowledged = eventLoop.makePromise(of: Bool.self)
-        outbox.flush().whenComplete { _ in acknowledged.succeed(true) }
-        let timeout = eventLoop.scheduleTask(in: TimeAmount(Self.offlineWait)) { acknowledged.fail(OfflineWaitTimedOut()) }
-        acknowledged.futureResult.whenComplete { result in
-            timeout.cancel()
-            if case .failure = result {
-                bound.value.logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead")
-            }
+        outbox.flush(within: Self.offlineWait).whenSuccess { acknowledged in
+            if !acknowledged { bound.value.logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead") }
             lines.releaseAll()
             bound.value.finished()
             stopped.succeed()
         }
     }
-
-    private struct OfflineWaitTimedOut: Error {}
 
     private func finished() {
         guard var status = core?.status else { return }
@@ -137,7 +128,7 @@ final class AgentRunner {
     }
 
     private func timerFired() {
-        timer = nil
+        timer.fired()
         update { $0.tick(at: .now) }
     }
 
@@ -210,14 +201,8 @@ final class AgentRunner {
 
     private func setTimer() {
         guard !stopping, core != nil else { return }
-        let next = core!.nextDeadline()
-        guard timer?.at != next else { return }
-        timer?.task.cancel()
-        timer = nil
-        guard let next else { return }
         let bound = self.bound
-        let delay = max(.zero, next - .now)
-        timer = (next, eventLoop.scheduleTask(in: TimeAmount(delay)) { bound.value.timerFired() })
+        timer.follow(core!.nextDeadline(), on: eventLoop) { bound.value.timerFired() }
     }
 
     // MARK: Inputs and sensors

@@ -59,14 +59,10 @@ struct RelayCommand: Command {
         let logger = Logger(label: "relay") { LineLogHandler(label: $0, level: level) }
         let mqttLogger = Logger(label: "mqtt") { LineLogHandler(label: $0, level: level) }
         let configurations = try RelayService.clientConfigurations(for: profile, fleetOverride: fleetOverride, boardsOverride: boardsOverride)
-        let fleet = try MQTTClient(configuration: configurations.fleet, logger: mqttLogger)
-        let boards = try configurations.boards.map { try MQTTClient(configuration: $0, logger: mqttLogger) }
         for warning in FleetCheck.warnings(agents: [], relays: [profile]) { logger.warning("\(warning)") }
-        let relay = RelayService(profile: profile, fleet: fleet, boards: boards, logger: logger)
+        let relay = try RelayService(profile: profile, configurations: configurations, logger: logger, clientLogger: mqttLogger)
         // Stopped in reverse order: the relay (every board offline), then the clients.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: fleet)]
-        if let boards { services.append(.init(service: boards)) }
-        services.append(.init(service: relay))
+        let services = relay.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await runNotifyingSystemd(group, status: "relaying \(profile.source)", ping: { await relay.ping() })
     }

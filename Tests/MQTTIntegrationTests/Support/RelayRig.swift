@@ -39,12 +39,8 @@ func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWri
     let fast = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
     configurations.fleet.reconnect = fast
     configurations.boards?.reconnect = fast
-    let fleetClient = try MQTTClient(configuration: configurations.fleet, logger: testLogger("relay-fleet"))
-    let boardsClient = try configurations.boards.map { try MQTTClient(configuration: $0, logger: testLogger("relay-boards")) }
-    let relay = RelayService(profile: profile, fleet: fleetClient, boards: boardsClient, logger: testLogger("relay"))
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: fleetClient)]
-    if let boardsClient { services.append(.init(service: boardsClient)) }
-    services.append(.init(service: relay))
+    let relay = try RelayService(profile: profile, configurations: configurations, logger: testLogger("relay"), clientLogger: testLogger("relay-mqtt"))
+    let services = relay.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("relay-group")))
     let observer = try MQTTClient(configuration: clientConfiguration(port: fleet.ports.plain, "fleet-observer"), logger: testLogger("observer"))
     let inbox = Inbox(observer)

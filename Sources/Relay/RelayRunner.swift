@@ -1,0 +1,153 @@
+import Logging
+import MQTT
+import NIOCore
+import Profile
+import Scheme
+
+/// Carries out a ``RelayCore``'s actions on the clients' event loop and feeds it what happens:
+/// messages and connection changes of both clients (delivered on the loop) and its deadlines (one
+/// timer on the loop). Only the loop touches it.
+final class RelayRunner {
+    private let profile: RelayProfile
+    private let fleet: MQTTClient
+    /// nil when the boards live on the fleet's broker.
+    private let boards: MQTTClient?
+    private let logger: Logger
+    private let states: StateOutbox
+    private var core: RelayCore
+    private var timer = DeadlineTimer()
+    private var stopped: EventLoopPromise<Void>?
+    private var stopping = false
+
+    /// How long the stop waits for the fleet broker to acknowledge `offline`.
+    static let offlineWait = Duration.seconds(2)
+
+    init(profile: RelayProfile, fleet: MQTTClient, boards: MQTTClient?, logger: Logger) {
+        self.profile = profile
+        self.fleet = fleet
+        self.boards = boards
+        self.logger = logger
+        states = StateOutbox(client: fleet)
+        core = RelayCore(profile: profile, at: .now, unixNow: unixTimeNow(), boardsShareFleetBroker: boards == nil)
+    }
+
+    private var bound: NIOLoopBound<RelayRunner> { NIOLoopBound(self, eventLoop: fleet.eventLoop) }
+
+    /// Subscribes; the future completes when the relay has stopped.
+    func start() -> EventLoopFuture<Void> {
+        let stopped = fleet.eventLoop.makePromise(of: Void.self)
+        self.stopped = stopped
+        update { $0.start() }
+        logger.info("relay started", metadata: ["id": "\(profile.id)", "boards": "\(core.boardNames.joined(separator: ", "))"])
+        return stopped.futureResult
+    }
+
+    /// Every board and the relay go offline to the fleet; nothing is mirrored after.
+    func stop() {
+        guard let stopped, !stopping else { return }
+        update { $0.shutdown(at: .now) }
+        stopping = true
+        timer.cancel()
+        logger.info("stopping: every board and the relay are offline to the fleet")
+        states.flush(within: Self.offlineWait).whenSuccess { [logger] acknowledged in
+            if !acknowledged { logger.warning("the fleet broker did not acknowledge offline within 2 s; the relay's will reports it instead") }
+            stopped.succeed()
+        }
+    }
+
+    // MARK: What happens
+
+    func fleetMessage(_ message: MQTTMessage) {
+        if let size = message.skippedPacketSize {
+            update { $0.skippedFleetMessage(topic: message.topic, size: size, limit: fleet.configuration.maximumPacketSize, at: .now) }
+            return
+        }
+        let payload = message.payloadString
+        // One broker for both: a message may be a board's.
+        if boards == nil { update { $0.boardMessage(topic: message.topic, payload: payload, at: .now) } }
+        update { $0.fleetMessage(topic: message.topic, payload: payload, qos: Int(message.qos.rawValue), retained: message.retain, at: .now) }
+    }
+
+    func boardsMessage(_ message: MQTTMessage) {
+        // A skipped one was logged by the client; nothing of it can be mirrored.
+        guard message.skippedPacketSize == nil else { return }
+        update { $0.boardMessage(topic: message.topic, payload: message.payloadString, at: .now) }
+    }
+
+    func fleetConnection(_ state: MQTTConnectionState) {
+        if case .waitingToReconnect = state {
+            if boards != nil { logger.warning("the fleet broker is unreachable: \(state)") }
+            update { core in
+                core.fleetLost()
+                return []
+            }
+        }
+        // One broker for both: the boards' side follows, after the fleet's loss.
+        if boards == nil { boardsConnection(state, side: "boards and fleet") }
+        if state.isConnected { update { $0.fleetConnected(at: .now) } }
+    }
+
+    func boardsConnection(_ state: MQTTConnectionState) {
+        boardsConnection(state, side: "boards")
+    }
+
+    private func boardsConnection(_ state: MQTTConnectionState, side: String) {
+        switch state {
+        case .connected:
+            update { $0.boardsBroker(up: true, at: .now) }
+        case .waitingToReconnect:
+            logger.warning("the \(side) broker is unreachable: \(state)")
+            update { $0.boardsBroker(up: false, at: .now) }
+        case .idle, .connecting, .stopped:
+            break
+        }
+    }
+
+    private func timerFired() {
+        timer.fired()
+        update { $0.tick(at: .now) }
+    }
+
+    // MARK: Carrying out
+
+    /// Runs `body` on the core and carries out what it returns; the timer follows the core's next
+    /// deadline. Once offline was said, nothing more is mirrored.
+    private func update(_ body: (inout RelayCore) -> [RelayCore.Action]) {
+        guard !stopping else { return }
+        carryOut(body(&core))
+        let bound = self.bound
+        timer.follow(core.nextDeadline(), on: fleet.eventLoop) { bound.value.timerFired() }
+    }
+
+    private func carryOut(_ actions: [RelayCore.Action]) {
+        for action in actions {
+            switch action {
+            case .retain(let topic, let payload):
+                states.publish(topic, payload)
+            case .publish(let topic, let payload, let qos):
+                fleet.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos == 0 ? .atMostOnce : .atLeastOnce))
+            case .send(let topic, let payload):
+                (boards ?? fleet).enqueue(MQTTMessage(topic: topic, payload: payload, qos: .atLeastOnce))
+            case .subscribeBoards(let filters):
+                // The relay must not hear its own commands to a board back (a plain sketch's topic
+                // carries both ways).
+                subscribe(boards ?? fleet, filters, noLocal: true)
+            case .unsubscribeBoards(let filters):
+                _ = (boards ?? fleet).requestUnsubscription(filters.compactMap(TopicFilter.init))
+            case .subscribeCommands(let filters):
+                subscribe(fleet, filters, noLocal: false, retainHandling: .doNotSend)
+            case .subscribeFleet(let filters):
+                subscribe(fleet, filters, noLocal: false)
+            case .log(let text):
+                logger.notice("\(text)")
+            }
+        }
+    }
+
+    private func subscribe(_ client: MQTTClient, _ filters: [String], noLocal: Bool, retainHandling: RetainHandling = .sendOnSubscribe) {
+        let subscriptions = filters.compactMap {
+            TopicFilter($0).map { Subscription($0, qos: .atLeastOnce, noLocal: noLocal, retainHandling: retainHandling) }
+        }
+        client.subscribe(subscriptions, loggingAnswersTo: logger)
+    }
+}
