@@ -55,33 +55,39 @@ let package = Package(
             name: "CYAML",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // What every gpiobridge device speaks, agent or mirrored board: the topics and words of the
+        // scheme, the command vocabulary, the retained info about a device, error reports, and the
+        // value types both cores keep time with (the deadline queue, the log limiter). No I/O.
+        .target(
+            name: "Scheme",
+            dependencies: ["JSON", "MQTTCore"]
+        ),
         // YAML profiles -> validated Profile values; every error located (file:line:column, key path).
         .target(
             name: "Profile",
-            dependencies: ["CYAML", "Hardware", "JSON", "MQTTCore"]
+            dependencies: ["CYAML", "Hardware", "JSON", "MQTTCore", "Scheme"]
         ),
-        // A small JSON value type with a parser and a serializer (no Foundation).
-        // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
-        .target(name: "JSON", linkerSettings: [.linkedLibrary("m")]),
-        // What every gpiobridge device speaks, agent or mirrored board: the command vocabulary and
-        // state words, the retained info about a device, the retained-state outbox, the deadline
-        // queue both cores keep their timers in, and the broker settings made into a client
-        // configuration.
+        // What the agent's and the relay's services share: the retained-state outbox and the
+        // deadline timer on the client's event loop, ordered subscriptions, broker settings made
+        // into a client configuration.
         .target(
-            name: "Scheme",
+            name: "ServiceSupport",
             dependencies: [
-                "MQTT", "Profile", "JSON",
+                "MQTT", "Profile", "Scheme",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A small JSON value type with a parser and a serializer (no Foundation).
+        // Rounds numbers with libm, which nothing else may have linked (the JSON fuzzer links only this).
+        .target(name: "JSON", linkerSettings: [.linkedLibrary("m")]),
         // The agent: profile -> lines, commands, states, sensors, availability, discovery, safety.
         // AgentCore (the logic, on the caller's clock), AgentLines (the line I/O), and the service
         // that runs them on the MQTT client's event loop.
         .target(
             name: "Agent",
             dependencies: [
-                "MQTT", "Hardware", "Profile", "JSON", "Scheme",
+                "MQTT", "Hardware", "Profile", "JSON", "Scheme", "ServiceSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,7 +99,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "MQTT", "Scheme", "Profile", "JSON",
+                "MQTT", "Scheme", "ServiceSupport", "Profile", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,6 +116,7 @@ let package = Package(
                 "Agent",
                 "Relay",
                 "Scheme",
+                "ServiceSupport",
                 "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,7 +206,7 @@ let package = Package(
         .testTarget(
             name: "MQTTIntegrationTests",
             dependencies: [
-                "MQTT", "MQTTCore", "Agent", "Relay", "Scheme", "Profile", "Hardware", "JSON",
+                "MQTT", "MQTTCore", "Agent", "Relay", "Scheme", "ServiceSupport", "Profile", "Hardware", "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Profile
 import Scheme
+import ServiceSupport
 import ServiceLifecycle
 
 /// The agent: drives a profile's outputs from MQTT commands, publishes states, inputs, sensor

@@ -13,32 +13,24 @@ public struct Discovery: Sendable {
         self.profile = profile
     }
 
-    /// Unique per device: Home Assistant ids allow letters, digits, `-` and `_`, as device ids do.
-    public var deviceIdentifier: String { "gpiobridge_\(profile.device.id)" }
+    public var deviceIdentifier: String { HomeAssistantDiscovery.deviceIdentifier(profile.device.id) }
 
-    public var configTopic: String { "\(profile.discovery.prefix)/device/\(deviceIdentifier)/config" }
+    public var configTopic: String { HomeAssistantDiscovery.configTopic(prefix: profile.discovery.prefix, device: profile.device.id) }
 
     /// Where Home Assistant announces itself; `online` there asks for the configs again.
-    public var homeAssistantStatusTopic: String { "\(profile.discovery.prefix)/status" }
+    public var homeAssistantStatusTopic: String { HomeAssistantDiscovery.statusTopic(prefix: profile.discovery.prefix) }
 
     /// The component ids and their configs. An id is stable across restarts and reloads, so
     /// Home Assistant keeps the entity and its history.
     public var components: [(id: String, config: JSONValue)] {
         var components: [(String, JSONValue)] = []
         for output in profile.outputs {
-            components.append((output.name, .object([
-                "p": .string("switch"), "name": .string(output.name), "uniq_id": .string("\(deviceIdentifier)_\(output.name)"),
-                "stat_t": .string(output.stateTopic), "cmd_t": .string(output.commandTopic),
-                "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
-                "qos": .number(1),
-            ])))
+            components.append((output.name, HomeAssistantDiscovery.switchComponent(
+                device: profile.device.id, name: output.name, label: output.name, state: output.stateTopic, command: output.commandTopic)))
         }
         for input in profile.inputs {
-            components.append((input.name, .object([
-                "p": .string("binary_sensor"), "name": .string(input.name), "uniq_id": .string("\(deviceIdentifier)_\(input.name)"),
-                "stat_t": .string(input.stateTopic), "pl_on": .string(input.onPayload), "pl_off": .string(input.offPayload),
-                "qos": .number(1),
-            ])))
+            components.append((input.name, HomeAssistantDiscovery.binarySensorComponent(
+                device: profile.device.id, name: input.name, label: input.name, state: input.stateTopic, on: input.onPayload, off: input.offPayload)))
         }
         for sensor in profile.sensors {
             for quantity in sensor.model.quantities {
@@ -89,10 +81,10 @@ public struct Discovery: Sendable {
                 "ids": .array([.string(deviceIdentifier)]), "name": .string(profile.device.name), "mf": .string("gpiobridge"),
                 "mdl": .string("gpiobridge agent"), "sw": .string(gpiobridgeVersion),
             ]),
-            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
+            "o": HomeAssistantDiscovery.origin,
             "avty_t": .string(profile.statusTopic),
-            "pl_avail": .string("online"),
-            "pl_not_avail": .string("offline"),
+            "pl_avail": .string(SchemeWord.online),
+            "pl_not_avail": .string(SchemeWord.offline),
             "qos": .number(1),
             "cmps": .object(members),
         ])

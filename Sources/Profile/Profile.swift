@@ -1,5 +1,6 @@
 import Hardware
 import MQTTCore
+import Scheme
 
 /// A validated profile: what the agent drives, where it connects, and what it publishes. Every
 /// default is filled in, so ``ProfileDescription`` can show exactly what will run.
@@ -202,10 +203,12 @@ public struct DiscoverySettings: Sendable, Equatable {
 }
 
 extension Profile {
+    /// The agent's topics in the gpiobridge scheme, under its base topic.
+    public var topics: DeviceTopics { DeviceTopics(base: device.baseTopic) }
     /// The availability topic: `online` / `offline`, retained, and the will.
-    public var statusTopic: String { device.baseTopic + "/status" }
+    public var statusTopic: String { topics.status }
     /// Why a command was refused.
-    public var errorTopic: String { device.baseTopic + "/error" }
+    public var errorTopic: String { topics.error }
     /// What the device is and has, retained, for `gpiobridge fleet ls`.
-    public var infoTopic: String { device.baseTopic + "/info" }
+    public var infoTopic: String { topics.info }
 }

@@ -1,3 +1,4 @@
+import Scheme
 import Hardware
 import JSON
 import MQTTCore

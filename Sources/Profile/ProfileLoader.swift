@@ -1,6 +1,7 @@
 import Hardware
 import JSON
 import MQTTCore
+import Scheme
 
 #if canImport(Glibc)
 import Glibc
@@ -112,7 +113,7 @@ extension ProfileDecoder {
             return nil
         }
         let device = self.device(deviceNode)
-        let base = device?.baseTopic ?? "gpiobridge/device"
+        let base = device?.baseTopic ?? DeviceTopics(device: "device").base
         let broker = self.broker(top["broker"], deviceID: device?.id ?? "device")
         let expanders = list(top, "expanders").compactMap { expander($0.node, path: $0.path) }
         let outputs = list(top, "outputs").compactMap { output($0.node, path: $0.path, base: base) }
@@ -137,7 +138,7 @@ extension ProfileDecoder {
         guard required(fields, "id", hint: "add id: garage-pi (letters, digits, - and _)") != nil, let id = identifier(fields, "id") else {
             return nil
         }
-        let baseTopic = topic(fields, "base_topic") ?? "gpiobridge/\(id)"
+        let baseTopic = topic(fields, "base_topic") ?? DeviceTopics(device: id).base
         if baseTopic.hasSuffix("/") {
             issue(fields, "base_topic", "a base topic must not end with /", hint: "write \(baseTopic.dropLast())")
         }
@@ -274,12 +275,12 @@ extension ProfileDecoder {
             }
         }
         guard let name, let line else { return nil }
-        let stateTopic = topic(fields, "topic") ?? "\(base)/\(name)"
+        let stateTopic = topic(fields, "topic") ?? DeviceTopics(base: base).state(name)
         return OutputSettings(
             name: name, line: line, activeLow: bool(fields, "active_low") ?? false, drive: choice(fields, "drive") ?? .pushPull,
             initial: choice(fields, "initial") ?? .off, safeState: choice(fields, "safe_state") ?? .off,
             pulseMilliseconds: duration(fields, "pulse", in: 1...3_600_000), interlock: interlock,
-            stateTopic: stateTopic, commandTopic: topic(fields, "command_topic") ?? "\(stateTopic)/set",
+            stateTopic: stateTopic, commandTopic: topic(fields, "command_topic") ?? DeviceTopics.command(forState: stateTopic),
             origin: fields.origin)
     }
 
@@ -294,8 +295,8 @@ extension ProfileDecoder {
         return InputSettings(
             name: name, line: line, bias: choice(fields, "bias") ?? .asIs, activeLow: bool(fields, "active_low") ?? false, edge: edge,
             debounceMilliseconds: duration(fields, "debounce", in: 0...1000) ?? 10,
-            onPayload: string(fields, "on_payload") ?? "ON", offPayload: string(fields, "off_payload") ?? "OFF",
-            stateTopic: topic(fields, "topic") ?? "\(base)/\(name)", origin: fields.origin)
+            onPayload: string(fields, "on_payload") ?? SchemeWord.on, offPayload: string(fields, "off_payload") ?? SchemeWord.off,
+            stateTopic: topic(fields, "topic") ?? DeviceTopics(base: base).state(name), origin: fields.origin)
     }
 
     func sensor(_ node: YAMLNode, path: String, base: String) -> SensorSettings? {
@@ -337,7 +338,7 @@ extension ProfileDecoder {
         }
         return SensorSettings(
             name: name, model: model, bus: bus, address: address, intervalMilliseconds: duration(fields, "interval", in: 100...86_400_000) ?? 60_000,
-            options: options, units: units(fields, model: model), stateTopic: topic(fields, "topic") ?? "\(base)/\(name)",
+            options: options, units: units(fields, model: model), stateTopic: topic(fields, "topic") ?? DeviceTopics(base: base).state(name),
             origin: fields.origin)
     }
 

@@ -17,35 +17,27 @@ struct BoardHomeAssistant {
     var connections: [(String, String)]
     var identifiers: [String]
     var relayID: String
-    var baseTopic: String
     var prefix: String
 
-    var deviceIdentifier: String { "gpiobridge_\(board)" }
-    var configTopic: String { "\(prefix)/device/\(deviceIdentifier)/config" }
+    var deviceIdentifier: String { HomeAssistantDiscovery.deviceIdentifier(board) }
+    var configTopic: String { HomeAssistantDiscovery.configTopic(prefix: prefix, device: board) }
+    private var topics: DeviceTopics { DeviceTopics(device: board) }
 
     var config: JSONValue {
-        let device = "\(baseTopic)/\(board)"
         var components: [JSONMember] = []
         for output in outputs {
-            components.append(JSONMember(key: output, value: .object([
-                "p": .string("switch"), "name": .string(labels[output] ?? output), "uniq_id": .string("\(deviceIdentifier)_\(output)"),
-                "stat_t": .string("\(device)/\(output)"), "cmd_t": .string("\(device)/\(output)/set"),
-                "pl_on": .string("ON"), "pl_off": .string("OFF"), "stat_on": .string("ON"), "stat_off": .string("OFF"),
-                "qos": .number(1),
-            ])))
+            components.append(JSONMember(key: output, value: HomeAssistantDiscovery.switchComponent(
+                device: board, name: output, label: labels[output] ?? output, state: topics.state(output), command: topics.command(output))))
         }
         for input in inputs {
-            components.append(JSONMember(key: input, value: .object([
-                "p": .string("binary_sensor"), "name": .string(labels[input] ?? input), "uniq_id": .string("\(deviceIdentifier)_\(input)"),
-                "stat_t": .string("\(device)/\(input)"), "pl_on": .string("ON"), "pl_off": .string("OFF"),
-                "qos": .number(1),
-            ])))
+            components.append(JSONMember(key: input, value: HomeAssistantDiscovery.binarySensorComponent(
+                device: board, name: input, label: labels[input] ?? input, state: topics.state(input))))
         }
         for sensor in sensors {
             var members: [JSONMember] = [
                 JSONMember(key: "p", value: .string("sensor")), JSONMember(key: "name", value: .string(labels[sensor.name] ?? sensor.name)),
                 JSONMember(key: "uniq_id", value: .string("\(deviceIdentifier)_\(sensor.name)")),
-                JSONMember(key: "stat_t", value: .string("\(device)/\(sensor.name)")),
+                JSONMember(key: "stat_t", value: .string(topics.state(sensor.name))),
                 // An empty value is the board's "no reading": Home Assistant shows unknown.
                 JSONMember(key: "val_tpl", value: .string("{{ value if value else 'None' }}")),
                 JSONMember(key: "stat_cla", value: .string(sensor.description.stateClass ?? "measurement")),
@@ -61,15 +53,15 @@ struct BoardHomeAssistant {
             JSONMember(key: "mf", value: .string("gpiobridge")),
             JSONMember(key: "mdl", value: .string("\(kind.rawValue) board mirrored by gpiobridge")),
             JSONMember(key: "sw", value: .string(gpiobridgeVersion)),
-            JSONMember(key: "via_device", value: .string("gpiobridge_\(relayID)")),
+            JSONMember(key: "via_device", value: .string(HomeAssistantDiscovery.deviceIdentifier(relayID))),
         ]
         if !connections.isEmpty {
             deviceMembers.append(JSONMember(key: "cns", value: .array(connections.map { .array([.string($0.0), .string($0.1)]) })))
         }
         return .object([
             "dev": .object(deviceMembers),
-            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
-            "avty": .array([.object(["t": .string("\(baseTopic)/\(relayID)/status")]), .object(["t": .string("\(device)/status")])]),
+            "o": HomeAssistantDiscovery.origin,
+            "avty": .array([.object(["t": .string(DeviceTopics(device: relayID).status)]), .object(["t": .string(topics.status)])]),
             "avty_mode": .string("all"),
             "qos": .number(1),
             "cmps": .object(components),

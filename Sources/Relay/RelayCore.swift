@@ -48,8 +48,6 @@ public struct RelayCore: Sendable {
     public static let identityWait = Duration.seconds(3)
 
     public let profile: RelayProfile
-    /// The root of the gpiobridge scheme: boards are `gpiobridge/<board>/...`.
-    public let baseTopic = "gpiobridge"
     private let wallOrigin: (instant: ContinuousClock.Instant, unix: Int)
     private var boards: [String: Board] = [:]
     private var owners: [String: String] = [:]
@@ -137,9 +135,9 @@ public struct RelayCore: Sendable {
             for board in boards.values { if let node = board.definition.dialect as? ESPHomeDialect { boardFilters.append(ESPHomeAnnouncement.filter(node: node.prefix)) } }
         }
         let commandFilters = boards.keys.map { commandFilter($0) }
-        var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { "\(baseTopic)/\($0.device)/\($0.name)" }
+        var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { DeviceTopics(device: $0.device).state($0.name) }
         // Every device's retained info: boards this relay mirrored before and mirrors no more are cleared.
-        fleetFilters.append("\(baseTopic)/+/info")
+        fleetFilters.append(DeviceTopics(device: "+").info)
         if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
         return [.subscribeBoards(unique(boardFilters)), .subscribeCommands(commandFilters.sorted()),
                 .subscribeFleet(unique(fleetFilters).sorted())]
@@ -152,7 +150,7 @@ public struct RelayCore: Sendable {
             sweepState = .collecting
             deadlines.set(Self.sweepKey, now + Self.staleSweepDelay)
         }
-        var actions: [Action] = [.retain(topic: relayTopic("status"), payload: "online"), relayInfo(at: now)]
+        var actions: [Action] = [.retain(topic: relayTopic("status"), payload: SchemeWord.online), relayInfo(at: now)]
         if profile.homeAssistant.enabled { actions.append(relayHomeAssistant) }
         for name in boards.keys.sorted() { actions += announce(name) }
         return actions
@@ -167,10 +165,10 @@ public struct RelayCore: Sendable {
     public mutating func shutdown(at now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for name in boards.keys.sorted() {
-            actions.append(.retain(topic: topic(name, "status"), payload: "offline"))
+            actions.append(.retain(topic: topic(name, "status"), payload: SchemeWord.offline))
             actions.append(info(name))
         }
-        return actions + [relayInfo(at: now), .retain(topic: relayTopic("status"), payload: "offline")]
+        return actions + [relayInfo(at: now), .retain(topic: relayTopic("status"), payload: SchemeWord.offline)]
     }
 
     // MARK: The boards' broker
@@ -226,12 +224,12 @@ public struct RelayCore: Sendable {
     /// (`retained`) is never carried out: it is reported once per topic with how to clear it.
     public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, retained: Bool = false,
                                       at now: ContinuousClock.Instant) -> [Action] {
-        if profile.homeAssistant.enabled, topic == "\(profile.homeAssistant.prefix)/status" {
-            guard payload == "online" else { return [] }
+        if profile.homeAssistant.enabled, topic == HomeAssistantDiscovery.statusTopic(prefix: profile.homeAssistant.prefix) {
+            guard payload == SchemeWord.online else { return [] }
             return [relayHomeAssistant] + boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
         }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard levels.count >= 3, levels[0] == baseTopic else { return [] }
+        guard levels.count >= 3, levels[0] == DeviceTopics.root else { return [] }
         let device = String(levels[1])
         if levels.count == 3, levels[2] == "info" { return noteInfo(device: device, payload: payload) }
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
@@ -251,7 +249,7 @@ public struct RelayCore: Sendable {
     /// refused on the board's error topic; anything else only had its log line.
     public mutating func skippedFleetMessage(topic: String, size: Int, limit: Int, at now: ContinuousClock.Instant) -> [Action] {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard levels.count == 4, levels[0] == baseTopic, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
+        guard levels.count == 4, levels[0] == DeviceTopics.root, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
         return refuse(String(levels[1]), topic: topic, payload: "",
                       reason: CommandRefusal.oversized(size: size, limit: limit), at: now)
     }
@@ -261,21 +259,25 @@ public struct RelayCore: Sendable {
     /// Silent boards go offline, waiting commands expire, and online boards refresh their info.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        var done: Set<String> = []
-        while let (due, name) = deadlines.earliest(), due <= now, done.insert(name).inserted {
+        // Every due key is taken off first and runs once; each reschedules itself. A key still due
+        // after it ran waits for the next tick instead of holding up the others.
+        var due: [String] = []
+        while let (at, name) = deadlines.earliest(), at <= now {
+            deadlines.set(name, nil)
+            due.append(name)
+        }
+        for name in due {
             if name == Self.relayKey {
                 deadlines.set(Self.relayKey, now + DeviceInfo.refreshInterval)
                 if fleetUp { actions.append(relayInfo(at: now)) }
                 continue
             }
             if name == Self.sweepKey {
-                deadlines.set(Self.sweepKey, nil)
                 actions += sweepStaleBoards()
                 continue
             }
             if name.hasPrefix(Self.nodeKey("")) {
                 let node = String(name.dropFirst(Self.nodeKey("").count))
-                deadlines.set(name, nil)
                 settlingNodes.remove(node)
                 actions += defineESPHome(node, at: now)
                 continue
@@ -290,6 +292,8 @@ public struct RelayCore: Sendable {
                 scheduleSummaries()
                 continue
             }
+            // An earlier key of this tick may have forgotten the board.
+            guard boards[name] != nil else { continue }
             if boards[name]!.infoRefresh <= now {
                 boards[name]!.infoRefresh = now + DeviceInfo.refreshInterval
                 if fleetUp { actions.append(info(name)) }
@@ -345,8 +349,8 @@ public struct RelayCore: Sendable {
     private mutating func follow(_ commands: [LinkRouter.Command], at now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for command in commands {
-            let payload = command.on ? "ON" : "OFF"
-            let topic = "\(baseTopic)/\(command.target.device)/\(command.target.name)/set"
+            let payload = SchemeWord.state(command.on)
+            let topic = DeviceTopics(device: command.target.device).command(command.target.name)
             if boards[command.target.device] != nil {
                 actions.append(.log("link: \(command.target) \(payload)"))
                 actions += self.command(payload: payload, board: command.target.device, name: command.target.name, topic: topic, at: now)
@@ -365,10 +369,10 @@ public struct RelayCore: Sendable {
         for action in mirrorActions {
             switch action {
             case .publishAvailability(let online):
-                actions.append(.retain(topic: topic(board, "status"), payload: online ? "online" : "offline"))
+                actions.append(.retain(topic: topic(board, "status"), payload: online ? SchemeWord.online : SchemeWord.offline))
                 actions.append(info(board))
             case .publishState(let name, let on):
-                actions.append(.retain(topic: topic(board, name), payload: on ? "ON" : "OFF"))
+                actions.append(.retain(topic: topic(board, name), payload: SchemeWord.state(on)))
                 actions += follow(links.observed(.init(device: board, name: name), on: on, at: now), at: now)
             case .publishValue(let name, let value):
                 // Retained as states are, so a dashboard that subscribes late sees it; no reading clears it.
@@ -708,7 +712,7 @@ public struct RelayCore: Sendable {
         // limit is offline, so a retained online from a run that crashed does not stand.
         var actions: [Action] = []
         if let announced = board.mirror.announcedAvailability {
-            actions.append(.retain(topic: topic(name, "status"), payload: announced ? "online" : "offline"))
+            actions.append(.retain(topic: topic(name, "status"), payload: announced ? SchemeWord.online : SchemeWord.offline))
         }
         actions.append(info(name))
         return actions + homeAssistant(name) + states(name)
@@ -716,7 +720,7 @@ public struct RelayCore: Sendable {
 
     private func states(_ name: String) -> [Action] {
         guard let board = boards[name] else { return [] }
-        return board.mirror.states.keys.sorted().map { .retain(topic: topic(name, $0), payload: board.mirror.states[$0]! ? "ON" : "OFF") }
+        return board.mirror.states.keys.sorted().map { .retain(topic: topic(name, $0), payload: SchemeWord.state(board.mirror.states[$0]!)) }
     }
 
     private func homeAssistant(_ name: String) -> [Action] {
@@ -736,7 +740,7 @@ public struct RelayCore: Sendable {
                                   } ?? [:],
                                   connections: definition?.connections ?? [],
                                   identifiers: definition?.identifiers ?? [], relayID: profile.id,
-                                  baseTopic: baseTopic, prefix: profile.homeAssistant.prefix)
+                                  prefix: profile.homeAssistant.prefix)
     }
 
     private func info(_ name: String) -> Action {
@@ -751,19 +755,19 @@ public struct RelayCore: Sendable {
     /// The relay as a Home Assistant device of its own: the boards name it as their `via_device`,
     /// and its connectivity is an entity.
     private var relayHomeAssistant: Action {
-        let identifier = "gpiobridge_\(profile.id)"
+        let identifier = HomeAssistantDiscovery.deviceIdentifier(profile.id)
         let config = JSONValue.object([
             "dev": .object(["ids": .array([.string(identifier)]), "name": .string(profile.id), "mf": .string("gpiobridge"),
                             "mdl": .string("gpiobridge relay"), "sw": .string(gpiobridgeVersion)]),
-            "o": .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]),
+            "o": HomeAssistantDiscovery.origin,
             "qos": .number(1),
             "cmps": .object(["connectivity": .object([
                 "p": .string("binary_sensor"), "name": .string("connectivity"), "uniq_id": .string("\(identifier)_connectivity"),
-                "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string("online"), "pl_off": .string("offline"),
+                "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string(SchemeWord.online), "pl_off": .string(SchemeWord.offline),
                 "qos": .number(1),
             ])]),
         ])
-        return .retain(topic: "\(profile.homeAssistant.prefix)/device/\(identifier)/config", payload: config.serialized)
+        return .retain(topic: HomeAssistantDiscovery.configTopic(prefix: profile.homeAssistant.prefix, device: profile.id), payload: config.serialized)
     }
 
     private func relayInfo(at now: ContinuousClock.Instant) -> Action {
@@ -774,9 +778,9 @@ public struct RelayCore: Sendable {
         wallOrigin.unix + Int((instant - wallOrigin.instant).components.seconds)
     }
 
-    private func topic(_ board: String, _ suffix: String) -> String { "\(baseTopic)/\(board)/\(suffix)" }
-    private func relayTopic(_ suffix: String) -> String { "\(baseTopic)/\(profile.id)/\(suffix)" }
-    private func commandFilter(_ board: String) -> String { "\(baseTopic)/\(board)/+/set" }
+    private func topic(_ board: String, _ suffix: String) -> String { DeviceTopics(device: board).state(suffix) }
+    private func relayTopic(_ suffix: String) -> String { DeviceTopics(device: profile.id).state(suffix) }
+    private func commandFilter(_ board: String) -> String { DeviceTopics(device: board).commands }
 
     private func unique(_ filters: [String]) -> [String] {
         var seen: Set<String> = []

@@ -3,6 +3,7 @@ import MQTT
 import NIOCore
 import Profile
 import Scheme
+import ServiceSupport
 
 /// Carries out a ``RelayCore``'s actions on the clients' event loop and feeds it what happens:
 /// messages and connection changes of both clients (delivered on the loop) and its deadlines (one

@@ -1,4 +1,5 @@
 import Scheme
+import ServiceSupport
 import Logging
 import MQTT
 import NIOCore
@@ -45,7 +46,7 @@ public final class RelayService: Service, Sendable {
     /// The will the fleet client must carry: the relay's `offline`, retained. Boards it mirrors
     /// name the relay in their info (`via`), and Home Assistant sees them unavailable with it.
     public static func will(for profile: RelayProfile) -> WillMessage {
-        WillMessage(topic: "gpiobridge/\(profile.id)/status", payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: true)
+        WillMessage(topic: DeviceTopics(device: profile.id).status, payload: ByteBuffer(string: SchemeWord.offline), qos: .atLeastOnce, retain: true)
     }
 
     /// The clients a relay profile needs: the fleet's, and the boards' when they live elsewhere.

@@ -5,15 +5,17 @@ import Musl
 #endif
 import JSON
 
-/// What a device tells the fleet about itself, retained at `<base>/<device>/info`: what runs it,
+/// What a device tells the fleet about itself, retained at `<base topic>/info`: what runs it,
 /// what it has, and when it was last seen. Agents publish their own; the relay publishes one per
 /// mirrored board. `gpiobridge fleet ls` lists the fleet from these and the status topics.
 public struct DeviceInfo: Sendable, Equatable {
     /// `agent`, `relay`, or the firmware of a mirrored board: `tasmota`, `esphome`, `pubsubclient`.
     public var kind: String
+    /// The device's id, when its base topic does not say it (an agent whose profile moves it).
+    public var id: String?
     /// The device's human name (an agent's `device.name`, a board's mirrored name).
     public var name: String
-    /// The names under `<base>/<device>/`: outputs take `/set` commands; inputs and sensors report.
+    /// The names under the device's base topic: outputs take `/set` commands; inputs and sensors report.
     public var outputs: [String]
     public var inputs: [String]
     public var sensors: [String]
@@ -23,9 +25,10 @@ public struct DeviceInfo: Sendable, Equatable {
     public var seen: Int
 
     /// An info to publish; `seen` is in Unix seconds.
-    public init(kind: String, name: String, outputs: [String] = [], inputs: [String] = [], sensors: [String] = [], via: String? = nil,
-                seen: Int) {
+    public init(kind: String, id: String? = nil, name: String, outputs: [String] = [], inputs: [String] = [], sensors: [String] = [],
+                via: String? = nil, seen: Int) {
         self.kind = kind
+        self.id = id
         self.name = name
         self.outputs = outputs
         self.inputs = inputs
@@ -40,8 +43,10 @@ public struct DeviceInfo: Sendable, Equatable {
 
     /// The retained payload.
     public var json: JSONValue {
-        var members: [JSONMember] = [
-            JSONMember(key: "kind", value: .string(kind)), JSONMember(key: "name", value: .string(name)),
+        var members: [JSONMember] = [JSONMember(key: "kind", value: .string(kind))]
+        if let id { members.append(JSONMember(key: "id", value: .string(id))) }
+        members += [
+            JSONMember(key: "name", value: .string(name)),
             JSONMember(key: "outputs", value: .array(outputs.map { .string($0) })),
             JSONMember(key: "inputs", value: .array(inputs.map { .string($0) })),
             JSONMember(key: "sensors", value: .array(sensors.map { .string($0) })),
@@ -61,9 +66,11 @@ public struct DeviceInfo: Sendable, Equatable {
         }
         var via: String?
         if case .string(let text)? = json["via"] { via = text }
+        var id: String?
+        if case .string(let text)? = json["id"] { id = text }
         var seen = 0
         if case .number(let number)? = json["seen"], number.isFinite, abs(number) < 1e15 { seen = Int(number) }
-        self.init(kind: kind, name: name, outputs: names("outputs"), inputs: names("inputs"), sensors: names("sensors"), via: via, seen: seen)
+        self.init(kind: kind, id: id, name: name, outputs: names("outputs"), inputs: names("inputs"), sensors: names("sensors"), via: via, seen: seen)
     }
 }
 

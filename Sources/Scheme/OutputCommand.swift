@@ -1,5 +1,4 @@
 import JSON
-import Profile
 
 /// What a message on an output's command topic asks for.
 public enum OutputCommand: Sendable, Equatable {

@@ -5,6 +5,7 @@ import JSON
 import MQTT
 import Profile
 import Scheme
+import ServiceSupport
 import Testing
 
 private let relayProfile = """

@@ -89,8 +89,9 @@ struct RelayServiceTests {
                     #expect(discovery.payloadString.contains(#""mdl":"tasmota board mirrored by gpiobridge""#))
                     #expect(relay.inbox.messages.filter { $0.topic.hasPrefix("homeassistant/") && $0.topic.contains("kitchen") }.count == 1)
 
-                    // fleet ls, with a Pi agent beside the boards.
-                    try await withAgent(agentProfile, broker: broker) { _ in
+                    // fleet ls, with a Pi agent beside the boards, and one whose profile moves its base topic.
+                    let shed = "device: {id: shed-pi, base_topic: home/shed/pi}\noutputs: [{name: heater, line: GPIO5}]\n"
+                    try await withAgent(shed, broker: broker) { _ in try await withAgent(agentProfile, broker: broker) { _ in
                         let table = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)"])
                         #expect(table.status == 0)
                         let rows = table.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
@@ -105,7 +106,10 @@ struct RelayServiceTests {
                         let json = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)", "--json"])
                         #expect(json.output.contains(#"{"device":"garage-pi","kind":"agent","name":"Garage Pi","online":true"#))
                         #expect(json.output.contains(#""device":"porch","kind":"esphome","name":"porch","online":true,"status":"online""#))
-                    }
+                        #expect(byDevice["shed-pi"]?.prefix(3) == ["shed-pi", "agent", "online"])
+                        #expect(byDevice["shed-pi"]?.contains("heater") == true)
+                        #expect(json.output.contains(#""outputs":["heater"],"inputs":[],"sensors":[],"base_topic":"home/shed/pi"}"#))
+                    } }
                 } afterStop: { inbox in
                     // A graceful stop: every board and the relay are offline to the fleet.
                     for device in ["kitchen", "porch", "tutorial", "fleet-relay"] {

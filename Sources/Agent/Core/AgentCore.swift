@@ -208,13 +208,14 @@ public struct AgentCore: Sendable {
     /// Pulses end, the grace period runs out, the restore window closes, sensors and publishers
     /// fall due, the info is refreshed and the log's counts are written.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Action] {
-        var actions: [Action] = []
-        // Each key is cleared before it runs and reschedules itself, so the loop always moves on.
-        while let (due, key) = deadlines.earliest(), due <= now {
-            deadlines.set(key, nil)
-            actions += fire(key, due: due, at: now)
+        // Every due key is taken off first and runs once; each reschedules itself. A key still due
+        // after it ran waits for the next tick instead of holding up the others.
+        var due: [(at: ContinuousClock.Instant, key: String)] = []
+        while let next = deadlines.earliest(), next.at <= now {
+            deadlines.set(next.key, nil)
+            due.append(next)
         }
-        return actions
+        return due.flatMap { fire($0.key, due: $0.at, at: now) }
     }
 
     /// When ``tick(at:)`` is next needed.
@@ -474,7 +475,9 @@ public struct AgentCore: Sendable {
     }
 
     private func info(at now: ContinuousClock.Instant) -> Action {
-        let info = DeviceInfo(kind: "agent", name: profile.device.name, outputs: profile.outputs.map(\.name), inputs: profile.inputs.map(\.name),
+        // The id goes along when the base topic does not say it, so `fleet ls` can name the agent.
+        let id = profile.device.baseTopic == DeviceTopics(device: profile.device.id).base ? nil : profile.device.id
+        let info = DeviceInfo(kind: "agent", id: id, name: profile.device.name, outputs: profile.outputs.map(\.name), inputs: profile.inputs.map(\.name),
                               sensors: profile.sensors.map(\.name), seen: wallOrigin.unix + Int((now - wallOrigin.instant).components.seconds))
         return .retain(topic: profile.infoTopic, payload: info.json.serialized)
     }

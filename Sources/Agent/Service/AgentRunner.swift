@@ -4,6 +4,7 @@ import MQTT
 import NIOCore
 import Profile
 import Scheme
+import ServiceSupport
 
 /// Carries out an ``AgentCore``'s actions on the client's event loop, and feeds it everything
 /// that happens: messages and connection changes (delivered on the loop), input edges and sensor

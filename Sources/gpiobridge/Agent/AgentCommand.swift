@@ -1,5 +1,6 @@
 import Agent
 import Scheme
+import ServiceSupport
 import Hardware
 import Logging
 import MQTT

@@ -1,4 +1,5 @@
 import Scheme
+import ServiceSupport
 import ServiceLifecycle
 
 /// Runs a daemon's `group` under systemd's notify protocol: READY=1 with `status` once `ping`

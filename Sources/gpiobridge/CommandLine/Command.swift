@@ -1,3 +1,4 @@
+import Scheme
 import Profile
 
 #if canImport(Glibc)

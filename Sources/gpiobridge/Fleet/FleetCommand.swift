@@ -11,8 +11,9 @@ enum FleetCommand {
         static let name = "ls"
         static let abstract = "List every device with its state, last sighting, outputs, inputs and sensors."
         static let discussion = """
-            Devices are read from the retained gpiobridge/<device>/info and /status topics. A board is
-            shown offline when the relay that mirrors it is offline.
+            Devices are read from the retained <base topic>/info and /status topics: gpiobridge/<device>
+            unless an agent's profile moves its base topic (up to 6 levels). A board is shown offline
+            when the relay that mirrors it is offline.
             """
         static let options = BrokerOptions.options + [
             .flag("--json", help: "Print JSON instead of a table."),
@@ -52,7 +53,7 @@ enum FleetCommand {
                         return .timedOut
                     }
                     group.addTask {
-                        let filters = ["gpiobridge/+/info", "gpiobridge/+/status", fence].compactMap { TopicFilter($0) }
+                        let filters = (DeviceTopics.fleetFilters + [fence]).compactMap { TopicFilter($0) }
                         let codes = try await client.subscribe(filters.map { Subscription($0, qos: .atLeastOnce) })
                         for (filter, code) in zip(filters, codes) where code.isFailure {
                             throw CLIError("the broker refused the subscription to \(filter): \(code)")
@@ -88,46 +89,54 @@ private enum Outcome: Sendable {
 struct Fleet {
     struct Device {
         var id: String
+        /// The base topic: `gpiobridge/<id>` unless an agent's profile moved it.
+        var base: String
         var info: DeviceInfo?
         /// The status topic's word: online, offline, or nil when there is none.
         var status: String?
         /// Offline because the relay mirroring it is offline, whatever the board's own status.
         var relayOffline = false
 
-        var online: Bool { status == "online" && !relayOffline }
+        var online: Bool { status == SchemeWord.online && !relayOffline }
     }
 
     var devices: [Device]
     let now: Int
 
+    /// Devices under `gpiobridge/` are listed with an info or a status; elsewhere only with a
+    /// gpiobridge info, since other software publishes `status` topics too.
     init(messages: [(topic: String, payload: String)], now: Int) {
         self.now = now
-        var byID: [String: Device] = [:]
+        var byBase: [String: Device] = [:]
         for (topic, payload) in messages where !payload.isEmpty {
-            let levels = topic.split(separator: "/")
-            guard levels.count == 3 else { continue }
-            let id = String(levels[1])
-            var device = byID[id] ?? Device(id: id)
-            if levels[2] == "info" {
+            let isInfo = topic.hasSuffix("/info")
+            guard isInfo || topic.hasSuffix("/status") else { continue }
+            let base = String(topic.dropLast(isInfo ? 5 : 7))
+            var device = byBase[base] ?? Device(id: DeviceTopics.parse(topic).map { String($0.device) } ?? base, base: base)
+            if isInfo {
                 device.info = (try? JSONValue(parsing: payload)).flatMap(DeviceInfo.init(json:))
+                if let id = device.info?.id { device.id = id }
             } else {
                 device.status = payload
             }
-            byID[id] = device
+            byBase[base] = device
         }
-        for (id, device) in byID {
-            if let via = device.info?.via, byID[via]?.status != "online" { byID[id]!.relayOffline = true }
-        }
-        devices = byID.values.sorted { $0.id < $1.id }
+        let listed = byBase.values.filter { DeviceTopics.parse($0.base + "/info")?.rest == "info" || $0.info != nil }
+        let statusByID = Dictionary(listed.map { ($0.id, $0.status) }, uniquingKeysWith: { first, _ in first })
+        devices = listed.map { device in
+            var device = device
+            if let via = device.info?.via, statusByID[via] != SchemeWord.online { device.relayOffline = true }
+            return device
+        }.sorted { ($0.id, $0.base) < ($1.id, $1.base) }
     }
 
     /// One line per device, columns aligned.
     var table: String {
-        guard !devices.isEmpty else { return "no devices: nothing has published gpiobridge/<device>/info or /status on this broker" }
+        guard !devices.isEmpty else { return "no devices: nothing has published gpiobridge/<device>/info or /status (or a gpiobridge info elsewhere) on this broker" }
         var rows = [["DEVICE", "KIND", "STATE", "LAST SEEN", "VIA", "OUTPUTS", "INPUTS", "SENSORS"]]
         for device in devices {
             let info = device.info
-            let state = device.relayOffline && device.status == "online" ? "offline (relay)" : device.status ?? "unknown"
+            let state = device.relayOffline && device.status == SchemeWord.online ? "offline (relay)" : device.status ?? "unknown"
             rows.append([device.id, info?.kind ?? "?", state, lastSeen(device), info?.via ?? "-", list(info?.outputs), list(info?.inputs),
                          list(info?.sensors)])
         }
@@ -149,7 +158,7 @@ struct Fleet {
             return .object([
                 "device": .string(device.id), "kind": optional(info?.kind), "name": optional(info?.name),
                 "online": .bool(device.online), "status": optional(device.status), "seen": seen, "via": optional(info?.via),
-                "outputs": strings(info?.outputs), "inputs": strings(info?.inputs), "sensors": strings(info?.sensors),
+                "outputs": strings(info?.outputs), "inputs": strings(info?.inputs), "sensors": strings(info?.sensors), "base_topic": .string(device.base),
             ])
         })
     }

@@ -1,4 +1,5 @@
 import Scheme
+import ServiceSupport
 import Logging
 import MQTT
 import Profile

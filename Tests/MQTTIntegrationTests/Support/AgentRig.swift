@@ -5,6 +5,7 @@ import Logging
 import MQTT
 import Profile
 import Scheme
+import ServiceSupport
 import ServiceLifecycle
 import Testing
 

@@ -3,6 +3,7 @@ import MQTT
 import Profile
 import Relay
 import Scheme
+import ServiceSupport
 import ServiceLifecycle
 
 /// A relay run with its clients in a ServiceGroup against test brokers, plus an observer on the
