@@ -70,7 +70,7 @@ final class AgentRunner {
 
     /// Safe states and `offline`, then the lines go back to the kernel.
     func stop() {
-        guard let stopped, let lines, !stopping else { return }
+        guard let stopped, !stopping else { return }
         update { $0.shutdown(at: .now) }
         stopping = true
         timer.cancel()
@@ -80,13 +80,14 @@ final class AgentRunner {
         let bound = self.bound
         outbox.flush(within: Self.offlineWait).whenSuccess { acknowledged in
             if !acknowledged { bound.value.logger.warning("the broker did not acknowledge offline within 2 s; the will reports it instead") }
-            lines.releaseAll()
             bound.value.finished()
             stopped.succeed()
         }
     }
 
+    /// The lines go back to the kernel; the last status stays for `gpiobridge status`.
     private func finished() {
+        lines?.releaseAll()
         guard var status = core?.status else { return }
         for index in status.outputs.indices { status.outputs[index].state = nil }
         for index in status.inputs.indices { status.inputs[index].state = nil }

@@ -1,5 +1,5 @@
 /// Why a connection to the broker failed or ended. Each case names a different thing to fix.
-public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
+public enum MQTTConnectionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The host name did not resolve.
     case dnsLookupFailed(host: String, detail: String)
     /// TCP could not connect (refused, unreachable).
@@ -29,7 +29,7 @@ public enum MQTTConnectionError: Error, Sendable, CustomStringConvertible {
     case io(String)
 
     /// What went wrong in a TLS handshake.
-    public enum TLSFailure: Sendable, CustomStringConvertible {
+    public enum TLSFailure: Sendable, Equatable, CustomStringConvertible {
         /// The broker's certificate is not signed by a trusted CA.
         case untrustedCertificate(detail: String)
         /// The broker's certificate expired at this time (UTC).

@@ -30,16 +30,23 @@ public final class MQTTClient: Service, Sendable {
     /// Every message the broker delivers, in order. A single consumer should iterate it. Empty
     /// when the client was made with an ``MQTTDelivery``.
     public let messages: AsyncStream<MQTTMessage>
-    private let core: ClientCore
+    private let core: NIOLoopBoundBox<ClientCore>
+    private let logger: Logger
     /// The loop the connection and its session live on; an ``MQTTDelivery`` is called there.
     public let eventLoop: any EventLoop
 
     /// Creates the client and its TLS context; a missing or bad TLS file fails here, not later.
     /// With `delivery`, messages and connection changes go to it on the client's event loop
     /// rather than to ``messages`` and ``connectionStates()``' streams.
-    public init(configuration: MQTTClientConfiguration,
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger, delivery: MQTTDelivery? = nil) throws {
+    public convenience init(configuration: MQTTClientConfiguration,
+                            eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            logger: Logger, delivery: MQTTDelivery? = nil) throws {
+        try self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, delivery: delivery, connector: .tcp)
+    }
+
+    /// The client with its own way to a channel (a test's, without sockets).
+    init(configuration: MQTTClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, delivery: MQTTDelivery?,
+         connector: Connector) throws {
         guard !configuration.host.isEmpty else { throw MQTTConfigurationError("the broker host is empty") }
         guard (1...65_535).contains(configuration.port) else {
             throw MQTTConfigurationError("port \(configuration.port) is not in 1...65535")
@@ -52,8 +59,10 @@ public final class MQTTClient: Service, Sendable {
         var logger = logger
         logger[metadataKey: "broker"] = "\(configuration.host):\(configuration.port)"
         if delivery != nil { continuation.finish() }
-        self.core = ClientCore(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
-                               logger: logger, messages: continuation, delivery: delivery)
+        self.logger = logger
+        self.core = .makeBoxSendingValue(ClientCore(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
+                                                    logger: logger, messages: continuation, delivery: delivery, connector: connector),
+                                         eventLoop: eventLoop)
     }
 
     /// Connects and stays connected until graceful shutdown, ``stop()`` or cancellation.
@@ -61,7 +70,7 @@ public final class MQTTClient: Service, Sendable {
     /// With ``MQTTReconnectPolicy/never`` it throws the first ``MQTTConnectionError``; otherwise it
     /// logs one line per failure and retries with backoff.
     public func run() async throws {
-        defer { eventLoop.execute { [core] in core.finish() } }
+        defer { eventLoop.execute { [core] in core.value.finish() } }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await connectionLoop()
@@ -81,34 +90,34 @@ public final class MQTTClient: Service, Sendable {
         var random = SystemRandomNumberGenerator()
         var takeovers = TakeoverDetector()
         let core = self.core
-        while !(try await eventLoop.submit { core.isStopping }.get()) {
+        while !(try await eventLoop.submit { core.value.isStopping }.get()) {
             let failure: MQTTConnectionError
             let delay: Duration
             do {
-                let ended = try await eventLoop.flatSubmit { core.establish() }.get()
+                let ended = try await eventLoop.flatSubmit { core.value.establish() }.get()
                 schedule?.connected()
                 let connectedAt = ContinuousClock.now
                 if let closes = takeovers.connectionAttempt(accepted: true, at: connectedAt) {
-                    core.logger.warning("the broker closed this connection \(closes) times within \(TakeoverDetector.window.formattedSeconds) and accepted the next one at once each time: another client is probably using the client id \(configuration.clientID), and each takes the other's session over (give each its own id)")
+                    logger.warning("the broker closed this connection \(closes) times within \(TakeoverDetector.window.formattedSeconds) and accepted the next one at once each time: another client is probably using the client id \(configuration.clientID), and each takes the other's session over (give each its own id)")
                 }
                 let reason = try await ended.get()
-                if try await eventLoop.submit({ core.isStopping }).get() { return }
+                if try await eventLoop.submit({ core.value.isStopping }).get() { return }
                 if case .closedByBroker = reason { takeovers.brokerClosedConnection(at: .now) }
-                core.logger.warning("connection lost: \(reason)")
+                logger.warning("connection lost: \(reason)")
                 failure = reason
                 delay = schedule?.delayAfterLosing(connectionThatLasted: ContinuousClock.now - connectedAt, using: &random) ?? .zero
             } catch let error as MQTTConnectionError {
-                if try await eventLoop.submit({ core.isStopping }).get() { return }
+                if try await eventLoop.submit({ core.value.isStopping }).get() { return }
                 if schedule != nil {
-                    core.logger.error("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+                    logger.error("cannot connect to \(configuration.host):\(configuration.port): \(error)")
                 }
                 failure = error
                 _ = takeovers.connectionAttempt(accepted: false, at: .now)
                 delay = schedule?.delayAfterFailing(refused: error.isRefusal, using: &random) ?? .zero
             }
             guard schedule != nil else { throw failure }
-            core.logger.info(delay == .zero ? "reconnecting now" : "reconnecting in \(delay.formattedSeconds)")
-            try await eventLoop.flatSubmit { core.waitBeforeReconnect(delay, after: failure) }.get()
+            logger.info(delay == .zero ? "reconnecting now" : "reconnecting in \(delay.formattedSeconds)")
+            try await eventLoop.flatSubmit { core.value.waitBeforeReconnect(delay, after: failure) }.get()
         }
     }
 
@@ -116,14 +125,14 @@ public final class MQTTClient: Service, Sendable {
     /// broker discards the will [MQTT-3.1.2-10]; with `sendingWill` it asks the broker to publish
     /// the will (DISCONNECT 0x04 in 5.0, a close without DISCONNECT in 3.1.1).
     public func stop(sendingWill: Bool = false) {
-        eventLoop.execute { [core] in _ = core.stop(sendingWill: sendingWill) }
+        eventLoop.execute { [core] in _ = core.value.stop(sendingWill: sendingWill) }
     }
 
     /// Publishes a message. Returns when it is handed to the socket (QoS 0), acknowledged with
     /// PUBACK (QoS 1) or completed with PUBCOMP (QoS 2); a message survives reconnects meanwhile.
     public func publish(_ message: MQTTMessage) async throws {
         guard TopicName.isValid(message.topic) else { throw MQTTClientError.invalidTopicName(message.topic) }
-        try await eventLoop.flatSubmit { [core] in core.publish(message) }.get()
+        try await eventLoop.flatSubmit { [core] in core.value.publish(message) }.get()
     }
 
     /// Hands a message to the session and returns at once, without waiting for the broker:
@@ -132,12 +141,12 @@ public final class MQTTClient: Service, Sendable {
     /// while disconnected, is logged and the message is dropped.
     public func enqueue(_ message: MQTTMessage) {
         guard TopicName.isValid(message.topic) else {
-            core.logger.error("not publishing to \"\(message.topic)\": not a valid topic name")
+            logger.error("not publishing to \"\(message.topic)\": not a valid topic name")
             return
         }
-        onLoop { [core] in
-            core.publish(message).whenFailure { error in
-                core.logger.warning("a message to \(message.topic) was not sent: \(error)")
+        onLoop { [core, logger] in
+            core.value.publish(message).whenFailure { error in
+                logger.warning("a message to \(message.topic) was not sent: \(error)")
             }
         }
     }
@@ -146,15 +155,15 @@ public final class MQTTClient: Service, Sendable {
     /// once when called on ``eventLoop``); the future completes as ``publish(_:)`` returns.
     public func requestPublication(_ message: MQTTMessage) -> EventLoopFuture<Void> {
         guard TopicName.isValid(message.topic) else { return eventLoop.makeFailedFuture(MQTTClientError.invalidTopicName(message.topic)) }
-        if eventLoop.inEventLoop { return core.publish(message) }
-        return eventLoop.flatSubmit { [core] in core.publish(message) }
+        if eventLoop.inEventLoop { return core.value.publish(message) }
+        return eventLoop.flatSubmit { [core] in core.value.publish(message) }
     }
 
     /// The connection's state now. Only on ``eventLoop``: with an ``MQTTDelivery``, every later
     /// change follows in order.
     public var connectionState: MQTTConnectionState {
         eventLoop.preconditionInEventLoop()
-        return core.state
+        return core.value.state
     }
 
     /// Runs `body` now when on the client's loop (keeping the caller's order), else on the loop.
@@ -182,8 +191,8 @@ public final class MQTTClient: Service, Sendable {
     public func requestSubscription(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties())
         -> EventLoopFuture<[ReasonCode]>
     {
-        if eventLoop.inEventLoop { return core.subscribe(subscriptions, properties: properties) }
-        return eventLoop.flatSubmit { [core] in core.subscribe(subscriptions, properties: properties) }
+        if eventLoop.inEventLoop { return core.value.subscribe(subscriptions, properties: properties) }
+        return eventLoop.flatSubmit { [core] in core.value.subscribe(subscriptions, properties: properties) }
     }
 
     /// Subscribes to one filter at `qos`.
@@ -204,14 +213,14 @@ public final class MQTTClient: Service, Sendable {
     public func requestUnsubscription(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties())
         -> EventLoopFuture<[ReasonCode]>
     {
-        if eventLoop.inEventLoop { return core.unsubscribe(filters, properties: properties) }
-        return eventLoop.flatSubmit { [core] in core.unsubscribe(filters, properties: properties) }
+        if eventLoop.inEventLoop { return core.value.unsubscribe(filters, properties: properties) }
+        return eventLoop.flatSubmit { [core] in core.value.unsubscribe(filters, properties: properties) }
     }
 
     /// The connection state now and every change after, until the client stops.
     public func connectionStates() -> AsyncStream<MQTTConnectionState> {
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTConnectionState.self)
-        eventLoop.execute { [core] in core.addObserver(continuation) }
+        eventLoop.execute { [core] in core.value.addObserver(continuation) }
         return stream
     }
 
