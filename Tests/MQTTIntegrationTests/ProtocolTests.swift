@@ -181,25 +181,6 @@ struct ProtocolTests {
         await broker.close()
     }
 
-    @Test("the broker's Server Keep Alive replaces ours [MQTT-3.2.2-21], and PINGREQ flows when idle [MQTT-3.1.2-20]")
-    func serverKeepAlive() async throws {
-        try await scripted({ $0.keepAlive = 60 }) { broker, client in
-            var properties = MQTTProperties()
-            // 2 s, not 1: a PINGRESP the loaded test machine sends late must still be in time.
-            properties.serverKeepAlive = 2
-            let (connection, connect) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
-                                                                              properties: properties))
-            #expect(connect.keepAlive == 60)
-            let state = try await client.waitForState("connected") { $0.isConnected }
-            if case .connected(let info) = state { #expect(info.keepAlive == 2) }
-            // With a 2 s keep alive, pings come every second while idle; with our 60 s, none
-            // would come for 30 s. The wait is generous because the suite runs tests in parallel.
-            #expect(try await connection.receive(timeout: .seconds(5)) == .pingreq)
-            try await connection.send(.pingresp)
-            #expect(try await connection.receive(timeout: .seconds(5)) == .pingreq)
-        }
-    }
-
     @Test("topic aliases: never 0, never above the broker's maximum, not carried to the next connection [MQTT-3.3.2-7..-10]")
     func topicAliases() async throws {
         try await scripted { broker, client in
