@@ -180,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCoreTests",
-            dependencies: ["Agent", "Hardware", "MQTT", "Profile", "Scheme"]
+            dependencies: ["Agent", "Hardware", "MQTT", "Profile", "Scheme", .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "HardwareTests",

@@ -55,10 +55,10 @@ public final class AgentLines {
         try line.setValues([on])
     }
 
-    /// The edge events of a held input.
-    public func edgeEvents(of input: String) throws -> AsyncStream<EdgeEvent> {
+    /// Hands a held input's edges to `sink`, from the thread that watches the line.
+    public func watchEdges(of input: String, _ sink: EdgeSink) throws {
         guard let line = inputLines[input] else { throw CommandError("\(input) has no line") }
-        return try line.edgeEvents()
+        try line.watchEdges(sink)
     }
 
     /// Requests the outputs that waited for their retained state, in order, until one fails.

@@ -26,7 +26,6 @@ final class AgentRunner {
     /// Messages a resumed session delivered before the agent started.
     private var early: [MQTTMessage] = []
     private var timer = DeadlineTimer()
-    private var watchers: [String: Task<Void, Never>] = [:]
     private var sensors: [String: any Sensor] = [:]
     private var sensorReads: [String: Task<Void, Never>] = [:]
 
@@ -74,8 +73,7 @@ final class AgentRunner {
         update { $0.shutdown(at: .now) }
         stopping = true
         timer.cancel()
-        for task in Array(watchers.values) + Array(sensorReads.values) { task.cancel() }
-        watchers = [:]
+        for task in sensorReads.values { task.cancel() }
         sensorReads = [:]
         let bound = self.bound
         outbox.flush(within: Self.offlineWait).whenSuccess { acknowledged in
@@ -120,8 +118,9 @@ final class AgentRunner {
         update { $0.connectionChanged(state, at: .now) }
     }
 
-    private func edge(_ input: String, _ edge: EdgeEvent) {
-        update { $0.edge(input: input, rising: edge.rising) }
+    private func edges(_ input: String, _ edges: [EdgeEvent], dropped: Int) {
+        if dropped > 0 { logger.warning("\(input): \(dropped) edges came faster than the agent could take them and were dropped") }
+        update { core in edges.flatMap { core.edge(input: input, rising: $0.rising) } }
     }
 
     private func sensorDone(_ name: String, round: Int, _ result: Result<[SensorReading], any Error>) {
@@ -149,7 +148,6 @@ final class AgentRunner {
             return .failure(ReloadError("\(error)"))
         }
         profile = new
-        for name in changes.inputsToStop { watchers.removeValue(forKey: name)?.cancel() }
         for task in sensorReads.values { task.cancel() }
         sensorReads = [:]
         sensors = [:]
@@ -209,18 +207,14 @@ final class AgentRunner {
 
     // MARK: Inputs and sensors
 
-    /// Watches the edges of `inputs`: a task per input carries them to the loop.
+    /// Watches the edges of `inputs`: the watching thread posts them to the loop, a burst at a time.
     private func watch(_ inputs: [String]) {
         guard let lines else { return }
         let bound = self.bound
-        let loop = eventLoop
         for name in inputs {
+            let mailbox = EdgeMailbox(loop: eventLoop) { edges, dropped in bound.value.edges(name, edges, dropped: dropped) }
             do {
-                let edges = try lines.edgeEvents(of: name)
-                watchers[name]?.cancel()
-                watchers[name] = Task {
-                    for await edge in edges { loop.execute { bound.value.edge(name, edge) } }
-                }
+                try lines.watchEdges(of: name, EdgeSink(edge: mailbox.post))
             } catch {
                 logger.error("cannot watch \(name): \(error)")
             }

@@ -5,13 +5,12 @@ import Glibc
 #endif
 
 /// Waits for edge events on a thread of its own (poll on the request's descriptors, no polling of
-/// values) and hands them to async code through an `AsyncStream`. With a software debounce, the
-/// same thread settles each line's ``Debouncer`` when its deadline passes (the poll's timeout).
+/// values) and hands each to an ``EdgeSink`` on that thread. With a software debounce, the same
+/// thread settles each line's ``Debouncer`` when its deadline passes (the poll's timeout).
 final class EdgeEventWatcher: @unchecked Sendable {
     typealias Reader = (Int32, UnsafeMutableBufferPointer<gb_edge_event>) -> Int32
 
-    let events: AsyncStream<EdgeEvent>
-    private let continuation: AsyncStream<EdgeEvent>.Continuation
+    private let sink: EdgeSink
     private let descriptors: [Int32]
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -21,7 +20,7 @@ final class EdgeEventWatcher: @unchecked Sendable {
 
     /// Starts watching `descriptors`; `read` drains one that is readable. With `debounce`, raw
     /// edges go through a software debouncer per line, starting from the given logical levels.
-    init(fds descriptors: [Int32], debounce: (periodNanoseconds: UInt64, initialLevels: [Int: Bool])? = nil,
+    init(fds descriptors: [Int32], debounce: (periodNanoseconds: UInt64, initialLevels: [Int: Bool])? = nil, sink: EdgeSink,
          read: @escaping Reader) throws {
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else {
@@ -36,8 +35,7 @@ final class EdgeEventWatcher: @unchecked Sendable {
         self.debouncers = (debounce?.initialLevels ?? [:]).mapValues {
             Debouncer(periodNanoseconds: debounce!.periodNanoseconds, initialLevel: $0)
         }
-        // Edges arriving faster than the consumer reads keep the newest 4096.
-        (events, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        self.sink = sink
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             let watcher = Unmanaged<EdgeEventWatcher>.fromOpaque(context!).takeRetainedValue()
@@ -78,7 +76,7 @@ final class EdgeEventWatcher: @unchecked Sendable {
                 for event in buffer.prefix(Int(count)) {
                     let edge = EdgeEvent(offset: Int(event.offset), rising: event.rising != 0, timestampNanoseconds: event.timestamp_ns)
                     if debouncers[edge.offset] == nil {
-                        continuation.yield(edge)
+                        sink.edge(edge)
                     } else {
                         // Kernels before 5.7 stamp v1 events with CLOCK_REALTIME: never wait past now.
                         var bounded = edge
@@ -89,14 +87,14 @@ final class EdgeEventWatcher: @unchecked Sendable {
             }
             settleDebouncers()
         }
-        continuation.finish()
+        sink.ended()
     }
 
     private func settleDebouncers() {
         guard !debouncers.isEmpty else { return }
         let now = monotonicNow()
         for offset in debouncers.keys.sorted() {
-            if let settled = debouncers[offset]!.settle(now: now, offset: offset) { continuation.yield(settled) }
+            if let settled = debouncers[offset]!.settle(now: now, offset: offset) { sink.edge(settled) }
         }
     }
 
@@ -106,7 +104,7 @@ final class EdgeEventWatcher: @unchecked Sendable {
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
-    /// Ends the thread and waits for it; the stream finishes.
+    /// Ends the thread and waits for it; the sink hears the end.
     func stop() {
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)

@@ -20,11 +20,35 @@ public protocol LineRequest: AnyObject, Sendable {
     func setValues(_ values: [Bool]) throws
     /// Reads the logical values of all requested lines, in `offsets` order.
     func values() throws -> [Bool]
-    /// Edge events of the requested inputs (requested with an edge), delivered from a thread of
-    /// their own: waiting for them blocks no event loop and no cooperative thread.
-    func edgeEvents() throws -> AsyncStream<EdgeEvent>
+    /// Hands the edges of the requested inputs (requested with an edge) to `sink`, from a thread
+    /// that waits for them (never an event loop or a cooperative thread), in order, until the
+    /// lines are released. A request is watched once.
+    func watchEdges(_ sink: EdgeSink) throws
     /// Gives the lines back to the kernel. Later calls do nothing.
     func release()
+}
+
+/// Where a line request hands its edges. Both closures are called on the watching thread; they
+/// must return quickly (move the edge on, do not work on it there).
+public struct EdgeSink: Sendable {
+    public var edge: @Sendable (EdgeEvent) -> Void
+    /// The request was released: no edge follows.
+    public var ended: @Sendable () -> Void
+
+    public init(edge: @escaping @Sendable (EdgeEvent) -> Void, ended: @escaping @Sendable () -> Void = {}) {
+        self.edge = edge
+        self.ended = ended
+    }
+}
+
+extension LineRequest {
+    /// The edges as a stream, which ends when the lines are released. A reader that falls behind
+    /// loses the oldest beyond 4096.
+    public func edgeEvents() throws -> AsyncStream<EdgeEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        try watchEdges(EdgeSink(edge: { continuation.yield($0) }, ended: { continuation.finish() }))
+        return stream
+    }
 }
 
 extension GPIOChip {

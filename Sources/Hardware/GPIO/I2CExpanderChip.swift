@@ -75,10 +75,9 @@ public final class I2CExpanderChip: GPIOChip {
         var latch: UInt16 = 0xFFFF
         var pullUps: UInt16 = 0
         var holders: [Int: (consumer: String, settings: LineSettings)] = [:]
-        var sinks: [Int: (request: ObjectIdentifier, continuation: AsyncStream<EdgeEvent>.Continuation)] = [:]
+        var sinks: [Int: (request: ObjectIdentifier, sink: EdgeSink)] = [:]
         var lastPins: UInt16 = 0
         var interruptRequest: (any LineRequest)?
-        var interruptTask: Task<Void, Never>?
     }
 
     /// An expander at `address` on `bus`; `interrupt` is the host line wired to its INT output.
@@ -218,24 +217,24 @@ public final class I2CExpanderChip: GPIOChip {
         return offsets.map { (pins & bit($0) != 0) != activeLow }
     }
 
-    fileprivate func watch(_ offsets: [Int], request: ObjectIdentifier) throws -> AsyncStream<EdgeEvent> {
+    fileprivate func watch(_ offsets: [Int], request: ObjectIdentifier, sink: EdgeSink) throws {
         guard let interrupt else {
             throw GPIOError.unsupported(chip: info.name, detail: "edge detection needs the expander's INT pin wired to a host GPIO line (int=LINE)")
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
         try state.withLock { state in
+            guard offsets.allSatisfy({ state.sinks[$0] == nil }) else {
+                throw GPIOError.system(operation: "watching edges", errno: 16, message: "the lines are watched already")
+            }
             if state.interruptRequest == nil {
                 // INT is active-low and, on the MCP23017, set to open-drain below: pull it up.
                 let request = try interrupt.chip.requestLines(
                     [interrupt.offset], settings: .input(bias: .pullUp, edge: .falling), initialValues: nil,
                     consumer: "\(gpiobridgeConsumer) \(info.name) INT")
-                let events = try request.edgeEvents()
+                // The pins are read on the INT line's watching thread, as each interrupt comes.
+                try request.watchEdges(EdgeSink(edge: { [weak self] event in self?.interruptRaised(at: event.timestampNanoseconds) }))
                 state.interruptRequest = request
-                state.interruptTask = Task { [weak self] in
-                    for await event in events { self?.interruptRaised(at: event.timestampNanoseconds) }
-                }
             }
-            for offset in offsets { state.sinks[offset] = (request, continuation) }
+            for offset in offsets { state.sinks[offset] = (request, sink) }
             if model == .mcp23017 {
                 let watched = state.sinks.keys.reduce(UInt16(0)) { $0 | bit($1) }
                 let configuration = try bus.readByteData(address, register: 0x0A)
@@ -246,11 +245,10 @@ public final class I2CExpanderChip: GPIOChip {
             // Reading the pins also clears an interrupt that was already pending.
             state.lastPins = try readPins()
         }
-        return stream
     }
 
     private func interruptRaised(at timestamp: UInt64) {
-        let deliveries: [(AsyncStream<EdgeEvent>.Continuation, EdgeEvent)] = state.withLock { state in
+        let deliveries: [(EdgeSink, EdgeEvent)] = state.withLock { state in
             guard let pins = try? readPins() else { return [] }
             let changed = pins ^ state.lastPins
             state.lastPins = pins
@@ -261,20 +259,21 @@ public final class I2CExpanderChip: GPIOChip {
                 switch settings.edge {
                 case .none: return nil
                 case .rising where !rising, .falling where rising: return nil
-                default: return (sink.continuation, EdgeEvent(offset: offset, rising: rising, timestampNanoseconds: timestamp))
+                default: return (sink.sink, EdgeEvent(offset: offset, rising: rising, timestampNanoseconds: timestamp))
                 }
             }
         }
-        for (continuation, event) in deliveries { continuation.yield(event) }
+        for (sink, event) in deliveries { sink.edge(event) }
     }
 
     fileprivate func release(_ offsets: [Int], request: ObjectIdentifier) {
-        typealias Released = (finished: [AsyncStream<EdgeEvent>.Continuation], interrupt: (any LineRequest)?, task: Task<Void, Never>?)
+        typealias Released = (finished: [EdgeSink], interrupt: (any LineRequest)?)
         let released: Released = state.withLock { state -> Released in
-            var finished: [AsyncStream<EdgeEvent>.Continuation] = []
+            var finished: [EdgeSink] = []
             var mask: UInt16 = 0
             for offset in offsets {
-                if let sink = state.sinks[offset], sink.request == request { finished.append(sink.continuation) }
+                // One sink serves all of a request's lines: it ends once.
+                if let sink = state.sinks[offset], sink.request == request, finished.isEmpty { finished.append(sink.sink) }
                 state.sinks[offset] = nil
                 state.holders[offset] = nil
                 mask |= bit(offset)
@@ -288,14 +287,11 @@ public final class I2CExpanderChip: GPIOChip {
                 state.latch |= mask
                 try? bus.writeByte(address, UInt8(state.latch & 0xFF))
             }
-            guard state.sinks.isEmpty else { return (finished, nil, nil) }
-            let interrupt = (state.interruptRequest, state.interruptTask)
-            state.interruptRequest = nil
-            state.interruptTask = nil
-            return (finished, interrupt.0, interrupt.1)
+            guard state.sinks.isEmpty else { return (finished, nil) }
+            defer { state.interruptRequest = nil }
+            return (finished, state.interruptRequest)
         }
-        for continuation in released.finished { continuation.finish() }
-        released.task?.cancel()
+        for sink in released.finished { sink.ended() }
         released.interrupt?.release()
     }
 }
@@ -331,12 +327,12 @@ final class ExpanderLineRequest: LineRequest {
         return try owner.get(offsets, activeLow: settings.activeLow)
     }
 
-    func edgeEvents() throws -> AsyncStream<EdgeEvent> {
+    func watchEdges(_ sink: EdgeSink) throws {
         try ensureHeld()
         guard settings.direction == .input, settings.edge != .none else {
             throw GPIOError.system(operation: "watching edges", errno: 22, message: "the lines were not requested with edge detection")
         }
-        return try owner.watch(offsets, request: ObjectIdentifier(self))
+        try owner.watch(offsets, request: ObjectIdentifier(self), sink: sink)
     }
 
     func release() {

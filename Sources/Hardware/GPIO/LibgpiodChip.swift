@@ -136,13 +136,13 @@ final class LibgpiodLineRequest: LineRequest {
         return raw.map { $0 != 0 }
     }
 
-    func edgeEvents() throws -> AsyncStream<EdgeEvent> {
+    func watchEdges(_ sink: EdgeSink) throws {
         // The debouncers start from the levels the lines have now.
         let debounce = softwareDebounce
             ? (UInt64(settings.debounceMicroseconds) * 1000, Dictionary(uniqueKeysWithValues: zip(offsets, try values())))
             : nil
-        return try watcher.withLock { watcher in
-            if let watcher { return watcher.events }
+        try watcher.withLock { watcher in
+            guard watcher == nil else { throw GPIOError.system(operation: "watching edges", errno: EBUSY, message: "the lines are watched already") }
             let started = try handle.withLock { request -> EdgeEventWatcher in
                 guard let request else { throw GPIOError.system(operation: "watching edges", errno: EBADF, message: "the lines were released") }
                 var fds = [Int32](repeating: -1, count: 64)
@@ -151,12 +151,11 @@ final class LibgpiodLineRequest: LineRequest {
                     throw GPIOError.system(operation: "watching edges", errno: EINVAL,
                                            message: "the lines were not requested with edge detection")
                 }
-                return try EdgeEventWatcher(fds: Array(fds.prefix(count)), debounce: debounce) { fd, buffer in
+                return try EdgeEventWatcher(fds: Array(fds.prefix(count)), debounce: debounce, sink: sink) { fd, buffer in
                     gb_request_read_events(request, fd, buffer.baseAddress, buffer.count)
                 }
             }
             watcher = started
-            return started.events
         }
     }
 

@@ -16,7 +16,7 @@ public final class SimulatedChip: GPIOChip {
         var externalLevel: Bool?
         /// The level an output drives (physical, after active-low).
         var drivenLevel = false
-        var edgeSink: (request: ObjectIdentifier, continuation: AsyncStream<EdgeEvent>.Continuation)?
+        var edgeSink: (request: ObjectIdentifier, sink: EdgeSink)?
     }
 
     struct State {
@@ -75,7 +75,7 @@ public final class SimulatedChip: GPIOChip {
 
     /// Drives an input from outside (a button, a sensor): edges reach a request watching the line.
     public func drive(offset: Int, level: Bool?) {
-        let event: (AsyncStream<EdgeEvent>.Continuation, EdgeEvent)? = state.withLock { state in
+        let event: (EdgeSink, EdgeEvent)? = state.withLock { state in
             let before = Self.level(of: state.lines[offset])
             state.lines[offset].externalLevel = level
             let after = Self.level(of: state.lines[offset])
@@ -91,9 +91,9 @@ public final class SimulatedChip: GPIOChip {
             }
             let elapsed = clock.now - epoch
             let nanoseconds = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-            return (sink.continuation, EdgeEvent(offset: offset, rising: rising, timestampNanoseconds: nanoseconds))
+            return (sink.sink, EdgeEvent(offset: offset, rising: rising, timestampNanoseconds: nanoseconds))
         }
-        if let (continuation, edge) = event { continuation.yield(edge) }
+        if let (sink, edge) = event { sink.edge(edge) }
     }
 
     private static func level(of line: Line) -> Bool {
@@ -124,26 +124,28 @@ public final class SimulatedChip: GPIOChip {
         }
     }
 
-    fileprivate func watch(_ offsets: [Int], request: ObjectIdentifier) -> AsyncStream<EdgeEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: EdgeEvent.self, bufferingPolicy: .bufferingNewest(4096))
-        state.withLock { state in
-            for offset in offsets { state.lines[offset].edgeSink = (request, continuation) }
+    fileprivate func watch(_ offsets: [Int], request: ObjectIdentifier, sink: EdgeSink) throws {
+        try state.withLock { state in
+            guard offsets.allSatisfy({ state.lines[$0].edgeSink == nil }) else {
+                throw GPIOError.system(operation: "watching edges", errno: 16, message: "the lines are watched already")
+            }
+            for offset in offsets { state.lines[offset].edgeSink = (request, sink) }
         }
-        return stream
     }
 
     fileprivate func release(_ offsets: [Int], request: ObjectIdentifier) {
-        let sinks = state.withLock { state -> [AsyncStream<EdgeEvent>.Continuation] in
-            var finished: [AsyncStream<EdgeEvent>.Continuation] = []
+        let sinks = state.withLock { state -> [EdgeSink] in
+            var finished: [EdgeSink] = []
             for offset in offsets {
-                if let sink = state.lines[offset].edgeSink, sink.request == request { finished.append(sink.continuation) }
+                // One sink serves all of a request's lines: it ends once.
+                if let sink = state.lines[offset].edgeSink, sink.request == request, finished.isEmpty { finished.append(sink.sink) }
                 state.lines[offset].edgeSink = nil
                 state.lines[offset].consumer = nil
                 state.lines[offset].settings = nil
             }
             return finished
         }
-        for sink in sinks { sink.finish() }
+        for sink in sinks { sink.ended() }
     }
 }
 
@@ -175,12 +177,12 @@ final class SimulatedLineRequest: LineRequest {
         return owner.get(offsets)
     }
 
-    func edgeEvents() throws -> AsyncStream<EdgeEvent> {
+    func watchEdges(_ sink: EdgeSink) throws {
         try ensureHeld()
         guard settings.direction == .input, settings.edge != .none else {
             throw GPIOError.system(operation: "watching edges", errno: 22, message: "the lines were not requested with edge detection")
         }
-        return owner.watch(offsets, request: ObjectIdentifier(self))
+        try owner.watch(offsets, request: ObjectIdentifier(self), sink: sink)
     }
 
     func release() {

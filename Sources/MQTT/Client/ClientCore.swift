@@ -34,6 +34,10 @@ final class ClientCore {
     private var hasConnected = false
     private(set) var isStopping = false
     private var isFinished = false
+    /// Inside a delivery: what the consumer writes in answer (an agent's state) is flushed with
+    /// the session's own writes (the PUBACK) when the delivery returns, in one segment.
+    private var delivering = 0
+    private var flushAfterDelivery = false
 
     init(configuration: MQTTClientConfiguration, sslContext: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger,
          messages: AsyncStream<MQTTMessage>.Continuation, delivery: MQTTDelivery?, connector: Connector) {
@@ -190,11 +194,22 @@ final class ClientCore {
                 if let connection { carryOut(connection.machine.violation(code, detail), on: connection) }
             }
         }
-        if wrote { connection?.channel?.flush() }
+        guard wrote || flushAfterDelivery, delivering == 0 else {
+            if wrote { flushAfterDelivery = true }
+            return
+        }
+        flushAfterDelivery = false
+        connection?.channel?.flush()
     }
 
     private func deliver(_ message: MQTTMessage) {
-        if let delivery { delivery.message(message) } else { messages.yield(message) }
+        guard let delivery else {
+            messages.yield(message)
+            return
+        }
+        delivering += 1
+        defer { delivering -= 1 }
+        delivery.message(message)
     }
 
     private func complete(_ operation: OperationID, _ completion: ClientSession.Completion) {
