@@ -273,8 +273,10 @@ public struct AgentCore: Sendable {
             guard heldOutputs.contains(name) else {
                 throw CommandError("\(name) is still waiting for its retained state", hint: "try again in a moment")
             }
-            // A command that parsed is at most 1024 bytes; the log handler escapes it.
-            return [.log(.info, "command", ["output": "\(name)", "payload": "\(payload)"])]
+            // At debug: at info, a busy controller writes a journal line per command and meets
+            // journald's rate limit, which then drops the warnings that matter. A command that
+            // parsed is at most 1024 bytes; the log handler escapes it.
+            return [.log(.debug, "command", ["output": "\(name)", "payload": "\(payload)"])]
                 + translate(controller.handle(command, for: name), at: now)
         } catch {
             return refuse(topic: message.topic, payload: payload, because: error, at: now)
