@@ -32,6 +32,9 @@ unit_targets='^(MQTTTests|HardwareTests|JSONTests|SchemeTests|RelayTests|Profile
 
 scripts/setup.sh
 
+section "format (swift-format with .swift-format)"
+scripts/check-format.sh
+
 section "build"
 swift build --build-tests
 

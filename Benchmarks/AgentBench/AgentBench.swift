@@ -23,7 +23,8 @@ enum AgentBench {
         printLinesAsTheyCome()
         let arguments = CommandLine.arguments
         guard arguments.count == 7, let port = Int(arguments[3]), let samples = Int(arguments[4]), let commands = Int(arguments[5]),
-              let idleSeconds = Int(arguments[6]) else {
+            let idleSeconds = Int(arguments[6])
+        else {
             print("usage: agent-bench GPIOBRIDGE BARE_ECHO PORT SAMPLES COMMANDS IDLE_SECONDS")
             exit(2)
         }
@@ -40,16 +41,21 @@ enum AgentBench {
 
         let directory = "/tmp/agent-bench-\(getpid())"
         mkdir(directory, 0o755)
-        let profile = "device: {id: bench}\noutputs:\n  - {name: relay, line: GPIO17}\n  - {name: marker, line: GPIO18}\nsafety: {broker_grace: never}\n"
+        let profile =
+            "device: {id: bench}\noutputs:\n  - {name: relay, line: GPIO17}\n  - {name: marker, line: GPIO18}\nsafety: {broker_grace: never}\n"
         try writeFile(directory + "/profile.yml", profile)
 
         try await withRunningClient(client) {
-            _ = try await client.subscribe([Subscription(TopicFilter("gpiobridge/bench/#")!, qos: .atMostOnce),
-                                            Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce)])
-            let started = ContinuousClock.now
-            let agent = try spawn(binary, ["agent", "--simulate", "--log-level", "warning"], environment: [
-                "GPIOBRIDGE_DIR=\(directory)", "GPIOBRIDGE_RUN_DIR=\(directory)", "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)",
+            _ = try await client.subscribe([
+                Subscription(TopicFilter("gpiobridge/bench/#")!, qos: .atMostOnce),
+                Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce),
             ])
+            let started = ContinuousClock.now
+            let agent = try spawn(
+                binary, ["agent", "--simulate", "--log-level", "warning"],
+                environment: [
+                    "GPIOBRIDGE_DIR=\(directory)", "GPIOBRIDGE_RUN_DIR=\(directory)", "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)",
+                ])
             defer { stop(agent) }
             try await inbox.next { $0.topic == "gpiobridge/bench/status" && $0.payloadString == "online" }
             let toOnline = ContinuousClock.now - started
@@ -99,7 +105,8 @@ enum AgentBench {
             burst = ContinuousClock.now
             for (round, first) in stride(from: 0, to: commands, by: window).enumerated() {
                 for index in first..<min(first + window, commands) {
-                    client.enqueue(MQTTMessage(topic: "gpiobridge/bench/relay/set", payload: index.isMultiple(of: 2) ? "ON" : "OFF", qos: .atLeastOnce))
+                    client.enqueue(
+                        MQTTMessage(topic: "gpiobridge/bench/relay/set", payload: index.isMultiple(of: 2) ? "ON" : "OFF", qos: .atLeastOnce))
                 }
                 let marker = round.isMultiple(of: 2) ? "ON" : "OFF"
                 client.enqueue(MQTTMessage(topic: "gpiobridge/bench/marker/set", payload: marker, qos: .atLeastOnce))

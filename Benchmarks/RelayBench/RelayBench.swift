@@ -22,7 +22,8 @@ enum RelayBench {
         printLinesAsTheyCome()
         let arguments = CommandLine.arguments
         guard arguments.count == 8, let port = Int(arguments[3]), let boardCount = Int(arguments[4]), let samples = Int(arguments[5]),
-              let loadSeconds = Int(arguments[6]), let idleSeconds = Int(arguments[7]) else {
+            let loadSeconds = Int(arguments[6]), let idleSeconds = Int(arguments[7])
+        else {
             print("usage: relay-bench GPIOBRIDGE BARE_ECHO PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS")
             exit(2)
         }
@@ -52,8 +53,10 @@ enum RelayBench {
             for board in boards { group.addTask { try await board.client.run() } }
             group.addTask {
                 try await withRunningClient(client) {
-                    try await run(binary: binary, bareEcho: bareEcho, directory: directory, port: port, names: names, boards: boards, client: client, inbox: inbox,
-                                  samples: samples, loadSeconds: loadSeconds, idleSeconds: idleSeconds)
+                    try await run(
+                        binary: binary, bareEcho: bareEcho, directory: directory, port: port, names: names, boards: boards, client: client,
+                        inbox: inbox,
+                        samples: samples, loadSeconds: loadSeconds, idleSeconds: idleSeconds)
                 }
                 for board in boards { board.client.stop() }
             }
@@ -61,22 +64,28 @@ enum RelayBench {
         }
     }
 
-    static func run(binary: String, bareEcho: String, directory: String, port: Int, names: [String], boards: [EmulatedTasmota], client: MQTTClient, inbox: Inbox,
-                    samples: Int, loadSeconds: Int, idleSeconds: Int) async throws {
+    static func run(
+        binary: String, bareEcho: String, directory: String, port: Int, names: [String], boards: [EmulatedTasmota], client: MQTTClient, inbox: Inbox,
+        samples: Int, loadSeconds: Int, idleSeconds: Int
+    ) async throws {
         let connectStart = ContinuousClock.now
         while boards.contains(where: { !$0.online }) { try await Task.sleep(for: .milliseconds(20)) }
         print("boards connected \(names.count) in_ms \((ContinuousClock.now - connectStart).milliseconds)")
 
-        _ = try await client.subscribe([Subscription(TopicFilter("gpiobridge/+/status")!, qos: .atMostOnce),
-                                        Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
-                                        Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
-                                        Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce)])
+        _ = try await client.subscribe([
+            Subscription(TopicFilter("gpiobridge/+/status")!, qos: .atMostOnce),
+            Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
+            Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
+            Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce),
+        ])
         let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
         defer { stop(echo) }
         let started = ContinuousClock.now
-        let relay = try spawn(binary, ["relay", "--profile", directory + "/relay.yml", "--log-level", "warning"], environment: [
-            "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)",
-        ])
+        let relay = try spawn(
+            binary, ["relay", "--profile", directory + "/relay.yml", "--log-level", "warning"],
+            environment: [
+                "GPIOBRIDGE_BROKER=mqtt://127.0.0.1:\(port)"
+            ])
         defer { stop(relay) }
         // Every board online on the fleet side: the relay has subscribed and mirrored them all.
         for _ in names {
@@ -91,7 +100,9 @@ enum RelayBench {
         // Round trips, interleaved so that all see the same conditions: the bare two-hop echo
         // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
         // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
-        var bare: [Duration] = [], board: [Duration] = [], translated: [Duration] = []
+        var bare: [Duration] = []
+        var board: [Duration] = []
+        var translated: [Duration] = []
         var generator = SystemRandomNumberGenerator()
         var states = Array(repeating: false, count: names.count)
         for index in 0..<samples {
@@ -143,8 +154,12 @@ enum RelayBench {
                     while next < loadStart + .seconds(loadSeconds) {
                         try await Task.sleep(until: next, clock: .continuous)
                         let celsius = 15 + Double(Int.random(in: 0...200)) / 10
-                        board.client.enqueue(MQTTMessage(topic: "tele/\(board.topic)/SENSOR",
-                                                         payload: "{\"Time\":\"2026-11-27T10:00:00\",\"SI7021\":{\"Temperature\":\(celsius),\"Humidity\":50.0},\"TempUnit\":\"C\"}"))
+                        board.client.enqueue(
+                            MQTTMessage(
+                                topic: "tele/\(board.topic)/SENSOR",
+                                payload:
+                                    "{\"Time\":\"2026-11-27T10:00:00\",\"SI7021\":{\"Temperature\":\(celsius),\"Humidity\":50.0},\"TempUnit\":\"C\"}")
+                        )
                         sent.increment()
                         next += period
                     }
@@ -155,7 +170,9 @@ enum RelayBench {
         let loadTicks = cpuTicks(relay) - before
         let loadElapsed = (ContinuousClock.now - loadStart).seconds
         let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        print("relay load_cpu_percent \(formatted(Double(loadTicks) / hz / loadElapsed * 100)) messages_per_s \(formatted(Double(sent.value) / loadElapsed)) seconds \(Int(loadElapsed))")
+        print(
+            "relay load_cpu_percent \(formatted(Double(loadTicks) / hz / loadElapsed * 100)) messages_per_s \(formatted(Double(sent.value) / loadElapsed)) seconds \(Int(loadElapsed))"
+        )
         try await Task.sleep(for: .milliseconds(500))
         print("relay rss_after_load_kb \(rss(relay))")
 

@@ -41,8 +41,9 @@ public func fuzzPacketDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
                 if framesInPieces.count > frames.count { break feeding }
             }
         }
-        precondition(Array(framesInPieces.prefix(frames.count)) == Array(frames.prefix(framesInPieces.count)),
-                     "framing depends on how the bytes arrive: \(frames) vs \(framesInPieces)")
+        precondition(
+            Array(framesInPieces.prefix(frames.count)) == Array(frames.prefix(framesInPieces.count)),
+            "framing depends on how the bytes arrive: \(frames) vs \(framesInPieces)")
     }
     return 0
 }

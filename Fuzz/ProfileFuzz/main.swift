@@ -15,8 +15,9 @@ public func fuzzProfile(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         do { again = try ProfileLoader.decode(shown, file: "shown.yml", checkingFiles: false) } catch {
             preconditionFailure("profile show printed what validate refuses:\n\(shown)\n\(error)")
         }
-        precondition(again.resolvedDescription.split(separator: "\n").dropFirst() == shown.split(separator: "\n").dropFirst(),
-                      "showing the shown profile changed it:\n\(shown)")
+        precondition(
+            again.resolvedDescription.split(separator: "\n").dropFirst() == shown.split(separator: "\n").dropFirst(),
+            "showing the shown profile changed it:\n\(shown)")
     } catch {
         precondition(!error.issues.isEmpty, "a refused profile with no issue")
         for issue in error.issues {

@@ -5,8 +5,8 @@ import NIOCore
 import NIOPosix
 import Profile
 import Scheme
-import ServiceSupport
 import ServiceLifecycle
+import ServiceSupport
 
 /// The agent: drives a profile's outputs from MQTT commands, publishes states, inputs, sensor
 /// readings and periodic values, announces availability and Home Assistant discovery, and keeps
@@ -27,15 +27,19 @@ public final class Agent: Service, Sendable {
 
     /// An agent for `profile` whose client connects with `configuration` (see
     /// ``clientConfiguration(for:override:)``). A missing or bad TLS file fails here.
-    public init(profile: Profile, configuration: MQTTClientConfiguration, hardware: AgentHardware, logger: Logger, clientLogger: Logger,
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(
+        profile: Profile, configuration: MQTTClientConfiguration, hardware: AgentHardware, logger: Logger, clientLogger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         let loop = eventLoopGroup.next()
         let runner = NIOLoopBoundBox<AgentRunner?>.makeEmptyBox(valueType: AgentRunner.self, eventLoop: loop)
         self.runner = runner
         self.profile = profile
-        let client = try MQTTClient(configuration: configuration, eventLoopGroup: loop, logger: clientLogger, delivery: MQTTDelivery(
-            message: { message in runner.value?.received(message) },
-            connection: { state in runner.value?.connectionChanged(state) }))
+        let client = try MQTTClient(
+            configuration: configuration, eventLoopGroup: loop, logger: clientLogger,
+            delivery: MQTTDelivery(
+                message: { message in runner.value?.received(message) },
+                connection: { state in runner.value?.connectionChanged(state) }))
         self.client = client
         // Queued before the client can connect: the runner is there for the first delivery.
         loop.execute { runner.value = AgentRunner(profile: profile, client: client, hardware: hardware, logger: logger) }

@@ -25,12 +25,21 @@ public struct Discovery: Sendable {
     public var components: [(id: String, config: JSONValue)] {
         var components: [(String, JSONValue)] = []
         for output in profile.outputs {
-            components.append((output.name, HomeAssistantDiscovery.switchComponent(
-                device: profile.device.id, name: output.name, label: output.name, state: output.stateTopic, command: output.commandTopic)))
+            components.append(
+                (
+                    output.name,
+                    HomeAssistantDiscovery.switchComponent(
+                        device: profile.device.id, name: output.name, label: output.name, state: output.stateTopic, command: output.commandTopic)
+                ))
         }
         for input in profile.inputs {
-            components.append((input.name, HomeAssistantDiscovery.binarySensorComponent(
-                device: profile.device.id, name: input.name, label: input.name, state: input.stateTopic, on: input.onPayload, off: input.offPayload)))
+            components.append(
+                (
+                    input.name,
+                    HomeAssistantDiscovery.binarySensorComponent(
+                        device: profile.device.id, name: input.name, label: input.name, state: input.stateTopic, on: input.onPayload,
+                        off: input.offPayload)
+                ))
         }
         for sensor in profile.sensors {
             for quantity in sensor.model.quantities {
@@ -45,7 +54,9 @@ public struct Discovery: Sendable {
                     JSONMember(key: "stat_cla", value: .string("measurement")),
                     JSONMember(key: "qos", value: .number(1)),
                 ]
-                if let deviceClass = deviceClass(quantity, unit(quantity, sensor)) { members.insert(JSONMember(key: "dev_cla", value: .string(deviceClass)), at: 3) }
+                if let deviceClass = deviceClass(quantity, unit(quantity, sensor)) {
+                    members.insert(JSONMember(key: "dev_cla", value: .string(deviceClass)), at: 3)
+                }
                 components.append((id, .object(members)))
             }
         }

@@ -19,8 +19,10 @@ public enum FleetCheck {
         var devices: [String: String] = [:]
         func claim(_ id: String, _ owner: String, place: String, path: String) {
             if let first = devices[id] {
-                warnings.append(FleetWarning(place: place, path: path, message: "the device id \(id) is already \(first)",
-                                             hint: "give each device its own id: both would write gpiobridge/\(id)/status and info"))
+                warnings.append(
+                    FleetWarning(
+                        place: place, path: path, message: "the device id \(id) is already \(first)",
+                        hint: "give each device its own id: both would write gpiobridge/\(id)/status and info"))
             } else {
                 devices[id] = owner
             }
@@ -29,8 +31,9 @@ public enum FleetCheck {
         for relay in relays {
             claim(relay.id, "the relay of \(relay.source)", place: relay.source, path: "relay.id")
             for board in relay.boards {
-                claim(board.name, "board \(board.name) of \(relay.source)", place: place(relay.source, board.origin.location(of: "name")),
-                      path: "\(board.origin.path).name")
+                claim(
+                    board.name, "board \(board.name) of \(relay.source)", place: place(relay.source, board.origin.location(of: "name")),
+                    path: "\(board.origin.path).name")
             }
         }
 
@@ -43,9 +46,14 @@ public enum FleetCheck {
                 for topic in Set(values.map(\.topic) + inputs.map(\.topic)).sorted() {
                     let owner = "board \(board.name) of \(relay.source)"
                     if let first = readers[topic]?.first(where: { match == nil || $0.match == nil || $0.match == match }) {
-                        warnings.append(FleetWarning(place: place(relay.source, board.origin.location), path: board.origin.path,
-                                                     message: "board \(board.name) reads \(topic), as \(first.owner) does: each would take the other's messages for its own",
-                                                     hint: "give each sketch its own topic, such as \(board.name)/\(topic), or say which messages are whose with match: {json: ..., equals: ...}"))
+                        warnings.append(
+                            FleetWarning(
+                                place: place(relay.source, board.origin.location), path: board.origin.path,
+                                message:
+                                    "board \(board.name) reads \(topic), as \(first.owner) does: each would take the other's messages for its own",
+                                hint:
+                                    "give each sketch its own topic, such as \(board.name)/\(topic), or say which messages are whose with match: {json: ..., equals: ...}"
+                            ))
                     }
                     readers[topic, default: []].append((match, owner))
                 }
@@ -54,9 +62,12 @@ public enum FleetCheck {
         for agent in agents {
             for publisher in agent.publishers {
                 guard let reader = readers[publisher.topic]?.first?.owner else { continue }
-                warnings.append(FleetWarning(place: place(agent.source, publisher.origin.location(of: "topic")), path: "\(publisher.origin.path).topic",
-                                             message: "the agent publishes to \(publisher.topic), which the relay reads as \(reader): that board would seem alive with the agent's numbers",
-                                             hint: "publish to a topic of the agent's own, such as \(agent.device.baseTopic)/\(publisher.name)"))
+                warnings.append(
+                    FleetWarning(
+                        place: place(agent.source, publisher.origin.location(of: "topic")), path: "\(publisher.origin.path).topic",
+                        message:
+                            "the agent publishes to \(publisher.topic), which the relay reads as \(reader): that board would seem alive with the agent's numbers",
+                        hint: "publish to a topic of the agent's own, such as \(agent.device.baseTopic)/\(publisher.name)"))
             }
         }
         return warnings

@@ -1,7 +1,7 @@
-import Scheme
 import Hardware
 import JSON
 import MQTTCore
+import Scheme
 
 /// Turns a YAML tree into a ``Profile``, collecting every issue with its location instead of
 /// stopping at the first.
@@ -33,8 +33,9 @@ final class ProfileDecoder {
 
         /// Where this mapping and each of its values are written.
         var origin: SettingLocation {
-            SettingLocation(location: location, path: path,
-                            keys: Dictionary(entries.map { ($0.key, $0.value.location) }, uniquingKeysWith: { first, _ in first }))
+            SettingLocation(
+                location: location, path: path,
+                keys: Dictionary(entries.map { ($0.key, $0.value.location) }, uniquingKeysWith: { first, _ in first }))
         }
     }
 
@@ -67,8 +68,9 @@ final class ProfileDecoder {
                 if let match = closestMatch(to: name, in: known) {
                     issue(at: key.location, keyPath, "unknown setting \"\(name)\"", hint: "did you mean \"\(match)\"?")
                 } else {
-                    issue(at: key.location, keyPath, "unknown setting \"\(name)\"",
-                          hint: "the settings here are \(known.joined(separator: ", "))")
+                    issue(
+                        at: key.location, keyPath, "unknown setting \"\(name)\"",
+                        hint: "the settings here are \(known.joined(separator: ", "))")
                 }
                 continue
             }
@@ -151,8 +153,9 @@ final class ProfileDecoder {
             return nil
         }
         guard range.contains(milliseconds) else {
-            issue(fields, key, "\(Self.formatDuration(milliseconds)) is out of range",
-                  hint: "use \(Self.formatDuration(range.lowerBound)) to \(Self.formatDuration(range.upperBound))")
+            issue(
+                fields, key, "\(Self.formatDuration(milliseconds)) is out of range",
+                hint: "use \(Self.formatDuration(range.lowerBound)) to \(Self.formatDuration(range.upperBound))")
             return nil
         }
         return milliseconds
@@ -183,8 +186,9 @@ final class ProfileDecoder {
         let names = T.allCases.map(\.rawValue)
         if let text = node.scalar, let value = T(rawValue: text.lowercased()) { return value }
         let near = node.scalar.flatMap { closestMatch(to: $0, in: names) }
-        issue(fields, key, "\(node.summary) is not one of \(names.joined(separator: ", "))",
-              hint: near.map { "did you mean \($0)?" })
+        issue(
+            fields, key, "\(node.summary) is not one of \(names.joined(separator: ", "))",
+            hint: near.map { "did you mean \($0)?" })
         return nil
     }
 
@@ -197,8 +201,9 @@ final class ProfileDecoder {
     func topic(_ fields: Fields, _ key: String) -> String? {
         guard let text = string(fields, key), fitsTopicLength(fields, key, text) else { return nil }
         guard TopicName.isValid(text) else {
-            issue(fields, key, "\(quotedExcerpt(text)) is not a topic to publish to",
-                  hint: "a topic is non-empty UTF-8 without + or # wildcards, such as gpiobridge/garage/door")
+            issue(
+                fields, key, "\(quotedExcerpt(text)) is not a topic to publish to",
+                hint: "a topic is non-empty UTF-8 without + or # wildcards, such as gpiobridge/garage/door")
             return nil
         }
         return text
@@ -212,8 +217,9 @@ final class ProfileDecoder {
             return nil
         }
         guard !text.isEmpty, text.utf8.allSatisfy({ Self.identifierBytes.contains($0) }) else {
-            issue(fields, key, "\(quotedExcerpt(text)) cannot be used in topics and ids",
-                  hint: "use letters, digits, - and _ only, such as \(Self.suggestedIdentifier(text))")
+            issue(
+                fields, key, "\(quotedExcerpt(text)) cannot be used in topics and ids",
+                hint: "use letters, digits, - and _ only, such as \(Self.suggestedIdentifier(text))")
             return nil
         }
         return text
@@ -238,8 +244,9 @@ final class ProfileDecoder {
         guard let node = fields[key] else { return nil }
         if let text = node.scalar {
             if Int(text) != nil {
-                issue(fields, key, "a bare number does not say which chip",
-                      hint: "write the line's name (GPIO\(text) on a Raspberry Pi) or chip and offset (gpiochip0:\(text))")
+                issue(
+                    fields, key, "a bare number does not say which chip",
+                    hint: "write the line's name (GPIO\(text) on a Raspberry Pi) or chip and offset (gpiochip0:\(text))")
                 return nil
             }
             if let colon = text.lastIndex(of: ":") {
@@ -254,7 +261,7 @@ final class ProfileDecoder {
         }
         guard let line = self.fields(node, path: fields.path(key), known: ["chip", "offset"]) else { return nil }
         guard let chip = required(line, "chip", hint: "add chip: gpiochip0").flatMap({ _ in string(line, "chip") }),
-              let offset = required(line, "offset", hint: "add offset: 17").flatMap({ _ in int(line, "offset", in: 0...4095) })
+            let offset = required(line, "offset", hint: "add offset: 17").flatMap({ _ in int(line, "offset", in: 0...4095) })
         else { return nil }
         return .chipOffset(chip: chip, offset: offset)
     }

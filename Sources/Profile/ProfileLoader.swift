@@ -25,11 +25,12 @@ public enum ProfileLoader {
             profile.source = path
             return profile
         } catch {
-            throw ProfileError(issues: error.issues.map { issue in
-                var issue = issue
-                if issue.file == installedPath { issue.file = path }
-                return issue
-            })
+            throw ProfileError(
+                issues: error.issues.map { issue in
+                    var issue = issue
+                    if issue.file == installedPath { issue.file = path }
+                    return issue
+                })
         }
     }
 
@@ -62,8 +63,11 @@ public enum ProfileLoader {
         do {
             return try readTextFile(path)
         } catch {
-            throw ProfileError(issues: [ProfileIssue(file: path, location: SourceLocation(line: 1, column: 1), path: "",
-                                                     message: "cannot read the \(what): \(error)")])
+            throw ProfileError(issues: [
+                ProfileIssue(
+                    file: path, location: SourceLocation(line: 1, column: 1), path: "",
+                    message: "cannot read the \(what): \(error)")
+            ])
         }
     }
 }
@@ -104,8 +108,10 @@ extension ProfileDecoder {
         return value
     }
 
-    static let sections = ["broker", "device", "expanders", "outputs", "inputs", "sensors", "publishers", "subscriptions",
-                           "safety", "discovery"]
+    static let sections = [
+        "broker", "device", "expanders", "outputs", "inputs", "sensors", "publishers", "subscriptions",
+        "safety", "discovery",
+    ]
 
     func profile(_ root: YAMLNode) -> Profile? {
         guard let top = fields(root, path: "", known: Self.sections) else { return nil }
@@ -124,9 +130,10 @@ extension ProfileDecoder {
         let safety = self.safety(top["safety"])
         let discovery = self.discovery(top["discovery"], path: "discovery")
         guard let device, let broker, let safety, let discovery else { return nil }
-        var profile = Profile(source: file, broker: broker, device: device, expanders: expanders, outputs: outputs, inputs: inputs,
-                              sensors: sensors, publishers: publishers, subscriptions: subscriptions, safety: safety,
-                              discovery: discovery)
+        var profile = Profile(
+            source: file, broker: broker, device: device, expanders: expanders, outputs: outputs, inputs: inputs,
+            sensors: sensors, publishers: publishers, subscriptions: subscriptions, safety: safety,
+            discovery: discovery)
         crossCheck(&profile)
         return profile
     }
@@ -146,12 +153,15 @@ extension ProfileDecoder {
     }
 
     func broker(_ node: YAMLNode?, deviceID: String, path: String = "broker") -> BrokerSettings? {
-        let defaults = BrokerSettings(host: "localhost", port: 1883, tls: nil, username: nil, password: nil,
-                                      clientID: MachineIdentity.defaultClientID(for: deviceID), keepAliveSeconds: 60, version: nil,
-                                      sessionExpirySeconds: 3600, reconnectMinimumMilliseconds: 100, reconnectMaximumMilliseconds: 2000)
+        let defaults = BrokerSettings(
+            host: "localhost", port: 1883, tls: nil, username: nil, password: nil,
+            clientID: MachineIdentity.defaultClientID(for: deviceID), keepAliveSeconds: 60, version: nil,
+            sessionExpirySeconds: 3600, reconnectMinimumMilliseconds: 100, reconnectMaximumMilliseconds: 2000)
         guard let node else { return defaults }
-        let known = ["host", "port", "tls", "username", "password", "password_file", "password_env", "password_credential",
-                     "client_id", "keepalive", "protocol", "session_expiry", "reconnect_min", "reconnect_max"]
+        let known = [
+            "host", "port", "tls", "username", "password", "password_file", "password_env", "password_credential",
+            "client_id", "keepalive", "protocol", "session_expiry", "reconnect_min", "reconnect_max",
+        ]
         guard let fields = fields(node, path: path, known: known) else { return nil }
         var broker = defaults
         broker.host = string(fields, "host") ?? "localhost"
@@ -159,8 +169,11 @@ extension ProfileDecoder {
         broker.port = int(fields, "port", in: 1...65535) ?? (broker.tls == nil ? 1883 : 8883)
         broker.username = string(fields, "username")
         if fields.has("password") {
-            issue(fields, "password", "a password is never written in the profile",
-                  hint: "use password_file: /etc/gpiobridge/mqtt-password, password_env: MQTT_PASSWORD, or password_credential: mqtt-password (systemd LoadCredential)")
+            issue(
+                fields, "password", "a password is never written in the profile",
+                hint:
+                    "use password_file: /etc/gpiobridge/mqtt-password, password_env: MQTT_PASSWORD, or password_credential: mqtt-password (systemd LoadCredential)"
+            )
         }
         var sources: [PasswordSource] = []
         if let path = string(fields, "password_file").map(besideProfile) {
@@ -171,8 +184,9 @@ extension ProfileDecoder {
         if let name = string(fields, "password_credential") { sources.append(.credential(name)) }
         if sources.count > 1 {
             let second = ["password_file", "password_env", "password_credential"].filter { fields.has($0) }[1]
-            issue(fields, second, "give the password one way only",
-                  hint: "keep one of password_file, password_env and password_credential")
+            issue(
+                fields, second, "give the password one way only",
+                hint: "keep one of password_file, password_env and password_credential")
         }
         broker.password = sources.first
         if broker.password != nil && broker.username == nil {
@@ -199,8 +213,9 @@ extension ProfileDecoder {
         broker.reconnectMinimumMilliseconds = duration(fields, "reconnect_min", in: 10...60_000) ?? defaults.reconnectMinimumMilliseconds
         broker.reconnectMaximumMilliseconds = duration(fields, "reconnect_max", in: 10...3_600_000) ?? defaults.reconnectMaximumMilliseconds
         if broker.reconnectMaximumMilliseconds < broker.reconnectMinimumMilliseconds {
-            issue(fields, fields.has("reconnect_max") ? "reconnect_max" : "reconnect_min", "reconnect_max is below reconnect_min",
-                  hint: "make reconnect_max at least \(Self.formatDuration(broker.reconnectMinimumMilliseconds))")
+            issue(
+                fields, fields.has("reconnect_max") ? "reconnect_max" : "reconnect_min", "reconnect_max is below reconnect_min",
+                hint: "make reconnect_max at least \(Self.formatDuration(broker.reconnectMinimumMilliseconds))")
         }
         return broker
     }
@@ -215,8 +230,9 @@ extension ProfileDecoder {
         if stat(path, &status) == 0 {
             if status.st_mode & S_IFMT == S_IFDIR { issue(fields, key, "\(path) is a directory, not \(what)") }
         } else if errno == ENOENT || errno == ENOTDIR {
-            issue(fields, key, "\(what) \(path) does not exist",
-                  hint: relative ? "create it; a relative path is beside the profile" : "create it, or correct the path")
+            issue(
+                fields, key, "\(what) \(path) does not exist",
+                hint: relative ? "create it; a relative path is beside the profile" : "create it, or correct the path")
         }
     }
 
@@ -233,8 +249,9 @@ extension ProfileDecoder {
             return bool(broker, "tls") == true ? TLSSettings(caFile: nil, certificateFile: nil, keyFile: nil, insecure: false) : nil
         }
         guard let fields = fields(node, path: broker.path("tls"), known: ["ca", "cert", "key", "insecure"]) else { return nil }
-        let settings = TLSSettings(caFile: string(fields, "ca").map(besideProfile), certificateFile: string(fields, "cert").map(besideProfile),
-                                   keyFile: string(fields, "key").map(besideProfile), insecure: bool(fields, "insecure") ?? false)
+        let settings = TLSSettings(
+            caFile: string(fields, "ca").map(besideProfile), certificateFile: string(fields, "cert").map(besideProfile),
+            keyFile: string(fields, "key").map(besideProfile), insecure: bool(fields, "insecure") ?? false)
         checkFile(fields, "ca", settings.caFile, what: "the CA certificate")
         checkFile(fields, "cert", settings.certificateFile, what: "the client certificate")
         checkFile(fields, "key", settings.keyFile, what: "the client key")
@@ -247,13 +264,15 @@ extension ProfileDecoder {
     func expander(_ node: YAMLNode, path: String) -> ExpanderSettings? {
         guard let fields = fields(node, path: path, known: ["model", "bus", "address", "interrupt"]) else { return nil }
         guard required(fields, "model", hint: "add model: mcp23017 or pcf8574") != nil, let model = choice(fields, "model", ExpanderModel.self),
-              required(fields, "bus", hint: "add bus: 1 (N in /dev/i2c-N)") != nil, let bus = int(fields, "bus", in: 0...1023),
-              required(fields, "address", hint: "add address: 0x20") != nil, let address = int(fields, "address", in: 0x03...0x77)
+            required(fields, "bus", hint: "add bus: 1 (N in /dev/i2c-N)") != nil, let bus = int(fields, "bus", in: 0...1023),
+            required(fields, "address", hint: "add address: 0x20") != nil, let address = int(fields, "address", in: 0x03...0x77)
         else { return nil }
         let interrupt = line(fields, "interrupt")
-        return ExpanderSettings(specification: ExpanderSpecification(model: model, bus: bus, address: UInt8(address),
-                                                                     interruptLine: interrupt?.description),
-                                origin: fields.origin)
+        return ExpanderSettings(
+            specification: ExpanderSpecification(
+                model: model, bus: bus, address: UInt8(address),
+                interruptLine: interrupt?.description),
+            origin: fields.origin)
     }
 
     func output(_ node: YAMLNode, path: String, base: String) -> OutputSettings? {
@@ -267,7 +286,9 @@ extension ProfileDecoder {
             case .scalar(let text, _): interlock = [text]
             case .sequence(let items):
                 for item in items {
-                    if let text = item.scalar { interlock.append(text) } else {
+                    if let text = item.scalar {
+                        interlock.append(text)
+                    } else {
                         issue(at: item.location, fields.path("interlock"), "expected an output's name, got \(item.summary)")
                     }
                 }
@@ -326,15 +347,17 @@ extension ProfileDecoder {
             if ADS1115.ranges.contains(where: { $0.volts == volts }) {
                 options.fullScaleVolts = volts
             } else {
-                issue(fields, "full_scale", "\(formatReading(volts)) V is not a gain setting",
-                      hint: "use one of \(ADS1115.ranges.map { formatReading($0.volts) }.joined(separator: ", "))")
+                issue(
+                    fields, "full_scale", "\(formatReading(volts)) V is not a gain setting",
+                    hint: "use one of \(ADS1115.ranges.map { formatReading($0.volts) }.joined(separator: ", "))")
             }
         }
         options.shuntOhms = double(fields, "shunt_ohms", above: 0) ?? options.shuntOhms
         options.maxCurrentAmps = double(fields, "max_current", above: 0) ?? options.maxCurrentAmps
         if model == .ina219, (try? INA219.calibration(shuntOhms: options.shuntOhms, maxCurrentAmps: options.maxCurrentAmps)) == nil {
-            issue(at: fields.location, fields.path("max_current"), "this shunt and maximum current give no usable calibration",
-                  hint: "the calibration 0.04096 / (max_current / 32768 × shunt_ohms) must be 1 to 65534")
+            issue(
+                at: fields.location, fields.path("max_current"), "this shunt and maximum current give no usable calibration",
+                hint: "the calibration 0.04096 / (max_current / 32768 × shunt_ohms) must be 1 to 65534")
         }
         return SensorSettings(
             name: name, model: model, bus: bus, address: address, intervalMilliseconds: duration(fields, "interval", in: 100...86_400_000) ?? 60_000,
@@ -347,15 +370,17 @@ extension ProfileDecoder {
         let quantities = model.quantities
         var units = Dictionary(uniqueKeysWithValues: quantities.map { ($0, MeasurementUnit.units(for: $0)[0]) })
         guard let node = sensorFields["units"],
-              let fields = fields(node, path: sensorFields.path("units"), known: quantities.map(\.rawValue)) else { return units }
+            let fields = fields(node, path: sensorFields.path("units"), known: quantities.map(\.rawValue))
+        else { return units }
         for quantity in quantities {
             guard let text = string(fields, quantity.rawValue) else { continue }
             let allowed = MeasurementUnit.units(for: quantity)
             if let unit = MeasurementUnit(parsing: text), allowed.contains(unit) {
                 units[quantity] = unit
             } else {
-                issue(fields, quantity.rawValue, "\"\(text)\" is not a unit of \(quantity.rawValue)",
-                      hint: "use \(allowed.map(\.rawValue).joined(separator: ", "))")
+                issue(
+                    fields, quantity.rawValue, "\"\(text)\" is not a unit of \(quantity.rawValue)",
+                    hint: "use \(allowed.map(\.rawValue).joined(separator: ", "))")
             }
         }
         return units
@@ -376,8 +401,9 @@ extension ProfileDecoder {
         if bool(fields, "uptime") == true { values.append(.uptime) }
         if let text = string(fields, "text") { values.append(.constant(text)) }
         if values.count != 1 {
-            issue(at: fields.location, path, values.isEmpty ? "says nothing to publish" : "says more than one thing to publish",
-                  hint: "give one of random: {min: 0, max: 100}, uptime: true or text: hello")
+            issue(
+                at: fields.location, path, values.isEmpty ? "says nothing to publish" : "says more than one thing to publish",
+                hint: "give one of random: {min: 0, max: 100}, uptime: true or text: hello")
         }
         guard let name, let interval, values.count == 1 else { return nil }
         let qos = int(fields, "qos", in: 0...2).flatMap { QoS(rawValue: UInt8($0)) } ?? .atMostOnce
@@ -390,15 +416,17 @@ extension ProfileDecoder {
         if case .constant = values[0], unit != nil {
             issue(fields, "unit", "is for numbers, and this publisher sends text", hint: "remove unit")
         }
-        return PublisherSettings(name: name, topic: topic(fields, "topic") ?? "\(base)/\(name)", intervalMilliseconds: interval,
-                                 value: values[0], qos: qos, retain: bool(fields, "retain") ?? false, announce: announce, unit: unit,
-                                 origin: fields.origin)
+        return PublisherSettings(
+            name: name, topic: topic(fields, "topic") ?? "\(base)/\(name)", intervalMilliseconds: interval,
+            value: values[0], qos: qos, retain: bool(fields, "retain") ?? false, announce: announce, unit: unit,
+            origin: fields.origin)
     }
 
     func subscription(_ node: YAMLNode, path: String) -> SubscriptionSettings? {
         guard let fields = fields(node, path: path, known: ["topic", "qos"]) else { return nil }
         guard required(fields, "topic", hint: "add topic: test") != nil, let text = string(fields, "topic"),
-              fitsTopicLength(fields, "topic", text) else { return nil }
+            fitsTopicLength(fields, "topic", text)
+        else { return nil }
         guard let filter = TopicFilter(text) else {
             issue(fields, "topic", "\(quotedExcerpt(text)) is not a topic filter", hint: "+ and # stand alone between slashes, and # comes last")
             return nil
@@ -449,13 +477,15 @@ extension ProfileDecoder {
         var misnamed: Set<String> = []
         func claimName(_ name: String, _ origin: SettingLocation) {
             if ["status", "error"].contains(name) {
-                issue(at: origin.location(of: "name"), "\(origin.path).name", "\"\(name)\" is reserved for the device's \(name) topic",
-                      hint: "choose another name")
+                issue(
+                    at: origin.location(of: "name"), "\(origin.path).name", "\"\(name)\" is reserved for the device's \(name) topic",
+                    hint: "choose another name")
                 misnamed.insert(origin.path)
             } else if let first = names[name] {
-                issue(at: origin.location(of: "name"), "\(origin.path).name",
-                      "the name \"\(name)\" is already used by \(first.path) (line \(first.location.line))",
-                      hint: "names share one topic space; choose another")
+                issue(
+                    at: origin.location(of: "name"), "\(origin.path).name",
+                    "the name \"\(name)\" is already used by \(first.path) (line \(first.location.line))",
+                    hint: "names share one topic space; choose another")
                 misnamed.insert(origin.path)
             } else {
                 names[name] = origin
@@ -467,14 +497,16 @@ extension ProfileDecoder {
         for publisher in profile.publishers { claimName(publisher.name, publisher.origin) }
 
         var lines: [LineReference: SettingLocation] = [:]
-        let lineUsers = profile.outputs.map { ($0.line, $0.origin, "line") } + profile.inputs.map { ($0.line, $0.origin, "line") }
+        let lineUsers =
+            profile.outputs.map { ($0.line, $0.origin, "line") } + profile.inputs.map { ($0.line, $0.origin, "line") }
             + profile.expanders.compactMap { expander in
                 expander.specification.interruptLine.map { (LineReference.name($0), expander.origin, "interrupt") }
             }
         for (line, origin, key) in lineUsers {
             if let first = lines[line] {
-                issue(at: origin.location(of: key), "\(origin.path).\(key)",
-                      "line \(line) is already used by \(first.path) (line \(first.location.line))", hint: "each line belongs to one output or input")
+                issue(
+                    at: origin.location(of: key), "\(origin.path).\(key)",
+                    "line \(line) is already used by \(first.path) (line \(first.location.line))", hint: "each line belongs to one output or input")
             } else {
                 lines[line] = origin
             }
@@ -484,8 +516,9 @@ extension ProfileDecoder {
         func claimTopic(_ topic: String, _ key: String, _ owner: String, _ origin: SettingLocation) {
             guard !misnamed.contains(origin.path) else { return }
             if let first = topics[topic] {
-                issue(at: origin.location(of: key), "\(origin.path).\(key)", "the topic \(topic) is already used by \(first)",
-                      hint: "give it its own topic")
+                issue(
+                    at: origin.location(of: key), "\(origin.path).\(key)", "the topic \(topic) is already used by \(first)",
+                    hint: "give it its own topic")
             } else {
                 topics[topic] = owner
             }
@@ -498,18 +531,21 @@ extension ProfileDecoder {
         for sensor in profile.sensors { claimTopic(sensor.stateTopic, "topic", sensor.origin.path, sensor.origin) }
         for publisher in profile.publishers { claimTopic(publisher.topic, "topic", publisher.origin.path, publisher.origin) }
         for publisher in profile.publishers where publisher.announce && !profile.discovery.enabled {
-            issue(at: publisher.origin.location(of: "announce"), "\(publisher.origin.path).announce",
-                  "announces the publisher to Home Assistant, but discovery is off", hint: "add discovery: true, or remove announce")
+            issue(
+                at: publisher.origin.location(of: "announce"), "\(publisher.origin.path).announce",
+                "announces the publisher to Home Assistant, but discovery is off", hint: "add discovery: true, or remove announce")
         }
 
         var devices: [String: String] = [:]
-        let i2cUsers = profile.sensors.map { ($0.bus, $0.address, $0.origin) }
+        let i2cUsers =
+            profile.sensors.map { ($0.bus, $0.address, $0.origin) }
             + profile.expanders.map { ($0.specification.bus, $0.specification.address, $0.origin) }
         for (bus, address, origin) in i2cUsers {
             let key = "\(bus):\(address)"
             if let first = devices[key] {
-                issue(at: origin.location(of: "address"), "\(origin.path).address",
-                      "\(hexByte(address)) on bus \(bus) is already used by \(first)", hint: "each I2C address holds one device")
+                issue(
+                    at: origin.location(of: "address"), "\(origin.path).address",
+                    "\(hexByte(address)) on bus \(bus) is already used by \(first)", hint: "each I2C address holds one device")
             } else {
                 devices[key] = origin.path
             }
@@ -520,26 +556,33 @@ extension ProfileDecoder {
             let output = profile.outputs[index]
             for other in output.interlock {
                 if other == output.name {
-                    issue(at: output.origin.location(of: "interlock"), "\(output.origin.path).interlock",
-                          "an output cannot be interlocked with itself")
+                    issue(
+                        at: output.origin.location(of: "interlock"), "\(output.origin.path).interlock",
+                        "an output cannot be interlocked with itself")
                 } else if !outputNames.contains(other) {
-                    issue(at: output.origin.location(of: "interlock"), "\(output.origin.path).interlock", "no output is named \"\(other)\"",
-                          hint: closestMatch(to: other, in: outputNames).map { "did you mean \($0)?" } ?? "outputs: \(outputNames.joined(separator: ", "))")
+                    issue(
+                        at: output.origin.location(of: "interlock"), "\(output.origin.path).interlock", "no output is named \"\(other)\"",
+                        hint: closestMatch(to: other, in: outputNames).map { "did you mean \($0)?" }
+                            ?? "outputs: \(outputNames.joined(separator: ", "))")
                 }
             }
         }
         // Interlocked outputs may never be on together, not even at start or in their safe states.
         for output in profile.outputs {
-            for other in profile.outputs where output.name < other.name
-                && (output.interlock.contains(other.name) || other.interlock.contains(output.name)) {
+            for other in profile.outputs
+            where output.name < other.name
+                && (output.interlock.contains(other.name) || other.interlock.contains(output.name))
+            {
                 if output.initial == .on && other.initial == .on {
-                    issue(at: other.origin.location(of: "initial"), "\(other.origin.path).initial",
-                          "\(output.name) and \(other.name) are interlocked and cannot both start on", hint: "start one of them off")
+                    issue(
+                        at: other.origin.location(of: "initial"), "\(other.origin.path).initial",
+                        "\(output.name) and \(other.name) are interlocked and cannot both start on", hint: "start one of them off")
                 }
                 if output.safeState == .on && other.safeState == .on {
-                    issue(at: other.origin.location(of: "safe_state"), "\(other.origin.path).safe_state",
-                          "\(output.name) and \(other.name) are interlocked and cannot both be on in their safe states",
-                          hint: "make one of them off or keep")
+                    issue(
+                        at: other.origin.location(of: "safe_state"), "\(other.origin.path).safe_state",
+                        "\(output.name) and \(other.name) are interlocked and cannot both be on in their safe states",
+                        hint: "make one of them off or keep")
                 }
             }
         }

@@ -43,8 +43,10 @@ public struct MirroredName: Sendable, Equatable {
     public var stateTopic: String?
     public var commandTopic: String?
 
-    public init(name: String, board: String, unit: String? = nil, deviceClass: String? = nil, stateTopic: String? = nil,
-                commandTopic: String? = nil) {
+    public init(
+        name: String, board: String, unit: String? = nil, deviceClass: String? = nil, stateTopic: String? = nil,
+        commandTopic: String? = nil
+    ) {
         self.name = name
         self.board = board
         self.unit = unit
@@ -61,8 +63,9 @@ public enum BoardFlavour: Sendable, Equatable {
     /// A plain sketch: it publishes every `intervalMilliseconds` and is offline after
     /// `silentIntervals` of them without a message.
     /// With `match`, only JSON messages whose field at `match.path` is `match.value` are the board's.
-    case pubsubclient(intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic],
-                      match: PlainMatch?)
+    case pubsubclient(
+        intervalMilliseconds: Int, silentIntervals: Int, values: [PlainValue], inputs: [PlainTopic], commands: [PlainTopic],
+        match: PlainMatch?)
 }
 
 /// How a sketch that shares its topics with others tells its messages apart: a JSON field and its value.
@@ -158,13 +161,16 @@ extension ProfileDecoder {
         let fleet = broker(top["fleet"], deviceID: id, path: "fleet")
         let boardsBroker = top["boards_broker"].flatMap { broker($0, deviceID: "\(id)-boards", path: "boards_broker") }
         let boards = list(top, "boards").compactMap { board($0.node, path: $0.path) }
-        var discoverTasmota = false, discoverESPHome = false, maximumDiscovered = 1000
+        var discoverTasmota = false
+        var discoverESPHome = false
+        var maximumDiscovered = 1000
         if let node = top["discover"], let fields = fields(node, path: "discover", known: ["tasmota", "esphome", "max_boards"]) {
             discoverTasmota = bool(fields, "tasmota") ?? false
             discoverESPHome = bool(fields, "esphome") ?? false
             maximumDiscovered = int(fields, "max_boards", in: 0...100_000) ?? maximumDiscovered
         }
-        var capacity = 100, maximumAge = 300_000
+        var capacity = 100
+        var maximumAge = 300_000
         if let node = top["buffer"], let fields = fields(node, path: "buffer", known: ["commands", "max_age"]) {
             capacity = int(fields, "commands", in: 0...100_000) ?? capacity
             maximumAge = duration(fields, "max_age", in: 0...86_400_000) ?? maximumAge
@@ -175,19 +181,24 @@ extension ProfileDecoder {
         var names: [String: SettingLocation] = [:]
         for board in boards {
             if let first = names[board.name] {
-                issue(at: board.origin.location(of: "name"), "\(board.origin.path).name",
-                      "the board name \"\(board.name)\" is already used by \(first.path) (line \(first.location.line))", hint: "give each board its own name")
+                issue(
+                    at: board.origin.location(of: "name"), "\(board.origin.path).name",
+                    "the board name \"\(board.name)\" is already used by \(first.path) (line \(first.location.line))",
+                    hint: "give each board its own name")
             }
             if board.name == id {
-                issue(at: board.origin.location(of: "name"), "\(board.origin.path).name",
-                      "the board name \"\(board.name)\" is the relay's own id: both would publish gpiobridge/\(id)/status",
-                      hint: "rename the board, or set relay: {id: ...}")
+                issue(
+                    at: board.origin.location(of: "name"), "\(board.origin.path).name",
+                    "the board name \"\(board.name)\" is the relay's own id: both would publish gpiobridge/\(id)/status",
+                    hint: "rename the board, or set relay: {id: ...}")
             }
             names[board.name] = board.origin
         }
-        return RelayProfile(source: file, id: id, fleet: fleet, boardsBroker: boardsBroker, boards: boards, discoverTasmota: discoverTasmota,
-                            discoverESPHome: discoverESPHome, maximumDiscoveredBoards: maximumDiscovered, bufferCapacity: capacity, bufferMaximumAgeMilliseconds: maximumAge,
-                            homeAssistant: homeAssistant, links: links)
+        return RelayProfile(
+            source: file, id: id, fleet: fleet, boardsBroker: boardsBroker, boards: boards, discoverTasmota: discoverTasmota,
+            discoverESPHome: discoverESPHome, maximumDiscoveredBoards: maximumDiscovered, bufferCapacity: capacity,
+            bufferMaximumAgeMilliseconds: maximumAge,
+            homeAssistant: homeAssistant, links: links)
     }
 
     private func board(_ node: YAMLNode, path: String) -> BoardSettings? {
@@ -196,8 +207,9 @@ extension ProfileDecoder {
         let name = required(fields, "name", hint: "add name: kitchen").flatMap { _ in identifier(fields, "name") }
         let given = flavours.filter { fields.has($0) }
         guard given.count == 1 else {
-            issue(at: fields.location, path, given.isEmpty ? "says nothing about the board's firmware" : "names more than one firmware",
-                  hint: "give exactly one of tasmota:, esphome: or pubsubclient:")
+            issue(
+                at: fields.location, path, given.isEmpty ? "says nothing about the board's firmware" : "names more than one firmware",
+                hint: "give exactly one of tasmota:, esphome: or pubsubclient:")
             return nil
         }
         let flavourPath = fields.path(given[0])
@@ -206,9 +218,12 @@ extension ProfileDecoder {
         case "tasmota":
             flavour = self.fields(fields["tasmota"]!, path: flavourPath, known: ["topic", "full_topic", "relays", "sensors"]).flatMap { tasmota in
                 guard required(tasmota, "topic", hint: "add topic: tasmota_A1B2C3 (the board's Topic)") != nil,
-                      let topic = string(tasmota, "topic") else { return nil }
+                    let topic = string(tasmota, "topic")
+                else { return nil }
                 guard TopicName.isPlainPrefix(topic) else {
-                    issue(tasmota, "topic", "\"\(topic)\" cannot be part of a topic: it has +, # or an empty level", hint: "write the board's Topic, such as tasmota_A1B2C3")
+                    issue(
+                        tasmota, "topic", "\"\(topic)\" cannot be part of a topic: it has +, # or an empty level",
+                        hint: "write the board's Topic, such as tasmota_A1B2C3")
                     return nil
                 }
                 let fullTopic = string(tasmota, "full_topic") ?? "%prefix%/%topic%/"
@@ -218,26 +233,34 @@ extension ProfileDecoder {
                 let relays = names(tasmota, "relays", expected: "a relay number (POWER1 is 1, up to 32)") { text in
                     Int(text).flatMap { (1...32).contains($0) ? text : nil }
                 }
-                return .tasmota(topic: topic, fullTopic: fullTopic, relays: relays, sensors: entityNames(tasmota, "sensors", boardKey: "field", sensor: true))
+                return .tasmota(
+                    topic: topic, fullTopic: fullTopic, relays: relays, sensors: entityNames(tasmota, "sensors", boardKey: "field", sensor: true))
             }
         case "esphome":
-            flavour = self.fields(fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors", "silence"]).flatMap { node in
+            flavour = self.fields(
+                fields["esphome"]!, path: flavourPath, known: ["node", "prefix", "switches", "binary_sensors", "sensors", "silence"]
+            ).flatMap { node in
                 guard required(node, "node", hint: "add node: porch (the node's name)") != nil, let name = string(node, "node") else { return nil }
                 let prefix = string(node, "prefix") ?? name
                 guard TopicName.isPlainPrefix(prefix) else {
-                    issue(node, node.has("prefix") ? "prefix" : "node", "\"\(prefix)\" cannot be a topic prefix: it has +, # or an empty level",
-                          hint: "write the node's name, such as porch")
+                    issue(
+                        node, node.has("prefix") ? "prefix" : "node", "\"\(prefix)\" cannot be a topic prefix: it has +, # or an empty level",
+                        hint: "write the node's name, such as porch")
                     return nil
                 }
-                return .esphome(prefix: prefix, switches: entityNames(node, "switches", topics: ["state_topic", "command_topic"]),
-                                binarySensors: entityNames(node, "binary_sensors", topics: ["state_topic"]),
-                                sensors: entityNames(node, "sensors", topics: ["state_topic"], sensor: true),
-                                silenceMilliseconds: duration(node, "silence", in: 1000...86_400_000))
+                return .esphome(
+                    prefix: prefix, switches: entityNames(node, "switches", topics: ["state_topic", "command_topic"]),
+                    binarySensors: entityNames(node, "binary_sensors", topics: ["state_topic"]),
+                    sensors: entityNames(node, "sensors", topics: ["state_topic"], sensor: true),
+                    silenceMilliseconds: duration(node, "silence", in: 1000...86_400_000))
             }
         default:
-            flavour = self.fields(fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands", "match"]).flatMap { sketch in
+            flavour = self.fields(
+                fields["pubsubclient"]!, path: flavourPath, known: ["interval", "silent_intervals", "values", "inputs", "commands", "match"]
+            ).flatMap { sketch in
                 guard required(sketch, "interval", hint: "add interval: 3s (how often the sketch publishes)") != nil,
-                      let interval = duration(sketch, "interval", in: 100...86_400_000) else { return nil }
+                    let interval = duration(sketch, "interval", in: 100...86_400_000)
+                else { return nil }
                 var values: [PlainValue] = []
                 for (key, node) in entries(sketch, "values") {
                     let path = sketch.path("values") + "." + key
@@ -248,17 +271,21 @@ extension ProfileDecoder {
                         }
                         values.append(PlainValue(name: key, topic: topic))
                     } else if let value = self.fields(node, path: path, known: ["topic", "json", "unit", "device_class"]),
-                              let topic = required(value, "topic", hint: "add topic: sensors/living").flatMap({ _ in plainTopic(value) }) {
+                        let topic = required(value, "topic", hint: "add topic: sensors/living").flatMap({ _ in plainTopic(value) })
+                    {
                         let (unit, deviceClass) = sensorClass(value)
-                        values.append(PlainValue(name: key, topic: topic, jsonPath: string(value, "json").map { $0.split(separator: ".").map(String.init) } ?? [],
-                                                 unit: unit, deviceClass: deviceClass))
+                        values.append(
+                            PlainValue(
+                                name: key, topic: topic, jsonPath: string(value, "json").map { $0.split(separator: ".").map(String.init) } ?? [],
+                                unit: unit, deviceClass: deviceClass))
                     }
                 }
                 func words(_ section: String, defaults: (String, String), hint: String) -> [PlainTopic] {
                     entries(sketch, section).compactMap { key, node in
                         if let topic = node.scalar { return PlainTopic(name: key, topic: topic, on: defaults.0, off: defaults.1) }
                         guard let entry = self.fields(node, path: sketch.path(section) + "." + key, known: ["topic", "on", "off"]),
-                              let topic = required(entry, "topic", hint: hint).flatMap({ _ in plainTopic(entry) }) else { return nil }
+                            let topic = required(entry, "topic", hint: hint).flatMap({ _ in plainTopic(entry) })
+                        else { return nil }
                         return PlainTopic(name: key, topic: topic, on: string(entry, "on") ?? defaults.0, off: string(entry, "off") ?? defaults.1)
                     }
                 }
@@ -266,13 +293,15 @@ extension ProfileDecoder {
                 let commands = words("commands", defaults: ("1", "0"), hint: "add topic: test")
                 var match: PlainMatch?
                 if let node = sketch["match"], let entry = self.fields(node, path: sketch.path("match"), known: ["json", "equals"]),
-                   required(entry, "json", hint: "add json: board (the field that names the sketch)") != nil,
-                   required(entry, "equals", hint: "add equals: kitchen (this sketch's value of it)") != nil,
-                   let path = string(entry, "json"), let value = string(entry, "equals") {
+                    required(entry, "json", hint: "add json: board (the field that names the sketch)") != nil,
+                    required(entry, "equals", hint: "add equals: kitchen (this sketch's value of it)") != nil,
+                    let path = string(entry, "json"), let value = string(entry, "equals")
+                {
                     match = PlainMatch(path: path.split(separator: ".").map(String.init), value: value)
                 }
-                return .pubsubclient(intervalMilliseconds: interval, silentIntervals: int(sketch, "silent_intervals", in: 1...1000) ?? 3,
-                                     values: values, inputs: inputs, commands: commands, match: match)
+                return .pubsubclient(
+                    intervalMilliseconds: interval, silentIntervals: int(sketch, "silent_intervals", in: 1...1000) ?? 3,
+                    values: values, inputs: inputs, commands: commands, match: match)
             }
         }
         guard let name, let flavour else { return nil }
@@ -306,12 +335,14 @@ extension ProfileDecoder {
     /// Home Assistant should show of a sensor and an ESPHome entity's own topics:
     /// `temperature: {field: BME280.Temperature, unit: °F, device_class: temperature}`,
     /// `light: {id: relay_1, state_topic: porch/light, command_topic: porch/light/set}`.
-    private func entityNames(_ fields: Fields, _ key: String, boardKey: String = "id", topics: [String] = [], sensor: Bool = false) -> [MirroredName] {
+    private func entityNames(_ fields: Fields, _ key: String, boardKey: String = "id", topics: [String] = [], sensor: Bool = false) -> [MirroredName]
+    {
         entries(fields, key).compactMap { name, node in
             if let text = node.scalar { return MirroredName(name: name, board: text) }
             let known = [boardKey] + topics + (sensor ? ["unit", "device_class"] : [])
             guard let entry = self.fields(node, path: fields.path(key) + "." + name, known: known),
-                  required(entry, boardKey, hint: "add \(boardKey): (its name on the board)") != nil, let board = string(entry, boardKey) else { return nil }
+                required(entry, boardKey, hint: "add \(boardKey): (its name on the board)") != nil, let board = string(entry, boardKey)
+            else { return nil }
             let (unit, deviceClass) = sensor ? sensorClass(entry) : (nil, nil)
             func topic(_ key: String) -> String? {
                 guard let text = string(entry, key) else { return nil }
@@ -321,8 +352,9 @@ extension ProfileDecoder {
                 }
                 return text
             }
-            return MirroredName(name: name, board: board, unit: unit, deviceClass: deviceClass, stateTopic: topic("state_topic"),
-                                commandTopic: topic("command_topic"))
+            return MirroredName(
+                name: name, board: board, unit: unit, deviceClass: deviceClass, stateTopic: topic("state_topic"),
+                commandTopic: topic("command_topic"))
         }
     }
 
@@ -331,8 +363,9 @@ extension ProfileDecoder {
         let unit = string(entry, "unit")
         let deviceClass = string(entry, "device_class")
         if let deviceClass, !SensorClassCatalog.numericClasses.contains(deviceClass) {
-            issue(entry, "device_class", "\"\(deviceClass)\" is not a Home Assistant device class for numbers",
-                  hint: "use one such as temperature, humidity, pressure, power or energy, or leave it out")
+            issue(
+                entry, "device_class", "\"\(deviceClass)\" is not a Home Assistant device class for numbers",
+                hint: "use one such as temperature, humidity, pressure, power or energy, or leave it out")
         } else if let deviceClass, let unit, let units = SensorClassCatalog.units[deviceClass], !units.contains(unit) {
             issue(entry, "unit", "Home Assistant does not take \(unit) for \(deviceClass)", hint: "use \(units.joined(separator: ", "))")
         }

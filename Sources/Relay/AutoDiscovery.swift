@@ -1,5 +1,5 @@
-import MQTT
 import JSON
+import MQTT
 
 /// A Tasmota board's announcement on `tasmota/discovery/<MAC>/config` (retained), as far as the
 /// relay needs it: its topic, FullTopic, prefixes and relays. The sensors come separately, on
@@ -87,7 +87,8 @@ struct TasmotaAnnouncement: Equatable {
         func walk(_ members: [JSONMember], _ path: [String]) {
             for member in members {
                 switch member.value {
-                case .number: fields.append(.init(name: boardName((path + [member.key]).joined(separator: "_").lowercased()), path: path + [member.key]))
+                case .number:
+                    fields.append(.init(name: boardName((path + [member.key]).joined(separator: "_").lowercased()), path: path + [member.key]))
                 case .object(let inner): walk(inner, path + [member.key])
                 default: break
                 }
@@ -98,8 +99,9 @@ struct TasmotaAnnouncement: Equatable {
     }
 
     func dialect(sensors: [TasmotaDialect.SensorField], units: [String: String]) -> TasmotaDialect {
-        var dialect = TasmotaDialect(topic: topic, fullTopic: fullTopic, relays: relayIndexes.map { .init(name: "relay\($0)", index: $0) },
-                                     sensorFields: sensors, prefixes: (prefixes[0], prefixes[1], prefixes[2]))
+        var dialect = TasmotaDialect(
+            topic: topic, fullTopic: fullTopic, relays: relayIndexes.map { .init(name: "relay\($0)", index: $0) },
+            sensorFields: sensors, prefixes: (prefixes[0], prefixes[1], prefixes[2]))
         dialect.units = units
         return dialect
     }
@@ -110,7 +112,9 @@ struct TasmotaAnnouncement: Equatable {
 /// (`stat_t`, `cmd_t`, `avty_t`, `dev`); both spellings are read, and `~` is expanded.
 struct ESPHomeAnnouncement: Equatable {
     enum Component: String {
-        case `switch`, binarySensor = "binary_sensor", sensor
+        case `switch`
+        case binarySensor = "binary_sensor"
+        case sensor
     }
 
     var component: Component
@@ -145,7 +149,8 @@ struct ESPHomeAnnouncement: Equatable {
         if text(device?["sw"] ?? device?["sw_version"])?.contains("esphome") == true || manufacturer == "espressif" { return true }
         if text(config["o"]?["name"] ?? config["origin"]?["name"]) == "esphome" { return true }
         guard let uniqueID = text(config["uniq_id"] ?? config["unique_id"]), uniqueID.hasPrefix("esp"),
-              let availability = text(config["avty_t"] ?? config["availability_topic"]), availability.hasSuffix("/status") else { return false }
+            let availability = text(config["avty_t"] ?? config["availability_topic"]), availability.hasSuffix("/status")
+        else { return false }
         return true
     }
 
@@ -155,7 +160,8 @@ struct ESPHomeAnnouncement: Equatable {
     init?(topic: String, payload: String) throws(AnnouncementError) {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count == 5, levels[0] == "homeassistant", levels[4] == "config",
-              let component = Component(rawValue: String(levels[1])) else { return nil }
+            let component = Component(rawValue: String(levels[1]))
+        else { return nil }
         guard !payload.isEmpty else { return nil }
         guard case .object(var members)? = try? JSONValue(parsing: payload) else {
             throw AnnouncementError("malformed JSON")
@@ -190,7 +196,8 @@ struct ESPHomeAnnouncement: Equatable {
             // status topic's (else the node's name).
             objectID = String(levels[3])
             if case .string(let availability)? = config["avty_t"] ?? config["availability_topic"], availability.hasSuffix("/status"),
-               TopicName.isPlainPrefix(String(availability.dropLast("/status".count))) {
+                TopicName.isPlainPrefix(String(availability.dropLast("/status".count)))
+            {
                 prefix = String(availability.dropLast("/status".count))
             } else {
                 prefix = String(levels[2])
@@ -198,7 +205,8 @@ struct ESPHomeAnnouncement: Equatable {
             customStateTopic = stateTopic
         }
         if component == .switch, case .string(let command)? = config["cmd_t"] ?? config["command_topic"],
-           command != "\(prefix)/switch/\(objectID)/command" {
+            command != "\(prefix)/switch/\(objectID)/command"
+        {
             guard TopicName.isValid(command) else {
                 throw AnnouncementError("ESPHome component \(levels[3]) has the command topic \(quotedExcerpt(command)), with + or #")
             }
@@ -214,8 +222,9 @@ struct ESPHomeAnnouncement: Equatable {
         func text(_ short: String, _ long: String) -> String? {
             if case .string(let text)? = config[short] ?? config[long], !text.isEmpty { text } else { nil }
         }
-        description = SensorDescription(unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
-                                        stateClass: text("stat_cla", "state_class"))
+        description = SensorDescription(
+            unit: text("unit_of_meas", "unit_of_measurement"), deviceClass: text("dev_cla", "device_class"),
+            stateClass: text("stat_cla", "state_class"))
         if case .string(let name)? = config["name"], !name.isEmpty { label = name }
         announcesStatus = ["avty_t", "availability_topic", "avty", "availability"].contains { config[$0] != nil }
     }

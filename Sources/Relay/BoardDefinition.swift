@@ -36,34 +36,41 @@ public struct BoardDefinition: Sendable {
     public init(_ settings: BoardSettings) {
         switch settings.flavour {
         case .tasmota(let topic, let fullTopic, let relays, let sensors):
-            let dialect = TasmotaDialect(topic: topic, fullTopic: fullTopic,
-                                         relays: relays.map { .init(name: $0.name, index: Int($0.board) ?? 1) },
-                                         sensorFields: sensors.map {
-                                             .init(name: $0.name, path: $0.board.split(separator: ".").map(String.init),
-                                                   profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass))
-                                         })
+            let dialect = TasmotaDialect(
+                topic: topic, fullTopic: fullTopic,
+                relays: relays.map { .init(name: $0.name, index: Int($0.board) ?? 1) },
+                sensorFields: sensors.map {
+                    .init(
+                        name: $0.name, path: $0.board.split(separator: ".").map(String.init),
+                        profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass))
+                })
             self.init(name: settings.name, kind: .tasmota, dialect: dialect, declared: true)
         case .esphome(let prefix, let switches, let binarySensors, let sensors, let silence):
             func entities(_ names: [MirroredName]) -> [ESPHomeDialect.Entity] {
                 names.map {
-                    .init(name: $0.name, id: $0.board, profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass),
-                          stateTopic: $0.stateTopic, commandTopic: $0.commandTopic)
+                    .init(
+                        name: $0.name, id: $0.board, profileDescription: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass),
+                        stateTopic: $0.stateTopic, commandTopic: $0.commandTopic)
                 }
             }
-            var dialect = ESPHomeDialect(prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
-                                         sensors: entities(sensors))
+            var dialect = ESPHomeDialect(
+                prefix: prefix, switches: entities(switches), binarySensors: entities(binarySensors),
+                sensors: entities(sensors))
             dialect.reportsUndeclared = true
             self.init(name: settings.name, kind: .esphome, dialect: dialect, silenceLimit: silence.map { .milliseconds($0) }, declared: true)
         case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands, let match):
-            let dialect = PubSubClientDialect(values: values.map {
-                                                  .init(name: $0.name, topic: $0.topic, jsonPath: $0.jsonPath,
-                                                        description: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass))
-                                              },
-                                              inputs: inputs.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
-                                              commands: commands.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
-                                              match: match)
-            self.init(name: settings.name, kind: .pubsubclient, dialect: dialect,
-                      silenceLimit: .milliseconds(interval * silentIntervals), declared: true)
+            let dialect = PubSubClientDialect(
+                values: values.map {
+                    .init(
+                        name: $0.name, topic: $0.topic, jsonPath: $0.jsonPath,
+                        description: SensorDescription(unit: $0.unit, deviceClass: $0.deviceClass))
+                },
+                inputs: inputs.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
+                commands: commands.map { .init(name: $0.name, topic: $0.topic, on: $0.on, off: $0.off) },
+                match: match)
+            self.init(
+                name: settings.name, kind: .pubsubclient, dialect: dialect,
+                silenceLimit: .milliseconds(interval * silentIntervals), declared: true)
         }
     }
 

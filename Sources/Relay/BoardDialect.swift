@@ -1,7 +1,7 @@
-import Profile
-import Scheme
 import JSON
 import MQTT
+import Profile
+import Scheme
 
 /// What a message from a board means, in gpiobridge's terms.
 public enum BoardEvent: Sendable, Equatable {
@@ -111,7 +111,8 @@ func reading(_ payload: String, for name: String) -> BoardEvent? {
     let text = payload.trimmingWhitespace()
     if ["nan", "-nan", "none", ""].contains(text.lowercased()) { return .noReading(name: name) }
     guard let number = Double(text), number.isFinite,
-          text.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }) else { return nil }
+        text.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) })
+    else { return nil }
     return .value(name: name, text)
 }
 

@@ -1,5 +1,5 @@
-import Scheme
 import JSON
+import Scheme
 
 /// Home Assistant discovery for a mirrored board, device-based like an agent's: one retained
 /// config at `<prefix>/device/gpiobridge_<board>/config` whose entities use the board's
@@ -26,12 +26,18 @@ struct BoardHomeAssistant {
     var config: JSONValue {
         var components: [JSONMember] = []
         for output in outputs {
-            components.append(JSONMember(key: output, value: HomeAssistantDiscovery.switchComponent(
-                device: board, name: output, label: labels[output] ?? output, state: topics.state(output), command: topics.command(output))))
+            components.append(
+                JSONMember(
+                    key: output,
+                    value: HomeAssistantDiscovery.switchComponent(
+                        device: board, name: output, label: labels[output] ?? output, state: topics.state(output), command: topics.command(output))))
         }
         for input in inputs {
-            components.append(JSONMember(key: input, value: HomeAssistantDiscovery.binarySensorComponent(
-                device: board, name: input, label: labels[input] ?? input, state: topics.state(input))))
+            components.append(
+                JSONMember(
+                    key: input,
+                    value: HomeAssistantDiscovery.binarySensorComponent(
+                        device: board, name: input, label: labels[input] ?? input, state: topics.state(input))))
         }
         for sensor in sensors {
             var members: [JSONMember] = [

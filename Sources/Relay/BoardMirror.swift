@@ -72,8 +72,10 @@ public struct BoardMirror: Sendable {
     /// the settle time of one with a will.
     /// `offlineHold`, for a board on the fleet's own broker: how long its going offline waits
     /// before the fleet is told, since a broker shutting down hands out every client's will first.
-    public init(dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer(),
-                watchingSince: ContinuousClock.Instant? = nil, offlineHold: Duration? = nil) {
+    public init(
+        dialect: any BoardDialect, silenceLimit: Duration? = nil, buffer: Buffer = Buffer(),
+        watchingSince: ContinuousClock.Instant? = nil, offlineHold: Duration? = nil
+    ) {
         self.dialect = dialect
         self.silenceLimit = silenceLimit
         self.buffer = buffer
@@ -122,8 +124,12 @@ public struct BoardMirror: Sendable {
                 actions.append(.refuse(name: "board", reason: "\(topic): \(reason)"))
             case .undeclared(let entity):
                 guard undeclared.count < 32, undeclared.insert(entity).inserted else { continue }
-                actions.append(.refuse(name: "board", reason: "the board publishes \(entity), which the profile does not name; "
-                    + "ESPHome's object id is the entity's name: in lower case, with _ for spaces and other characters (name: Living Room is living_room), not its id:"))
+                actions.append(
+                    .refuse(
+                        name: "board",
+                        reason: "the board publishes \(entity), which the profile does not name; "
+                            + "ESPHome's object id is the entity's name: in lower case, with _ for spaces and other characters (name: Living Room is living_room), not its id:"
+                    ))
             }
         }
         // A board without a will proves it is alive by talking.
@@ -168,7 +174,8 @@ public struct BoardMirror: Sendable {
         let expired = waiting.filter { now - $0.since >= maximumAge }
         waiting.removeAll { now - $0.since >= maximumAge }
         actions += expired.map {
-            .refuse(name: $0.name, reason: "the board stayed unavailable for \(maximumAge.components.seconds) s; the command was dropped, not sent late")
+            .refuse(
+                name: $0.name, reason: "the board stayed unavailable for \(maximumAge.components.seconds) s; the command was dropped, not sent late")
         }
         return actions
     }
@@ -248,11 +255,12 @@ public struct BoardMirror: Sendable {
             var actions = messages.map { Action.send($0) }
             // A board that never reports its state is taken at its word: it is what was sent.
             if !dialect.reportsState {
-                let on: Bool? = switch command {
-                case .set(let on, _): on
-                case .toggle: states[name].map { !$0 }
-                case .query: nil
-                }
+                let on: Bool? =
+                    switch command {
+                    case .set(let on, _): on
+                    case .toggle: states[name].map { !$0 }
+                    case .query: nil
+                    }
                 if let on {
                     states[name] = on
                     actions.append(.publishState(name: name, on: on))

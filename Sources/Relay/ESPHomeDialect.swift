@@ -20,8 +20,10 @@ public struct ESPHomeDialect: BoardDialect {
         public var stateTopic: String?
         public var commandTopic: String?
 
-        public init(name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil,
-                    profileDescription: SensorDescription = SensorDescription(), stateTopic: String? = nil, commandTopic: String? = nil) {
+        public init(
+            name: String, id: String, description: SensorDescription = SensorDescription(), label: String? = nil,
+            profileDescription: SensorDescription = SensorDescription(), stateTopic: String? = nil, commandTopic: String? = nil
+        ) {
             self.name = name
             self.id = id
             self.description = description

@@ -1,6 +1,6 @@
+import JSON
 import Profile
 import Scheme
-import JSON
 
 /// A hand-written PubSubClient sketch, such as the ESP8266 tutorial's: raw topics it publishes
 /// (numbers, JSON, or words for ON and OFF) and raw topics it subscribes to. It has no will and no

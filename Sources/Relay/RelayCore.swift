@@ -1,7 +1,7 @@
-import Scheme
 import JSON
 import MQTTCore
 import Profile
+import Scheme
 
 /// The relay's whole state as a value type on the caller's clock: the mirrored boards, the boards
 /// that announce themselves, the links, and both brokers' reachability. Its mutating methods take
@@ -110,7 +110,8 @@ public struct RelayCore: Sendable {
     /// Whether Tasmota announcements are read: to mirror boards that announce themselves, or to
     /// learn the identity and units of declared ones for Home Assistant.
     private var watchesTasmotaAnnouncements: Bool {
-        profile.discoverTasmota || (profile.homeAssistant.enabled && boards.values.contains { $0.definition.kind == .tasmota && $0.definition.declared })
+        profile.discoverTasmota
+            || (profile.homeAssistant.enabled && boards.values.contains { $0.definition.kind == .tasmota && $0.definition.declared })
     }
 
     /// How many mirrored boards came from announcements (the profile's are not counted).
@@ -132,15 +133,19 @@ public struct RelayCore: Sendable {
             boardFilters += ESPHomeAnnouncement.filters
         } else if profile.homeAssistant.enabled {
             // A declared node's own configs carry its identifiers and its sensors' units.
-            for board in boards.values { if let node = board.definition.dialect as? ESPHomeDialect { boardFilters.append(ESPHomeAnnouncement.filter(node: node.prefix)) } }
+            for board in boards.values {
+                if let node = board.definition.dialect as? ESPHomeDialect { boardFilters.append(ESPHomeAnnouncement.filter(node: node.prefix)) }
+            }
         }
         let commandFilters = boards.keys.map { commandFilter($0) }
         var fleetFilters = links.endpoints.filter { boards[$0.device] == nil }.map { DeviceTopics(device: $0.device).state($0.name) }
         // Every device's retained info: boards this relay mirrored before and mirrors no more are cleared.
         fleetFilters.append(DeviceTopics(device: "+").info)
         if profile.homeAssistant.enabled { fleetFilters.append("\(profile.homeAssistant.prefix)/status") }
-        return [.subscribeBoards(unique(boardFilters)), .subscribeCommands(commandFilters.sorted()),
-                .subscribeFleet(unique(fleetFilters).sorted())]
+        return [
+            .subscribeBoards(unique(boardFilters)), .subscribeCommands(commandFilters.sorted()),
+            .subscribeFleet(unique(fleetFilters).sorted()),
+        ]
     }
 
     /// The fleet broker connected: the relay's status and info, then every board's.
@@ -204,7 +209,9 @@ public struct RelayCore: Sendable {
         let tasmotaSensors = tasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "sensors") : nil
         let esphome = (profile.discoverESPHome || profile.homeAssistant.enabled) && topic.hasPrefix("homeassistant/")
         if tasmotaConfig != nil || tasmotaSensors != nil || esphome, payload.utf8.count > Self.maximumAnnouncementBytes {
-            return overBound(.size, "\(topic) is \(payload.utf8.count) bytes, over the \(Self.maximumAnnouncementBytes) an announcement may have; it is ignored", at: now)
+            return overBound(
+                .size, "\(topic) is \(payload.utf8.count) bytes, over the \(Self.maximumAnnouncementBytes) an announcement may have; it is ignored",
+                at: now)
         }
         if let mac = tasmotaConfig { return self.tasmotaConfig(mac: mac, payload: payload, at: now) }
         if let mac = tasmotaSensors { return tasmotaSensorsAnnounced(mac: mac, payload: payload, at: now) }
@@ -222,8 +229,10 @@ public struct RelayCore: Sendable {
     /// Assistant coming online. `qos` is the QoS it was delivered with: only QoS 1 and 2
     /// commands wait for an unavailable board. A command from the broker's retained store
     /// (`retained`) is never carried out: it is reported once per topic with how to clear it.
-    public mutating func fleetMessage(topic: String, payload: String, qos: Int = 1, retained: Bool = false,
-                                      at now: ContinuousClock.Instant) -> [Action] {
+    public mutating func fleetMessage(
+        topic: String, payload: String, qos: Int = 1, retained: Bool = false,
+        at now: ContinuousClock.Instant
+    ) -> [Action] {
         if profile.homeAssistant.enabled, topic == HomeAssistantDiscovery.statusTopic(prefix: profile.homeAssistant.prefix) {
             guard payload == SchemeWord.online else { return [] }
             return [relayHomeAssistant] + boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
@@ -250,8 +259,9 @@ public struct RelayCore: Sendable {
     public mutating func skippedFleetMessage(topic: String, size: Int, limit: Int, at now: ContinuousClock.Instant) -> [Action] {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count == 4, levels[0] == DeviceTopics.root, levels[3] == "set", boards[String(levels[1])] != nil else { return [] }
-        return refuse(String(levels[1]), topic: topic, payload: "",
-                      reason: CommandRefusal.oversized(size: size, limit: limit), at: now)
+        return refuse(
+            String(levels[1]), topic: topic, payload: "",
+            reason: CommandRefusal.oversized(size: size, limit: limit), at: now)
     }
 
     // MARK: Time
@@ -284,10 +294,12 @@ public struct RelayCore: Sendable {
             }
             if name == Self.summaryKey {
                 for summary in refusals.expire(at: now) {
-                    actions.append(.log("\(summary.suppressed) more lines like \"\(summary.key)\" were left out of the log in the last \(refusals.window)"))
+                    actions.append(
+                        .log("\(summary.suppressed) more lines like \"\(summary.key)\" were left out of the log in the last \(refusals.window)"))
                 }
                 for summary in overBounds.expire(at: now) {
-                    actions += reportError("\(summary.suppressed) more announcements were not taken (\(summary.key)) in the last \(overBounds.window)")
+                    actions += reportError(
+                        "\(summary.suppressed) more announcements were not taken (\(summary.key)) in the last \(overBounds.window)")
                 }
                 scheduleSummaries()
                 continue
@@ -300,7 +312,10 @@ public struct RelayCore: Sendable {
             }
             if let deadline = boards[name]!.identityDeadline, deadline <= now {
                 boards[name]!.identityDeadline = nil
-                actions.append(.log("\(name): the board did not announce itself within \(Self.identityWait); Home Assistant gets it without its own identity, so it may list the board twice"))
+                actions.append(
+                    .log(
+                        "\(name): the board did not announce itself within \(Self.identityWait); Home Assistant gets it without its own identity, so it may list the board twice"
+                    ))
                 if fleetUp { actions += homeAssistant(name) }
             }
             actions += carryOut(boards[name]!.mirror.tick(at: now), for: name, at: now)
@@ -332,8 +347,10 @@ public struct RelayCore: Sendable {
 
     // MARK: Commands
 
-    private mutating func command(payload: String, board: String, name: String, topic: String, mayWait: Bool = true,
-                                  at now: ContinuousClock.Instant) -> [Action] {
+    private mutating func command(
+        payload: String, board: String, name: String, topic: String, mayWait: Bool = true,
+        at now: ContinuousClock.Instant
+    ) -> [Action] {
         let command: OutputCommand
         do {
             command = try OutputCommand(payload: payload)
@@ -362,8 +379,10 @@ public struct RelayCore: Sendable {
     }
 
     /// Turns a board's mirror actions into broker actions.
-    private mutating func carryOut(_ mirrorActions: [BoardMirror.Action], for board: String, at now: ContinuousClock.Instant,
-                                   command: (topic: String, payload: String)? = nil) -> [Action] {
+    private mutating func carryOut(
+        _ mirrorActions: [BoardMirror.Action], for board: String, at now: ContinuousClock.Instant,
+        command: (topic: String, payload: String)? = nil
+    ) -> [Action] {
         touch(board)
         var actions: [Action] = []
         for action in mirrorActions {
@@ -384,9 +403,12 @@ public struct RelayCore: Sendable {
                     actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason, at: now)
                 } else {
                     actions.append(.log("\(board): \(name): \(reason)"))
-                    actions.append(.publish(topic: topic(board, "error"), payload: JSONValue.object([
-                        "source": .string(name), "error": .string(reason),
-                    ]).serialized, qos: 1))
+                    actions.append(
+                        .publish(
+                            topic: topic(board, "error"),
+                            payload: JSONValue.object([
+                                "source": .string(name), "error": .string(reason),
+                            ]).serialized, qos: 1))
                 }
             }
         }
@@ -395,18 +417,24 @@ public struct RelayCore: Sendable {
 
     /// A refused command: always answered on the board's error topic; logged a few times a window
     /// per topic, then counted, so a flood of bad commands cannot flood the log.
-    private mutating func refuse(_ board: String, topic commandTopic: String, payload: String, reason: String,
-                                 at now: ContinuousClock.Instant) -> [Action] {
+    private mutating func refuse(
+        _ board: String, topic commandTopic: String, payload: String, reason: String,
+        at now: ContinuousClock.Instant
+    ) -> [Action] {
         var actions: [Action] = []
         if refusals.admit("\(board): refused \(commandTopic)", at: now) {
             actions.append(.log("\(board): refused \(commandTopic) \(quotedExcerpt(payload)): \(reason)"))
         } else {
             scheduleSummaries()
         }
-        return actions + [.publish(topic: topic(board, "error"), payload: JSONValue.object([
-            "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
-            "payload_bytes": .number(Double(payload.utf8.count)),
-        ]).serialized, qos: 1)]
+        return actions + [
+            .publish(
+                topic: topic(board, "error"),
+                payload: JSONValue.object([
+                    "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
+                    "payload_bytes": .number(Double(payload.utf8.count)),
+                ]).serialized, qos: 1)
+        ]
     }
 
     /// Kinds of announcement the relay does not take.
@@ -429,7 +457,11 @@ public struct RelayCore: Sendable {
     }
 
     private func reportError(_ text: String) -> [Action] {
-        [.log(text), .publish(topic: relayTopic("error"), payload: JSONValue.object(["source": .string("discovery"), "error": .string(text)]).serialized, qos: 1)]
+        [
+            .log(text),
+            .publish(
+                topic: relayTopic("error"), payload: JSONValue.object(["source": .string("discovery"), "error": .string(text)]).serialized, qos: 1),
+        ]
     }
 
     // MARK: Boards that announce themselves
@@ -449,7 +481,10 @@ public struct RelayCore: Sendable {
         }
         var actions: [Action] = []
         if announcement.ignoredRelays > 0 {
-            actions += overBound(.components, "tasmota/discovery/\(mac)/config announces \(announcement.ignoredRelays) relays beyond POWER\(TasmotaAnnouncement.maximumRelays); they are ignored", at: now)
+            actions += overBound(
+                .components,
+                "tasmota/discovery/\(mac)/config announces \(announcement.ignoredRelays) relays beyond POWER\(TasmotaAnnouncement.maximumRelays); they are ignored",
+                at: now)
         }
         tasmotaAnnouncements[mac] = announcement
         return actions + defineTasmota(mac: mac, at: now)
@@ -459,13 +494,18 @@ public struct RelayCore: Sendable {
         guard !payload.isEmpty else { return [] }
         // Sensors usually follow their config; ahead of one, only as many are kept as boards may be.
         guard tasmotaAnnouncements[mac] != nil || tasmotaSensors[mac] != nil || tasmotaSensors.count < profile.maximumDiscoveredBoards else {
-            return overBound(.boards, "tasmota/discovery/\(mac)/sensors came before its config while \(profile.maximumDiscoveredBoards) boards wait or are mirrored (discover.max_boards); it is ignored", at: now)
+            return overBound(
+                .boards,
+                "tasmota/discovery/\(mac)/sensors came before its config while \(profile.maximumDiscoveredBoards) boards wait or are mirrored (discover.max_boards); it is ignored",
+                at: now)
         }
         var actions: [Action] = []
         do {
             let fields = try TasmotaAnnouncement.sensorFields(payload: payload)
             if fields.count > Self.maximumComponents {
-                actions += overBound(.components, "tasmota/discovery/\(mac)/sensors announces \(fields.count) readings; the first \(Self.maximumComponents) are mirrored", at: now)
+                actions += overBound(
+                    .components,
+                    "tasmota/discovery/\(mac)/sensors announces \(fields.count) readings; the first \(Self.maximumComponents) are mirrored", at: now)
             }
             tasmotaSensors[mac] = Array(fields.prefix(Self.maximumComponents))
             tasmotaUnits[mac] = TasmotaAnnouncement.units(payload: payload)
@@ -477,9 +517,10 @@ public struct RelayCore: Sendable {
 
     private mutating func defineTasmota(mac: String, at now: ContinuousClock.Instant) -> [Action] {
         guard let announcement = tasmotaAnnouncements[mac] else { return [] }
-        var definition = BoardDefinition(name: tasmotaByMAC[mac] ?? boardName(announcement.topic), kind: .tasmota,
-                                         dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? [], units: tasmotaUnits[mac] ?? [:]),
-                                         declared: false)
+        var definition = BoardDefinition(
+            name: tasmotaByMAC[mac] ?? boardName(announcement.topic), kind: .tasmota,
+            dialect: announcement.dialect(sensors: tasmotaSensors[mac] ?? [], units: tasmotaUnits[mac] ?? [:]),
+            declared: false)
         definition.connections = [("mac", mac.lowercased())]
         let actions = define(definition, at: now)
         // Only a board mirrored under this announcement is forgotten when it is withdrawn.
@@ -508,11 +549,16 @@ public struct RelayCore: Sendable {
         components.removeAll { $0.component.rawValue == levels[1] && $0.objectID == levels[3] }
         if let announcement {
             if components.isEmpty, esphomeNodes[node] == nil, boards[boardName(node)]?.definition.declared != true,
-               discoveredBoards + settlingNodes.count >= profile.maximumDiscoveredBoards {
-                return overBound(.boards, "ESPHome node \(node) announced itself, but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored", at: now)
+                discoveredBoards + settlingNodes.count >= profile.maximumDiscoveredBoards
+            {
+                return overBound(
+                    .boards,
+                    "ESPHome node \(node) announced itself, but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored",
+                    at: now)
             }
             guard components.count < Self.maximumComponents else {
-                return overBound(.components, "ESPHome node \(node) announces more than \(Self.maximumComponents) components; \(topic) is ignored", at: now)
+                return overBound(
+                    .components, "ESPHome node \(node) announces more than \(Self.maximumComponents) components; \(topic) is ignored", at: now)
             }
             components.append(announcement)
         }
@@ -543,22 +589,28 @@ public struct RelayCore: Sendable {
         guard let components = esphomeNodes[node], let prefix = components.first?.prefix else { return [] }
         func entities(_ kind: ESPHomeAnnouncement.Component) -> [ESPHomeDialect.Entity] {
             components.filter { $0.component == kind }.map {
-                .init(name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label,
-                      stateTopic: $0.customStateTopic, commandTopic: $0.customCommandTopic)
+                .init(
+                    name: boardName($0.objectID), id: $0.objectID, description: $0.description, label: $0.label,
+                    stateTopic: $0.customStateTopic, commandTopic: $0.customCommandTopic)
             }
-                .sorted { $0.name < $1.name }
+            .sorted { $0.name < $1.name }
         }
-        let dialect = ESPHomeDialect(prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
-                                     sensors: entities(.sensor))
+        let dialect = ESPHomeDialect(
+            prefix: prefix, switches: entities(.switch), binarySensors: entities(.binarySensor),
+            sensors: entities(.sensor))
         // A node with birth and will off has no status: it is online once heard from.
         let silent = !components.contains { $0.announcesStatus }
-        var definition = BoardDefinition(name: boardName(node), kind: .esphome, dialect: dialect,
-                                         silenceLimit: silent ? Self.statuslessNodeSilence : nil, declared: false)
+        var definition = BoardDefinition(
+            name: boardName(node), kind: .esphome, dialect: dialect,
+            silenceLimit: silent ? Self.statuslessNodeSilence : nil, declared: false)
         definition.identifiers = components.first?.identifiers ?? []
         let isNew = boards[definition.name] == nil
         var actions = define(definition, at: now)
         if silent, isNew, boards[definition.name]?.definition.declared == false {
-            actions.append(.log("ESPHome node \(node) announces no status topic (its birth and will are off): it counts as online once heard from; declare it with esphome: {node: \(node), silence: 5m} to have silence mean offline"))
+            actions.append(
+                .log(
+                    "ESPHome node \(node) announces no status topic (its birth and will are off): it counts as online once heard from; declare it with esphome: {node: \(node), silence: 5m} to have silence mean offline"
+                ))
         }
         return actions
     }
@@ -585,14 +637,17 @@ public struct RelayCore: Sendable {
         guard definition.kind == .tasmota ? profile.discoverTasmota : profile.discoverESPHome else { return [] }
         let name = definition.name
         guard name != profile.id else {
-            return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored", at: now)
+            return overBound(
+                .name, "a \(definition.kind.rawValue) board announced itself as \(name), the relay's own id; it is not mirrored", at: now)
         }
         guard !agentNames.contains(name) else {
-            return overBound(.name, "a \(definition.kind.rawValue) board announced itself as \(name), which an agent of the fleet is; it is not mirrored", at: now)
+            return overBound(
+                .name, "a \(definition.kind.rawValue) board announced itself as \(name), which an agent of the fleet is; it is not mirrored", at: now)
         }
         if let existing = boards[name] {
             guard !existing.definition.declared else {
-                return overBound(.name, "a board announced itself as \(name), which the profile already uses for another board; it is not mirrored", at: now)
+                return overBound(
+                    .name, "a board announced itself as \(name), which the profile already uses for another board; it is not mirrored", at: now)
             }
             let oldFilters = existing.definition.dialect.subscriptions
             boards[name]!.definition = definition
@@ -605,7 +660,10 @@ public struct RelayCore: Sendable {
             return actions + (fleetUp ? [info(name)] + homeAssistant(name) : [])
         }
         guard discoveredBoards < profile.maximumDiscoveredBoards else {
-            return overBound(.boards, "a \(definition.kind.rawValue) board announced itself as \(name), but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored", at: now)
+            return overBound(
+                .boards,
+                "a \(definition.kind.rawValue) board announced itself as \(name), but \(profile.maximumDiscoveredBoards) announced boards are mirrored already (discover.max_boards); it is not mirrored",
+                at: now)
         }
         let actions = add(definition, at: now)
         return [.log("mirroring \(definition.kind.rawValue) board \(name), which announced itself")] + actions
@@ -626,13 +684,15 @@ public struct RelayCore: Sendable {
     private mutating func add(_ definition: BoardDefinition, at now: ContinuousClock.Instant) -> [Action] {
         let name = definition.name
         let buffer = BoardMirror.Buffer(capacity: profile.bufferCapacity, maximumAge: .milliseconds(profile.bufferMaximumAgeMilliseconds))
-        var mirror = BoardMirror(dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now,
-                                 offlineHold: boardsShareFleetBroker ? Self.offlineHold : nil)
+        var mirror = BoardMirror(
+            dialect: definition.dialect, silenceLimit: definition.silenceLimit, buffer: buffer, watchingSince: now,
+            offlineHold: boardsShareFleetBroker ? Self.offlineHold : nil)
         // Behind an unreachable broker a board is offline, whatever the fleet was last told.
         let availability = boardsUp == false ? mirror.boardBroker(up: false, at: now) : []
         let waitsForIdentity = definition.declared && profile.homeAssistant.enabled && definition.kind != .pubsubclient
-        boards[name] = Board(definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval,
-                             identityDeadline: waitsForIdentity ? now + Self.identityWait : nil)
+        boards[name] = Board(
+            definition: definition, mirror: mirror, infoRefresh: now + DeviceInfo.refreshInterval,
+            identityDeadline: waitsForIdentity ? now + Self.identityWait : nil)
         owners[definition.identity] = name
         for filter in definition.dialect.subscriptions { router.add(filter, owner: name) }
         touch(name)
@@ -668,7 +728,9 @@ public struct RelayCore: Sendable {
         touch(name)
         agentNames.insert(name)
         return [.unsubscribeBoards(board.definition.dialect.subscriptions), .retain(topic: topic(name, "info"), payload: agentInfo)]
-            + reportError("\(name) is the device id of an agent of the fleet as well as of a \(board.definition.kind.rawValue) board; the board is no longer mirrored, so that the two do not write one another's topics: give one of them another name")
+            + reportError(
+                "\(name) is the device id of an agent of the fleet as well as of a \(board.definition.kind.rawValue) board; the board is no longer mirrored, so that the two do not write one another's topics: give one of them another name"
+            )
     }
 
     /// Clears what this relay once published for boards it no longer mirrors: `fleet ls` and Home
@@ -678,7 +740,11 @@ public struct RelayCore: Sendable {
         let stale = staleBoards.filter { boards[$0.key] == nil }
         staleBoards = [:]
         guard !stale.isEmpty else { return [] }
-        var actions: [Action] = [.log("cleared \(stale.count) board\(stale.count == 1 ? "" : "s") this relay no longer mirrors: \(stale.keys.sorted().joined(separator: ", "))")]
+        var actions: [Action] = [
+            .log(
+                "cleared \(stale.count) board\(stale.count == 1 ? "" : "s") this relay no longer mirrors: \(stale.keys.sorted().joined(separator: ", "))"
+            )
+        ]
         for (name, info) in stale.sorted(by: { $0.key < $1.key }) {
             // The names come from a retained message anyone could have written: only plain names, and not too many.
             let names = (info.outputs + info.inputs + info.sensors).filter { !$0.isEmpty && boardName($0) == $0 }.prefix(Self.maximumComponents * 3)
@@ -694,8 +760,10 @@ public struct RelayCore: Sendable {
         owners[board.definition.identity] = nil
         router.remove(name)
         touch(name)
-        var actions: [Action] = [.log("\(name) withdrew its announcement; it is no longer mirrored"),
-                                 .unsubscribeBoards(board.definition.dialect.subscriptions)]
+        var actions: [Action] = [
+            .log("\(name) withdrew its announcement; it is no longer mirrored"),
+            .unsubscribeBoards(board.definition.dialect.subscriptions),
+        ]
         let dialect = board.definition.dialect
         for topicName in ["status", "info"] + dialect.outputs + dialect.inputs + dialect.sensors {
             actions.append(.retain(topic: topic(name, topicName), payload: ""))
@@ -732,23 +800,26 @@ public struct RelayCore: Sendable {
     private func homeAssistantAnnouncement(_ name: String) -> BoardHomeAssistant {
         let definition = boards[name]?.definition
         let dialect = definition?.dialect
-        return BoardHomeAssistant(board: name, kind: definition?.kind ?? .tasmota, outputs: dialect?.outputs ?? [], inputs: dialect?.inputs ?? [],
-                                  sensors: dialect.map { dialect in dialect.sensors.map { ($0, dialect.description(ofSensor: $0)) } } ?? [],
-                                  labels: dialect.map { dialect in
-                                      Dictionary((dialect.outputs + dialect.inputs + dialect.sensors).compactMap { name in dialect.label(of: name).map { (name, $0) } },
-                                                 uniquingKeysWith: { first, _ in first })
-                                  } ?? [:],
-                                  connections: definition?.connections ?? [],
-                                  identifiers: definition?.identifiers ?? [], relayID: profile.id,
-                                  prefix: profile.homeAssistant.prefix)
+        return BoardHomeAssistant(
+            board: name, kind: definition?.kind ?? .tasmota, outputs: dialect?.outputs ?? [], inputs: dialect?.inputs ?? [],
+            sensors: dialect.map { dialect in dialect.sensors.map { ($0, dialect.description(ofSensor: $0)) } } ?? [],
+            labels: dialect.map { dialect in
+                Dictionary(
+                    (dialect.outputs + dialect.inputs + dialect.sensors).compactMap { name in dialect.label(of: name).map { (name, $0) } },
+                    uniquingKeysWith: { first, _ in first })
+            } ?? [:],
+            connections: definition?.connections ?? [],
+            identifiers: definition?.identifiers ?? [], relayID: profile.id,
+            prefix: profile.homeAssistant.prefix)
     }
 
     private func info(_ name: String) -> Action {
         let board = boards[name]!
         let dialect = board.definition.dialect
         let lastSeen = board.mirror.lastSeen.map { unix(at: $0) } ?? 0
-        let info = DeviceInfo(kind: board.definition.kind.rawValue, name: name, outputs: dialect.outputs, inputs: dialect.inputs,
-                              sensors: dialect.sensors, via: profile.id, seen: lastSeen)
+        let info = DeviceInfo(
+            kind: board.definition.kind.rawValue, name: name, outputs: dialect.outputs, inputs: dialect.inputs,
+            sensors: dialect.sensors, via: profile.id, seen: lastSeen)
         return .retain(topic: topic(name, "info"), payload: info.json.serialized)
     }
 
@@ -757,17 +828,23 @@ public struct RelayCore: Sendable {
     private var relayHomeAssistant: Action {
         let identifier = HomeAssistantDiscovery.deviceIdentifier(profile.id)
         let config = JSONValue.object([
-            "dev": .object(["ids": .array([.string(identifier)]), "name": .string(profile.id), "mf": .string("gpiobridge"),
-                            "mdl": .string("gpiobridge relay"), "sw": .string(gpiobridgeVersion)]),
+            "dev": .object([
+                "ids": .array([.string(identifier)]), "name": .string(profile.id), "mf": .string("gpiobridge"),
+                "mdl": .string("gpiobridge relay"), "sw": .string(gpiobridgeVersion),
+            ]),
             "o": HomeAssistantDiscovery.origin,
             "qos": .number(1),
-            "cmps": .object(["connectivity": .object([
-                "p": .string("binary_sensor"), "name": .string("connectivity"), "uniq_id": .string("\(identifier)_connectivity"),
-                "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string(SchemeWord.online), "pl_off": .string(SchemeWord.offline),
-                "qos": .number(1),
-            ])]),
+            "cmps": .object([
+                "connectivity": .object([
+                    "p": .string("binary_sensor"), "name": .string("connectivity"), "uniq_id": .string("\(identifier)_connectivity"),
+                    "dev_cla": .string("connectivity"), "stat_t": .string(relayTopic("status")), "pl_on": .string(SchemeWord.online),
+                    "pl_off": .string(SchemeWord.offline),
+                    "qos": .number(1),
+                ])
+            ]),
         ])
-        return .retain(topic: HomeAssistantDiscovery.configTopic(prefix: profile.homeAssistant.prefix, device: profile.id), payload: config.serialized)
+        return .retain(
+            topic: HomeAssistantDiscovery.configTopic(prefix: profile.homeAssistant.prefix, device: profile.id), payload: config.serialized)
     }
 
     private func relayInfo(at now: ContinuousClock.Instant) -> Action {

@@ -20,10 +20,14 @@ extension RelayProfile {
             lines += flavourLines(settings.flavour)
             lines += routeComments(BoardDefinition(settings))
         }
-        lines += ["discover:", "  tasmota: \(discoverTasmota)", "  esphome: \(discoverESPHome)",
-                  "  max_boards: \(maximumDiscoveredBoards)    # boards mirrored from announcements, at most"]
-        lines += ["buffer:    # commands for an unavailable board wait this long, this many",
-                  "  commands: \(bufferCapacity)", "  max_age: \(formatProfileDuration(milliseconds: bufferMaximumAgeMilliseconds))"]
+        lines += [
+            "discover:", "  tasmota: \(discoverTasmota)", "  esphome: \(discoverESPHome)",
+            "  max_boards: \(maximumDiscoveredBoards)    # boards mirrored from announcements, at most",
+        ]
+        lines += [
+            "buffer:    # commands for an unavailable board wait this long, this many",
+            "  commands: \(bufferCapacity)", "  max_age: \(formatProfileDuration(milliseconds: bufferMaximumAgeMilliseconds))",
+        ]
         lines += ["discovery:", "  enabled: \(homeAssistant.enabled)", "  prefix: \(yamlScalar(homeAssistant.prefix))"]
         lines.append(links.isEmpty ? "links: []" : "links:")
         for link in links {
@@ -39,9 +43,11 @@ extension RelayProfile {
         }
         func names(_ key: String, _ names: [MirroredName], boardKey: String = "") -> String {
             let entries = names.map { name in
-                let described = sensorClass(name.unit, name.deviceClass) + (name.stateTopic.map { ", state_topic: \(yamlScalar($0))" } ?? "")
+                let described =
+                    sensorClass(name.unit, name.deviceClass) + (name.stateTopic.map { ", state_topic: \(yamlScalar($0))" } ?? "")
                     + (name.commandTopic.map { ", command_topic: \(yamlScalar($0))" } ?? "")
-                return described.isEmpty ? "\(yamlScalar(name.name)): \(yamlScalar(name.board))"
+                return described.isEmpty
+                    ? "\(yamlScalar(name.name)): \(yamlScalar(name.board))"
                     : "\(yamlScalar(name.name)): {\(boardKey): \(yamlScalar(name.board))\(described)}"
             }
             return "      \(key): {\(entries.joined(separator: ", "))}"
@@ -51,20 +57,27 @@ extension RelayProfile {
         }
         switch flavour {
         case .tasmota(let topic, let fullTopic, let relays, let sensors):
-            return ["    tasmota:", "      topic: \(yamlScalar(topic))", "      full_topic: \(yamlScalar(fullTopic))",
-                    names("relays", relays), names("sensors", sensors, boardKey: "field")]
+            return [
+                "    tasmota:", "      topic: \(yamlScalar(topic))", "      full_topic: \(yamlScalar(fullTopic))",
+                names("relays", relays), names("sensors", sensors, boardKey: "field"),
+            ]
         case .esphome(let prefix, let switches, let binarySensors, let sensors, let silence):
-            return ["    esphome:", "      node: \(yamlScalar(prefix))", "      prefix: \(yamlScalar(prefix))",
-                    names("switches", switches, boardKey: "id"), names("binary_sensors", binarySensors, boardKey: "id"),
-                    names("sensors", sensors, boardKey: "id")]
+            return [
+                "    esphome:", "      node: \(yamlScalar(prefix))", "      prefix: \(yamlScalar(prefix))",
+                names("switches", switches, boardKey: "id"), names("binary_sensors", binarySensors, boardKey: "id"),
+                names("sensors", sensors, boardKey: "id"),
+            ]
                 + (silence.map { ["      silence: \(formatProfileDuration(milliseconds: $0))"] } ?? [])
         case .pubsubclient(let interval, let silentIntervals, let values, let inputs, let commands, let match):
             let valueEntries = values.map { value in
-                "\(yamlScalar(value.name)): {topic: \(yamlScalar(value.topic))" + (value.jsonPath.isEmpty ? "" : ", json: \(yamlScalar(value.jsonPath.joined(separator: ".")))")
+                "\(yamlScalar(value.name)): {topic: \(yamlScalar(value.topic))"
+                    + (value.jsonPath.isEmpty ? "" : ", json: \(yamlScalar(value.jsonPath.joined(separator: ".")))")
                     + sensorClass(value.unit, value.deviceClass) + "}"
             }
-            return ["    pubsubclient:", "      interval: \(formatProfileDuration(milliseconds: interval))", "      silent_intervals: \(silentIntervals)",
-                    "      values: {\(valueEntries.joined(separator: ", "))}", words("inputs", inputs), words("commands", commands)]
+            return [
+                "    pubsubclient:", "      interval: \(formatProfileDuration(milliseconds: interval))", "      silent_intervals: \(silentIntervals)",
+                "      values: {\(valueEntries.joined(separator: ", "))}", words("inputs", inputs), words("commands", commands),
+            ]
                 + (match.map { ["      match: {json: \(yamlScalar($0.path.joined(separator: "."))), equals: \(yamlScalar($0.value))}"] } ?? [])
         }
     }

@@ -1,11 +1,11 @@
-import Scheme
-import ServiceSupport
 import Logging
 import MQTT
 import NIOCore
-import Profile
-import ServiceLifecycle
 import NIOPosix
+import Profile
+import Scheme
+import ServiceLifecycle
+import ServiceSupport
 
 /// The relay: mirrors a relay profile's ESP8266 boards into the gpiobridge topic scheme, both
 /// ways, on one broker or two (the boards' and the fleet's). All state lives in a ``RelayCore``;
@@ -23,16 +23,22 @@ public final class RelayService: Service, Sendable {
 
     /// A relay whose clients connect with `configurations` (see
     /// ``clientConfigurations(for:fleetOverride:boardsOverride:)``). A bad TLS file fails here.
-    public init(profile: RelayProfile, configurations: (fleet: MQTTClientConfiguration, boards: MQTTClientConfiguration?),
-                logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(
+        profile: RelayProfile, configurations: (fleet: MQTTClientConfiguration, boards: MQTTClientConfiguration?),
+        logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         let loop = eventLoopGroup.next()
         let runner = NIOLoopBoundBox<RelayRunner?>.makeEmptyBox(valueType: RelayRunner.self, eventLoop: loop)
         self.runner = runner
-        let fleet = try MQTTClient(configuration: configurations.fleet, eventLoopGroup: loop, logger: clientLogger, delivery: MQTTDelivery(
-            message: { runner.value?.fleetMessage($0) }, connection: { runner.value?.fleetConnection($0) }))
+        let fleet = try MQTTClient(
+            configuration: configurations.fleet, eventLoopGroup: loop, logger: clientLogger,
+            delivery: MQTTDelivery(
+                message: { runner.value?.fleetMessage($0) }, connection: { runner.value?.fleetConnection($0) }))
         let boards = try configurations.boards.map {
-            try MQTTClient(configuration: $0, eventLoopGroup: loop, logger: clientLogger, delivery: MQTTDelivery(
-                message: { runner.value?.boardsMessage($0) }, connection: { runner.value?.boardsConnection($0) }))
+            try MQTTClient(
+                configuration: $0, eventLoopGroup: loop, logger: clientLogger,
+                delivery: MQTTDelivery(
+                    message: { runner.value?.boardsMessage($0) }, connection: { runner.value?.boardsConnection($0) }))
         }
         self.fleet = fleet
         self.boards = boards

@@ -1,5 +1,5 @@
-import Scheme
 import JSON
+import Scheme
 
 /// Tasmota: `cmnd/<t>/POWERn` (and `STATE` to ask) in, `stat/<t>/RESULT` / `stat/<t>/POWERn` /
 /// `tele/<t>/STATE` and `tele/<t>/SENSOR` out, `tele/<t>/LWT` `Online` / `Offline` (retained, the
@@ -43,8 +43,10 @@ public struct TasmotaDialect: BoardDialect {
     /// The topics every message is compared with, expanded once rather than per message.
     private let lwtTopic, stateTopic, sensorTopic, resultTopic, statPrefix: String
 
-    public init(topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = [],
-                prefixes: (command: String, stat: String, tele: String) = ("cmnd", "stat", "tele")) {
+    public init(
+        topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = [],
+        prefixes: (command: String, stat: String, tele: String) = ("cmnd", "stat", "tele")
+    ) {
         self.topic = topic
         self.fullTopic = fullTopic
         self.relays = relays
@@ -143,7 +145,8 @@ public struct TasmotaDialect: BoardDialect {
             }
         }
         if messageTopic.hasPrefix(statPrefix), let index = powerIndex(String(messageTopic.dropFirst(statPrefix.count))),
-           let relay = relays.first(where: { $0.index == index }) {
+            let relay = relays.first(where: { $0.index == index })
+        {
             guard let on = stateWord(payload) else {
                 return [.malformed(topic: messageTopic, reason: "\"\(payload)\" is not ON or OFF")]
             }
@@ -165,8 +168,11 @@ public struct TasmotaDialect: BoardDialect {
         case .set(_, let pulse?), .toggle(let pulse?):
             // The board ends the pulse itself, in tenths of a second: Backlog POWERn ON; Delay d; POWERn OFF.
             let tenths = max(1, (pulse + 99) / 100)
-            return .send([BoardMessage(topic: topic(prefixes.command, "Backlog"),
-                                       payload: "POWER\(relay.index) ON; Delay \(tenths); POWER\(relay.index) OFF")])
+            return .send([
+                BoardMessage(
+                    topic: topic(prefixes.command, "Backlog"),
+                    payload: "POWER\(relay.index) ON; Delay \(tenths); POWER\(relay.index) OFF")
+            ])
         }
     }
 

@@ -57,7 +57,8 @@ public struct DeadlineQueue: Sendable {
     private mutating func siftDown(_ index: Int) {
         var parent = index
         while true {
-            let left = 2 * parent + 1, right = left + 1
+            let left = 2 * parent + 1
+            let right = left + 1
             var smallest = parent
             if left < heap.count, Self.precedes(heap[left], heap[smallest]) { smallest = left }
             if right < heap.count, Self.precedes(heap[right], heap[smallest]) { smallest = right }

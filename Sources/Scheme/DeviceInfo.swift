@@ -1,9 +1,10 @@
+import JSON
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import JSON
 
 /// What a device tells the fleet about itself, retained at `<base topic>/info`: what runs it,
 /// what it has, and when it was last seen. Agents publish their own; the relay publishes one per
@@ -25,8 +26,10 @@ public struct DeviceInfo: Sendable, Equatable {
     public var seen: Int
 
     /// An info to publish; `seen` is in Unix seconds.
-    public init(kind: String, id: String? = nil, name: String, outputs: [String] = [], inputs: [String] = [], sensors: [String] = [],
-                via: String? = nil, seen: Int) {
+    public init(
+        kind: String, id: String? = nil, name: String, outputs: [String] = [], inputs: [String] = [], sensors: [String] = [],
+        via: String? = nil, seen: Int
+    ) {
         self.kind = kind
         self.id = id
         self.name = name

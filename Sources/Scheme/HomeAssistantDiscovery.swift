@@ -21,14 +21,17 @@ public enum HomeAssistantDiscovery {
         .object([
             "p": .string("switch"), "name": .string(label), "uniq_id": .string("\(deviceIdentifier(device))_\(name)"),
             "stat_t": .string(state), "cmd_t": .string(command),
-            "pl_on": .string(SchemeWord.on), "pl_off": .string(SchemeWord.off), "stat_on": .string(SchemeWord.on), "stat_off": .string(SchemeWord.off),
+            "pl_on": .string(SchemeWord.on), "pl_off": .string(SchemeWord.off), "stat_on": .string(SchemeWord.on),
+            "stat_off": .string(SchemeWord.off),
             "qos": .number(1),
         ])
     }
 
     /// An input: its on and off words on its state topic.
-    public static func binarySensorComponent(device: String, name: String, label: String, state: String,
-                                             on: String = SchemeWord.on, off: String = SchemeWord.off) -> JSONValue {
+    public static func binarySensorComponent(
+        device: String, name: String, label: String, state: String,
+        on: String = SchemeWord.on, off: String = SchemeWord.off
+    ) -> JSONValue {
         .object([
             "p": .string("binary_sensor"), "name": .string(label), "uniq_id": .string("\(deviceIdentifier(device))_\(name)"),
             "stat_t": .string(state), "pl_on": .string(on), "pl_off": .string(off),

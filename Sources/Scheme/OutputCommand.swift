@@ -23,8 +23,9 @@ public enum OutputCommand: Sendable, Equatable {
         } else if let word = StateWord(.string(text)) {
             self = word.command(pulseMilliseconds: nil)
         } else {
-            throw CommandError("\(quotedExcerpt(text)) is not a command",
-                               hint: Self.closeWord(text).map { "did you mean \($0)?" } ?? Self.vocabulary)
+            throw CommandError(
+                "\(quotedExcerpt(text)) is not a command",
+                hint: Self.closeWord(text).map { "did you mean \($0)?" } ?? Self.vocabulary)
         }
     }
 
@@ -43,8 +44,9 @@ public enum OutputCommand: Sendable, Equatable {
         }
         guard case .object(let members) = value else { throw CommandError("a JSON command is an object", hint: #"send {"state":"ON"}"#) }
         for member in members where !["state", "pulse_ms"].contains(member.key) {
-            throw CommandError("unknown key \(quotedExcerpt(member.key)) in the JSON command",
-                               hint: closestMatch(to: member.key, in: ["state", "pulse_ms"]).map { "did you mean \($0)?" } ?? "the keys are state and pulse_ms")
+            throw CommandError(
+                "unknown key \(quotedExcerpt(member.key)) in the JSON command",
+                hint: closestMatch(to: member.key, in: ["state", "pulse_ms"]).map { "did you mean \($0)?" } ?? "the keys are state and pulse_ms")
         }
         var pulse: Int?
         if let pulseValue = value["pulse_ms"] {

@@ -56,7 +56,10 @@ extension PasswordSource {
             return try Self.firstLine(of: path, what: "the password file")
         case .credential(let name):
             guard let directory = getenv("CREDENTIALS_DIRECTORY") else {
-                throw PasswordError(description: "the broker password is the systemd credential \(name), but $CREDENTIALS_DIRECTORY is not set (add LoadCredential= to the unit)")
+                throw PasswordError(
+                    description:
+                        "the broker password is the systemd credential \(name), but $CREDENTIALS_DIRECTORY is not set (add LoadCredential= to the unit)"
+                )
             }
             return try Self.firstLine(of: String(cString: directory) + "/" + name, what: "the credential")
         }
@@ -79,8 +82,9 @@ extension BrokerSettings {
     public static func clientConfiguration(_ broker: BrokerSettings, will: WillMessage?, override: BrokerURL? = nil) throws(PasswordError)
         -> MQTTClientConfiguration
     {
-        var configuration = MQTTClientConfiguration(host: override?.host ?? broker.host, port: override?.port ?? broker.port,
-                                                    clientID: broker.clientID)
+        var configuration = MQTTClientConfiguration(
+            host: override?.host ?? broker.host, port: override?.port ?? broker.port,
+            clientID: broker.clientID)
         if let version = broker.version {
             configuration.version = version
             configuration.fallbackToV3_1_1 = false
@@ -92,8 +96,9 @@ extension BrokerSettings {
         configuration.cleanStart = broker.sessionExpirySeconds == 0
         configuration.sessionExpiry = broker.sessionExpirySeconds
         configuration.will = will
-        configuration.reconnect = .exponentialBackoff(initial: .milliseconds(broker.reconnectMinimumMilliseconds),
-                                                      maximum: .milliseconds(broker.reconnectMaximumMilliseconds))
+        configuration.reconnect = .exponentialBackoff(
+            initial: .milliseconds(broker.reconnectMinimumMilliseconds),
+            maximum: .milliseconds(broker.reconnectMaximumMilliseconds))
         let tls = broker.tls.map {
             MQTTTLSOptions(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, insecure: $0.insecure)
         }

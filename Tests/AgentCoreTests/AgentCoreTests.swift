@@ -1,9 +1,10 @@
-@testable import Agent
 import Hardware
-@testable import MQTT
 import Profile
 import Scheme
 import Testing
+
+@testable import Agent
+@testable import MQTT
 
 private let start = ContinuousClock.now
 private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
@@ -120,7 +121,8 @@ struct AgentCoreTests {
 
     @Test("without the broker for the grace period, outputs go to their safe states, off before on; a return in time changes nothing")
     func grace() throws {
-        var core = try running("""
+        var core = try running(
+            """
             outputs: [{name: pump, line: GPIO5, interlock: [valve]}, {name: valve, line: GPIO6, safe_state: on, interlock: [pump]}]
             safety: {broker_grace: 1s}
             """)
@@ -143,7 +145,10 @@ struct AgentCoreTests {
     func restore() throws {
         let profile = try profile("outputs: [{name: heater, line: GPIO5, initial: restore}, {name: fan, line: GPIO6, initial: restore}]")
         var core = AgentCore(profile: profile, outputStates: [:], inputLevels: [:], at: at(0), unixNow: 1_800_000_000)
-        guard case .subscribe(let subscriptions)? = core.start().first else { Issue.record("no subscription"); return }
+        guard case .subscribe(let subscriptions)? = core.start().first else {
+            Issue.record("no subscription")
+            return
+        }
         #expect(subscriptions.map(\.filter.description).suffix(2) == ["gpiobridge/bench/heater", "gpiobridge/bench/fan"])
         let refused = core.message(command("heater", "ON"), at: at(0.1))
         #expect(errors(refused).first?.contains("heater is still waiting for its retained state") == true)
@@ -172,13 +177,15 @@ struct AgentCoreTests {
 
     @Test("a reload keeps unchanged lines' states, starts changed ones afresh, and clears what was removed")
     func reload() throws {
-        var core = try running("""
+        var core = try running(
+            """
             outputs: [{name: a, line: GPIO5}, {name: b, line: GPIO6}, {name: c, line: GPIO7}]
             inputs: [{name: door, line: GPIO20}]
             subscriptions: [{topic: old/#}]
             """)
         for name in ["a", "b", "c"] { _ = core.message(command(name, "ON"), at: at(1)) }
-        let new = try profile("""
+        let new = try profile(
+            """
             outputs: [{name: a, line: GPIO5}, {name: b, line: GPIO6, initial: on, active_low: true}, {name: d, line: GPIO8}]
             inputs: [{name: door, line: GPIO20}]
             subscriptions: [{topic: new/#}]
@@ -193,8 +200,12 @@ struct AgentCoreTests {
         let actions = core.reloaded(to: new, changes: changes, at: at(2))
         #expect(effects(actions) == ["state c ", "state b ON", "state d OFF"])
         #expect(actions.contains(.unsubscribe([TopicFilter("gpiobridge/bench/c/set")!, TopicFilter("old/#")!])))
-        #expect(actions.contains(.subscribe([Subscription(TopicFilter("gpiobridge/bench/d/set")!, qos: .atLeastOnce, retainHandling: .doNotSend),
-                                             Subscription(TopicFilter("new/#")!, qos: .atMostOnce)])))
+        #expect(
+            actions.contains(
+                .subscribe([
+                    Subscription(TopicFilter("gpiobridge/bench/d/set")!, qos: .atLeastOnce, retainHandling: .doNotSend),
+                    Subscription(TopicFilter("new/#")!, qos: .atMostOnce),
+                ])))
         #expect(core.outputStates == ["a": true, "b": true, "d": false])
         #expect(core.status.inputs.map(\.state) == [false], "the kept input keeps its level")
         #expect(effects(core.message(command("c", "ON"), at: at(3))).isEmpty, "a removed output takes no command")
@@ -249,13 +260,18 @@ struct AgentCoreTests {
         #expect(logged == 5)
         #expect(answered == 100)
         #expect(core.nextDeadline() == at(11))
-        #expect(core.tick(at: at(11)) == [.log(.warning, "95 more lines like this were left out of the log in the last 10.0 seconds",
-                                              ["kind": "refused a command on gpiobridge/bench/lamp/set"])])
+        #expect(
+            core.tick(at: at(11)) == [
+                .log(
+                    .warning, "95 more lines like this were left out of the log in the last 10.0 seconds",
+                    ["kind": "refused a command on gpiobridge/bench/lamp/set"])
+            ])
     }
 
     @Test("every deadline due at one instant fires in one tick")
     func simultaneousDeadlines() throws {
-        var core = try running("""
+        var core = try running(
+            """
             outputs: [{name: a, line: GPIO5}, {name: b, line: GPIO6}, {name: c, line: GPIO7}]
             publishers: [{name: p, topic: test/p, interval: 1s, text: hi}]
             """)

@@ -19,16 +19,19 @@ struct AgentLinesTests {
 
     @Test("a reload keeps an unchanged line's request and level, re-requests a changed one, and releases a removed one")
     func reload() throws {
-        let lines = try lines("""
+        let lines = try lines(
+            """
             outputs: [{name: kept, line: GPIO5}, {name: changed, line: GPIO6}, {name: removed, line: GPIO7, safe_state: on}]
             inputs: [{name: door, line: GPIO20}]
             """)
         #expect(lines.initialOutputStates == ["kept": false, "changed": false, "removed": false])
         for name in ["kept", "changed"] { try lines.drive(name, on: true) }
-        let changes = try lines.reconfigure(to: profile("""
-            outputs: [{name: kept, line: GPIO5}, {name: changed, line: GPIO6, active_low: true}, {name: added, line: GPIO8, initial: on}]
-            inputs: [{name: door, line: GPIO20}]
-            """), outputStates: ["kept": true, "changed": true, "removed": false])
+        let changes = try lines.reconfigure(
+            to: profile(
+                """
+                outputs: [{name: kept, line: GPIO5}, {name: changed, line: GPIO6, active_low: true}, {name: added, line: GPIO8, initial: on}]
+                inputs: [{name: door, line: GPIO20}]
+                """), outputStates: ["kept": true, "changed": true, "removed": false])
         #expect(changes.kept == ["door", "kept"])
         #expect(changes.changed == ["changed"])
         #expect(changes.added == ["added"])

@@ -1,8 +1,9 @@
-@testable import Agent
 import Hardware
 import NIOEmbedded
 import Synchronization
 import Testing
+
+@testable import Agent
 
 @Suite("Edges from the watching thread to the agent's loop")
 struct EdgeMailboxTests {

@@ -46,12 +46,14 @@ struct DebouncerTests {
         #expect(result.map(\.1) == [100, 130])
     }
 
-    @Test("the final level is never lost, however the bouncing ends", arguments: [
-        [(true, 0), (false, 1), (true, 2)],
-        [(true, 0), (false, 1), (true, 2), (false, 3)],
-        [(true, 0), (true, 1), (true, 2)],  // merged raw edges of the same direction
-        [(false, 0), (true, 3), (false, 5), (true, 8), (false, 9), (true, 50), (false, 51), (true, 52)],
-    ] as [[(Bool, UInt64)]])
+    @Test(
+        "the final level is never lost, however the bouncing ends",
+        arguments: [
+            [(true, 0), (false, 1), (true, 2)],
+            [(true, 0), (false, 1), (true, 2), (false, 3)],
+            [(true, 0), (true, 1), (true, 2)],  // merged raw edges of the same direction
+            [(false, 0), (true, 3), (false, 5), (true, 8), (false, 9), (true, 50), (false, 51), (true, 52)],
+        ] as [[(Bool, UInt64)]])
     func finalLevel(raw: [(Bool, UInt64)]) {
         let result = debounce(raw)
         let final = result.last?.0 ?? false

@@ -11,7 +11,10 @@ final class SimulatedMCP23017: SimulatedI2CDevice {
 
     init(interrupt: (chip: SimulatedChip, offset: Int)? = nil) {
         self.interrupt = interrupt
-        state.withLock { $0.registers[0x00] = 0xFF; $0.registers[0x01] = 0xFF }  // power-on: all inputs
+        state.withLock {
+            $0.registers[0x00] = 0xFF
+            $0.registers[0x01] = 0xFF
+        }  // power-on: all inputs
     }
 
     func register(_ register: Int) -> UInt8 { state.withLock { $0.registers[register] } }
@@ -44,7 +47,8 @@ final class SimulatedMCP23017: SimulatedI2CDevice {
                 guard state.pointer == 0x12 || state.pointer == 0x13 else { return state.registers[state.pointer] }
                 readGPIO = true
                 let port = state.pointer - 0x12
-                let inputs = state.registers[port], latch = state.registers[0x14 + port]
+                let inputs = state.registers[port]
+                let latch = state.registers[0x14 + port]
                 let outside = UInt8(truncatingIfNeeded: state.external >> (8 * port))
                 return (outside & inputs) | (latch & ~inputs)
             }
@@ -85,8 +89,11 @@ struct ExpanderTests {
         try request.setValues([false, true])
         #expect(device.register(0x14) == 0 && device.register(0x15) == 0b10)
         #expect(try request.values() == [false, true])
-        #expect(try chip.lineInfo(offset: 9) == GPIOLineInfo(offset: 9, name: "GPB1", consumer: "test", isUsed: true, direction: .output,
-                                                              activeLow: false, bias: .asIs, drive: .pushPull))
+        #expect(
+            try chip.lineInfo(offset: 9)
+                == GPIOLineInfo(
+                    offset: 9, name: "GPB1", consumer: "test", isUsed: true, direction: .output,
+                    activeLow: false, bias: .asIs, drive: .pushPull))
         request.release()
         #expect(device.register(0x00) == 0xFF && device.register(0x01) == 0xFF, "released lines are inputs again")
         #expect(try !chip.lineInfo(offset: 9).isUsed)
@@ -119,8 +126,11 @@ struct ExpanderTests {
         #expect(throws: GPIOError.unsupported(chip: "mcp23017-1-20", detail: "a mcp23017 has no pull-down resistors; wire one, or use pull-up")) {
             try chip.requestLines([1], settings: .input(bias: .pullDown), initialValues: nil, consumer: "t")
         }
-        #expect(throws: GPIOError.unsupported(chip: "mcp23017-1-20",
-                                              detail: "edge detection needs the expander's INT pin wired to a host GPIO line (int=LINE); gpiobridge does not poll")) {
+        #expect(
+            throws: GPIOError.unsupported(
+                chip: "mcp23017-1-20",
+                detail: "edge detection needs the expander's INT pin wired to a host GPIO line (int=LINE); gpiobridge does not poll")
+        ) {
             try chip.requestLines([1], settings: .input(edge: .both), initialValues: nil, consumer: "t")
         }
         #expect(throws: GPIOError.self) { try chip.requestLines([1], settings: .output(drive: .openDrain), initialValues: nil, consumer: "t") }
@@ -136,8 +146,9 @@ struct ExpanderTests {
         let device = SimulatedMCP23017(interrupt: (host, 0))
         bus.attach(0x20, device)
         let chip = I2CExpanderChip(model: .mcp23017, bus: bus, address: 0x20, interrupt: (host, 0))
-        let request = try chip.requestLines([9], settings: .input(bias: .pullUp, edge: .both, activeLow: true), initialValues: nil,
-                                            consumer: "button")
+        let request = try chip.requestLines(
+            [9], settings: .input(bias: .pullUp, edge: .both, activeLow: true), initialValues: nil,
+            consumer: "button")
         device.setPins(0x0200)
         var events = try request.edgeEvents().makeAsyncIterator()
         #expect(try host.lineInfo(offset: 0).consumer == "gpiobridge mcp23017-1-20 INT")
@@ -184,8 +195,9 @@ struct ExpanderTests {
 
     @Test("specifications: MODEL@BUS:ADDRESS[,int=LINE]")
     func specifications() throws {
-        #expect(try ExpanderSpecification(parsing: "mcp23017@1:0x20,int=GPIO4")
-            == ExpanderSpecification(model: .mcp23017, bus: 1, address: 0x20, interruptLine: "GPIO4"))
+        #expect(
+            try ExpanderSpecification(parsing: "mcp23017@1:0x20,int=GPIO4")
+                == ExpanderSpecification(model: .mcp23017, bus: 1, address: 0x20, interruptLine: "GPIO4"))
         #expect(try ExpanderSpecification(parsing: "PCF8574@0:39") == ExpanderSpecification(model: .pcf8574, bus: 0, address: 0x27))
         for bad in ["mcp23017", "mcp23008@1:0x20", "mcp23017@x:0x20", "mcp23017@1:0x80", "mcp23017@1:0x20,irq=4"] {
             #expect(throws: GPIOError.invalidExpander(bad)) { try ExpanderSpecification(parsing: bad) }

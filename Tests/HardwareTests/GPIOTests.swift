@@ -12,8 +12,10 @@ struct LineResolutionTests {
     @Test("a line is found by name, by chip:offset, by chip number, path or label")
     func resolves() throws {
         let (system, first, second) = chips()
-        for (specification, chip, offset) in [("GPIO27", first, 1), ("LED", second, 1), ("gpiochip0:2", first, 2),
-                                              ("1:0", second, 0), ("simulated:gpiochip1:1", second, 1), ("expander:0", second, 0)] {
+        for (specification, chip, offset) in [
+            ("GPIO27", first, 1), ("LED", second, 1), ("gpiochip0:2", first, 2),
+            ("1:0", second, 0), ("simulated:gpiochip1:1", second, 1), ("expander:0", second, 0),
+        ] {
             let resolved = try system.resolve(specification)
             #expect(resolved.chip === chip, "\(specification)")
             #expect(resolved.offset == offset, "\(specification)")
@@ -33,8 +35,9 @@ struct LineResolutionTests {
         }
         #expect(throws: GPIOError.invalidLineSpecification("gpiochip0:x")) { try system.resolve("gpiochip0:x") }
         #expect(throws: GPIOError.noChips) { try GPIOChips(chips: []).resolve("GPIO17") }
-        #expect("\(GPIOError.chipNotFound("gpiochip9", available: []))"
-            == "GPIO chip gpiochip9 does not exist: this machine has no GPIO chips")
+        #expect(
+            "\(GPIOError.chipNotFound("gpiochip9", available: []))"
+                == "GPIO chip gpiochip9 does not exist: this machine has no GPIO chips")
     }
 
     @Test("the chip devices are listed in numeric order, and none is fine")
@@ -89,8 +92,9 @@ struct SimulatedChipTests {
     @Test("inputs read the pull or what drives them, and raise the edges asked for")
     func inputsAndEdges() async throws {
         let chip = SimulatedChip(name: "sim", lineNames: ["BUTTON", "DOOR"])
-        let button = try chip.requestLines([0], settings: .input(bias: .pullUp, edge: .both, activeLow: true),
-                                           initialValues: nil, consumer: "test")
+        let button = try chip.requestLines(
+            [0], settings: .input(bias: .pullUp, edge: .both, activeLow: true),
+            initialValues: nil, consumer: "test")
         let door = try chip.requestLines([1], settings: .input(edge: .rising), initialValues: nil, consumer: "test")
         #expect(try button.values() == [false], "pulled up and active-low reads 0")
         let buttonEvents = try button.edgeEvents()

@@ -22,8 +22,9 @@ struct SimulatedI2CBusTests {
     func absent() {
         let bus = SimulatedI2CBus(number: 3)
         #expect(throws: I2CError.noDevice(bus: 3, address: 0x23)) { try bus.readByteData(0x23, register: 0) }
-        #expect("\(I2CError.noDevice(bus: 3, address: 0x23))"
-            == "no device answered at 0x23 on I2C bus 3 (absent, unpowered or miswired?)")
+        #expect(
+            "\(I2CError.noDevice(bus: 3, address: 0x23))"
+                == "no device answered at 0x23 on I2C bus 3 (absent, unpowered or miswired?)")
     }
 
     @Test("a scan finds the attached devices in the 0x03...0x77 range")

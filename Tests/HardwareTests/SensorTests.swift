@@ -89,8 +89,11 @@ struct SensorTests {
     func bme280WrongChip() async {
         let bus = SimulatedI2CBus()
         bus.attach(0x76, registers: [0xD0: 0x58])
-        await #expect(throws: SensorError.wrongChip(model: .bme280, address: 0x76,
-                                                    found: "chip id 0x58 is a BMP280, which has no humidity sensor")) {
+        await #expect(
+            throws: SensorError.wrongChip(
+                model: .bme280, address: 0x76,
+                found: "chip id 0x58 is a BMP280, which has no humidity sensor")
+        ) {
             try await BME280(bus: bus, wait: WaitRecorder().wait).read()
         }
     }
@@ -116,15 +119,18 @@ struct SensorTests {
         #expect(abs(reading[.temperature]! - 25.0) < 0.0005)
     }
 
-    @Test("SHT3x: a corrupted word is a CRC error, not a reading", arguments: [
-        [UInt8]([0x66, 0x67, 0x93, 0x80, 0x00, 0xA2]), [0x66, 0x66, 0x93, 0x80, 0x01, 0xA2],
-    ])
+    @Test(
+        "SHT3x: a corrupted word is a CRC error, not a reading",
+        arguments: [
+            [UInt8]([0x66, 0x67, 0x93, 0x80, 0x00, 0xA2]), [0x66, 0x66, 0x93, 0x80, 0x01, 0xA2],
+        ])
     func sht3xCRC(frame: [UInt8]) async {
         let bus = SimulatedI2CBus()
         bus.attach(0x44, CommandDevice(replies: [[0x24, 0x00]: frame]))
         await #expect(throws: SensorError.self) { try await SHT(bus: bus, model: .sht3x, wait: WaitRecorder().wait).read() }
-        #expect("\(SensorError.checksumMismatch(model: .sht3x, address: 0x44, expected: 0x93, received: 0x94))"
-            == "sht3x at 0x44: CRC mismatch (computed 0x93, received 0x94); check wiring and pull-ups")
+        #expect(
+            "\(SensorError.checksumMismatch(model: .sht3x, address: 0x44, expected: 0x93, received: 0x94))"
+                == "sht3x at 0x44: CRC mismatch (computed 0x93, received 0x94); check wiring and pull-ups")
     }
 
     @Test("SHT4x: command 0xFD, 8.3 ms; RH = -6 + 125·S/65535, clamped to 0...100")
@@ -178,8 +184,9 @@ struct SensorTests {
         #expect(abs(reading[.illuminance]! - 28066.667) < 0.001)
     }
 
-    @Test("ADS1115: single-shot config, and the datasheet's codes at ±2.048 V and ±4.096 V",
-          arguments: [(2.048, UInt16(0x4000), 1.024), (4.096, 0x1900, 0.8), (4.096, 0x8000, -4.096), (0.256, 0x7FFF, 0.25599)])
+    @Test(
+        "ADS1115: single-shot config, and the datasheet's codes at ±2.048 V and ±4.096 V",
+        arguments: [(2.048, UInt16(0x4000), 1.024), (4.096, 0x1900, 0.8), (4.096, 0x8000, -4.096), (0.256, 0x7FFF, 0.25599)])
     func ads1115(fullScale: Double, code: UInt16, volts: Double) async throws {
         let bus = SimulatedI2CBus()
         let part = WordRegisterDevice(registers: [0x00: code])
@@ -199,18 +206,22 @@ struct SensorTests {
         #expect(throws: SensorError.self) { try ADS1115(bus: SimulatedI2CBus(), fullScaleVolts: 3.3) }
     }
 
-    @Test("LM75: 11-bit two's complement in 0.125 °C steps", arguments: [
-        (UInt16(0x1900), 25.0), (0xE700, -25.0), (0xC900, -55.0), (0x7D00, 125.0), (0x0020, 0.125), (0xFFE0, -0.125),
-    ])
+    @Test(
+        "LM75: 11-bit two's complement in 0.125 °C steps",
+        arguments: [
+            (UInt16(0x1900), 25.0), (0xE700, -25.0), (0xC900, -55.0), (0x7D00, 125.0), (0x0020, 0.125), (0xFFE0, -0.125),
+        ])
     func lm75(register: UInt16, celsius: Double) async throws {
         let bus = SimulatedI2CBus()
         bus.attach(0x48, WordRegisterDevice(registers: [0x00: register]))
         #expect(values(try await LM75(bus: bus, model: .lm75).read())[.temperature] == celsius)
     }
 
-    @Test("TMP102: 12-bit in 0.0625 °C steps, and 13-bit extended mode flagged in bit 0", arguments: [
-        (UInt16(0x1900), 25.0), (0xE700, -25.0), (0xC900, -55.0), (0x0010, 0.0625), (0x4B01, 150.0), (0x0C81, 25.0),
-    ])
+    @Test(
+        "TMP102: 12-bit in 0.0625 °C steps, and 13-bit extended mode flagged in bit 0",
+        arguments: [
+            (UInt16(0x1900), 25.0), (0xE700, -25.0), (0xC900, -55.0), (0x0010, 0.0625), (0x4B01, 150.0), (0x0C81, 25.0),
+        ])
     func tmp102(register: UInt16, celsius: Double) async throws {
         let bus = SimulatedI2CBus()
         bus.attach(0x48, WordRegisterDevice(registers: [0x00: register]))

@@ -18,8 +18,10 @@ private final class AgentProcess: Sendable {
         try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
         try profile.write(toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
         for (name, text) in files { try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
-        environment = ["GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory + "/run",
-                       "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)"]
+        environment = [
+            "GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory + "/run",
+            "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)",
+        ]
         logPath = directory + "/agent.log"
         process = try ChildProcess(gpiobridge, ["agent", "--simulate"], environment: environment, outputPath: logPath)
     }
@@ -162,7 +164,9 @@ struct AgentCLITests {
         }
     }
 
-    @Test("profile apply: the agent reloads it and keeps its connection; a busy or missing line is refused and the previous file stays", .needsMosquitto)
+    @Test(
+        "profile apply: the agent reloads it and keeps its connection; a busy or missing line is refused and the previous file stays", .needsMosquitto
+    )
     func apply() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -172,9 +176,11 @@ struct AgentCLITests {
                 try await observer.publish(to: "gpiobridge/cli/lamp/set", payload: "ON", qos: .atLeastOnce)
                 try await waitFor(inbox, "gpiobridge/cli/lamp", "ON")
                 let next = agent.directory + "/next.yml"
-                try (profile + "\n  - {name: fan, line: GPIO22}\n").replacingOccurrences(of: "inputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}\n  - {name: fan, line: GPIO22}",
-                                                                                    with: "  - {name: fan, line: GPIO22}\ninputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}")
-                    .write(toFile: next, atomically: true, encoding: .utf8)
+                try (profile + "\n  - {name: fan, line: GPIO22}\n").replacingOccurrences(
+                    of: "inputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}\n  - {name: fan, line: GPIO22}",
+                    with: "  - {name: fan, line: GPIO22}\ninputs:\n  - {name: button, line: GPIO27, bias: pull-up, active_low: true}"
+                )
+                .write(toFile: next, atomically: true, encoding: .utf8)
                 let applied = try await agent.command(["profile", "apply", next])
                 #expect(applied.status == 0, "\(applied.output)")
                 #expect(applied.output.contains("lines: 2 kept, 1 added, 0 changed, 0 removed"), "\(applied.output)")
@@ -255,7 +261,8 @@ struct AgentCLITests {
         }
     }
 
-    @Test("a hostile profile (40,000 '['): validate refuses it with its location; the running agent refuses to reload it and stays up", .needsMosquitto)
+    @Test(
+        "a hostile profile (40,000 '['): validate refuses it with its location; the running agent refuses to reload it and stays up", .needsMosquitto)
     func hostileProfile() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { observer, inbox in
@@ -265,8 +272,9 @@ struct AgentCLITests {
                 let deep = agent.directory + "/deep.yml"
                 try String(repeating: "[", count: 40_000).write(toFile: deep, atomically: true, encoding: .utf8)
                 let validated = try await agent.command(["profile", "validate", deep])
-                #expect(validated.status == 2 && validated.output.contains("\(deep):1:65: YAML: mappings and lists are nested deeper than 64 levels"),
-                        "\(validated.output)")
+                #expect(
+                    validated.status == 2 && validated.output.contains("\(deep):1:65: YAML: mappings and lists are nested deeper than 64 levels"),
+                    "\(validated.output)")
                 // Put in place behind the CLI's back, as an editor would: reload keeps the running profile.
                 try String(repeating: "[", count: 40_000).write(toFile: agent.directory + "/profile.yml", atomically: true, encoding: .utf8)
                 let reloaded = try await agent.command(["reload"])
@@ -280,7 +288,9 @@ struct AgentCLITests {
         }
     }
 
-    @Test("a second agent for the same profile refuses to start, names the first one's PID, and leaves its socket and connection alone", .needsMosquitto)
+    @Test(
+        "a second agent for the same profile refuses to start, names the first one's PID, and leaves its socket and connection alone", .needsMosquitto
+    )
     func oneAgentPerProfile() async throws {
         try await withMosquitto { broker in
             try await withObserver(broker) { _, inbox in
@@ -311,7 +321,8 @@ struct AgentCLITests {
     func applyRelayExample() async throws {
         let relay = try String(contentsOfFile: packageRoot + "/Profiles/relay.yml", encoding: .utf8)
         try await withMosquitto { broker in
-            let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "relay-observer"), logger: testLogger("observer"))
+            let observer = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.plain, "relay-observer"), logger: testLogger("observer"))
             let inbox = Inbox(observer)
             try await withRunningClients([observer]) {
                 _ = try await observer.subscribe(to: "gpiobridge/garage-pi/#")

@@ -51,9 +51,11 @@ struct AgentTests {
     func vocabulary() async throws {
         try await withMosquitto { broker in
             try await withAgent(relayProfile, broker: broker) { rig in
-                let steps: [(String, Bool)] = [("ON", true), ("off", false), ("Toggle", true), ("TOGGLE", false), ("1", true), ("0", false),
-                                               ("true", true), ("FALSE", false), (#"{"state":"on"}"#, true), (#"{"state":false}"#, false),
-                                               (#"{"state":1}"#, true), (#" {"state":"TOGGLE"} "#, false)]
+                let steps: [(String, Bool)] = [
+                    ("ON", true), ("off", false), ("Toggle", true), ("TOGGLE", false), ("1", true), ("0", false),
+                    ("true", true), ("FALSE", false), (#"{"state":"on"}"#, true), (#"{"state":false}"#, false),
+                    (#"{"state":1}"#, true), (#" {"state":"TOGGLE"} "#, false),
+                ]
                 for (payload, on) in steps {
                     let seen = rig.inbox.messages.count
                     try await rig.publish("gpiobridge/bench/lamp/set", payload)
@@ -82,9 +84,18 @@ struct AgentTests {
     func badPayloads() async throws {
         let corpus: [(String, String)] = [
             ("ONN", #""ONN" is not a command (did you mean ON?)"#),
-            ("blink", #""blink" is not a command (send ON, OFF, TOGGLE, 1, 0, true, false, {"state":"ON","pulse_ms":500}, or an empty message for the state)"#),
-            ("2", #""2" is not a command (send ON, OFF, TOGGLE, 1, 0, true, false, {"state":"ON","pulse_ms":500}, or an empty message for the state)"#),
-            (#"{"state":"ON""#, #"the JSON is malformed: the object is not closed at byte 14 (send {"state":"ON"} or {"state":"ON","pulse_ms":500})"#),
+            (
+                "blink",
+                #""blink" is not a command (send ON, OFF, TOGGLE, 1, 0, true, false, {"state":"ON","pulse_ms":500}, or an empty message for the state)"#
+            ),
+            (
+                "2",
+                #""2" is not a command (send ON, OFF, TOGGLE, 1, 0, true, false, {"state":"ON","pulse_ms":500}, or an empty message for the state)"#
+            ),
+            (
+                #"{"state":"ON""#,
+                #"the JSON is malformed: the object is not closed at byte 14 (send {"state":"ON"} or {"state":"ON","pulse_ms":500})"#
+            ),
             (#"{"stat":"ON"}"#, #"unknown key "stat" in the JSON command (did you mean state?)"#),
             (#"{"state":"ON","pulse_ms":-5}"#, "pulse_ms must be a whole number of milliseconds from 1 to 3600000"),
             (#"{"state":"ON","pulse_ms":1.5}"#, "pulse_ms must be a whole number of milliseconds from 1 to 3600000"),
@@ -121,8 +132,10 @@ struct AgentTests {
                 let burst = LogLimiter().burst
                 #expect(rig.log.all.filter { $0.level == .warning && $0.message == "refused a command" }.count == burst)
                 try await eventually("the count of refusals left out of the log", timeout: .seconds(20)) {
-                    rig.log.all.contains { $0.message.hasPrefix("\(corpus.count + 1 - burst) more lines like this were left out of the log")
-                        && $0.metadata["kind"].map { "\($0)" } == "refused a command on gpiobridge/bench/lamp/set" }
+                    rig.log.all.contains {
+                        $0.message.hasPrefix("\(corpus.count + 1 - burst) more lines like this were left out of the log")
+                            && $0.metadata["kind"].map { "\($0)" } == "refused a command on gpiobridge/bench/lamp/set"
+                    }
                 }
                 let seen = rig.inbox.messages.count
                 try await rig.publish("gpiobridge/bench/lamp/set", "ON")
@@ -154,8 +167,10 @@ struct AgentTests {
                 let seen = rig.inbox.messages.count
                 try await rig.publish("gpiobridge/bench/down/set", "ON")
                 try await rig.expectMessage("gpiobridge/bench/down", "ON", after: seen)
-                let order = rig.inbox.messages.dropFirst(seen).filter { $0.topic.hasPrefix("gpiobridge/bench/up") || $0.topic.hasPrefix("gpiobridge/bench/down") }
-                    .filter { !$0.topic.hasSuffix("/set") }.map { "\($0.topic) \($0.payloadString)" }
+                let order = rig.inbox.messages.dropFirst(seen).filter {
+                    $0.topic.hasPrefix("gpiobridge/bench/up") || $0.topic.hasPrefix("gpiobridge/bench/down")
+                }
+                .filter { !$0.topic.hasSuffix("/set") }.map { "\($0.topic) \($0.payloadString)" }
                 #expect(order == ["gpiobridge/bench/up OFF", "gpiobridge/bench/down ON"])
                 #expect(try !rig.level("GPIO23") && rig.level("GPIO24"))
             }
@@ -184,10 +199,11 @@ struct AgentTests {
 
     @Test("without the broker for the grace period, outputs go to their safe states")
     func brokerGrace() async throws {
-        let profile = relayProfile + """
+        let profile =
+            relayProfile + """
 
-            safety: {broker_grace: 300ms}
-            """
+                safety: {broker_grace: 300ms}
+                """
         try await withMosquitto { broker in
             try await withAgent(profile, broker: broker) { rig in
                 try await rig.publish("gpiobridge/bench/lamp/set", "ON")
@@ -236,7 +252,8 @@ struct AgentTests {
                 await broker.stop()
                 try await broker.start()
                 // Send as soon as the broker is back, before the agent's reconnect: the broker holds it in the agent's session.
-                let commander = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "commander"), logger: testLogger("commander"))
+                let commander = try MQTTClient(
+                    configuration: clientConfiguration(port: broker.ports.plain, "commander"), logger: testLogger("commander"))
                 try await withRunningClients([commander]) {
                     try await commander.publish(to: "gpiobridge/bench/lamp/set", payload: "ON", qos: .atLeastOnce)
                 }
@@ -274,8 +291,10 @@ struct AgentTests {
             }
             try await withAgent("device: {id: bench}\noutputs:\n  - {name: heater, line: GPIO6, initial: restore}\n", broker: broker) { rig in
                 let error = try await rig.expectMessage("gpiobridge/bench/error")
-                #expect(error.payloadString.contains(#"the retained state on gpiobridge/bench/heater, \"warm\", is neither ON nor OFF; heater starts off"#),
-                        "\(error.payloadString)")
+                #expect(
+                    error.payloadString.contains(
+                        #"the retained state on gpiobridge/bench/heater, \"warm\", is neither ON nor OFF; heater starts off"#),
+                    "\(error.payloadString)")
                 let warning = rig.log.all.first { $0.message.hasPrefix("the retained state cannot be restored") }
                 #expect(warning?.level == .warning)
                 #expect(warning?.metadata["payload"].map { "\($0)" } == "warm")
@@ -294,17 +313,14 @@ struct AgentTests {
               - {name: missing, model: sht3x, bus: 1, interval: 200ms}
             """
         try await withMosquitto { broker in
-            try await withAgent(profile, broker: broker, prepare: { _, bus in
-                let chip = bus.attach(0x76, registers: [0xD0: 0x60])
-                chip.load(0x88, [0x6C, 0x6E, 0x77, 0x66, 0x32, 0x00, 0xA8, 0x92, 0x27, 0xD5, 0xD0, 0x0B, 0x6F, 0x18,
-                                 0xCA, 0xFF, 0xF9, 0xFF, 0xAC, 0x26, 0x0A, 0xD8, 0xBD, 0x10])
-                chip.load(0xA1, [0x4B])
-                chip.load(0xE1, [0x65, 0x01, 0x00, 0x14, 0x0B, 0x00, 0x1E])
-                chip.load(0xF7, [0x55, 0x33, 0x80, 0x81, 0x7F, 0xB0, 0x79, 0x13])
-            }) { rig in
+            try await withAgent(
+                profile, broker: broker,
+                prepare: { _, bus in bus.attachBME280(at: 0x76) }
+            ) { rig in
                 let reading = try JSONValue(parsing: try await rig.expectMessage("gpiobridge/bench/climate").payloadString)
                 guard case .number(let fahrenheit)? = reading["temperature"], case .number(let humidity)? = reading["humidity"],
-                      case .number(let pascals)? = reading["pressure"] else {
+                    case .number(let pascals)? = reading["pressure"]
+                else {
                     Issue.record("unexpected reading \(reading.serialized)")
                     return
                 }
@@ -351,11 +367,12 @@ struct AgentTests {
 
     @Test("Home Assistant discovery: every component carries QoS 1 (Home Assistant ignores the device's), and a power in mW has no device class")
     func discoveryComponents() throws {
-        let profile = try ProfileLoader.decode(relayProfile + """
+        let profile = try ProfileLoader.decode(
+            relayProfile + """
 
-            sensors: [{name: meter, model: ina219, bus: 1, units: {power: mW}}]
-            discovery: true
-            """, file: "test.yml")
+                sensors: [{name: meter, model: ina219, bus: 1, units: {power: mW}}]
+                discovery: true
+                """, file: "test.yml")
         let components = Discovery(profile: profile).components
         #expect(!components.isEmpty)
         for component in components { #expect(component.config["qos"] == .number(1), "\(component.id)") }
@@ -367,14 +384,15 @@ struct AgentTests {
 
     @Test("publishers are announced as sensors when the profile asks: uptime as a duration in s, a number with its unit")
     func announcedPublishers() throws {
-        let profile = try ProfileLoader.decode(relayProfile + """
+        let profile = try ProfileLoader.decode(
+            relayProfile + """
 
-            publishers:
-              - {name: uptime, interval: 5s, uptime: true, announce: true}
-              - {name: number, topic: test, interval: 3s, random: {min: 1, max: 499}, announce: true, unit: pcs}
-              - {name: hello, interval: 3s, text: hi}
-            discovery: true
-            """, file: "test.yml")
+                publishers:
+                  - {name: uptime, interval: 5s, uptime: true, announce: true}
+                  - {name: number, topic: test, interval: 3s, random: {min: 1, max: 499}, announce: true, unit: pcs}
+                  - {name: hello, interval: 3s, text: hi}
+                discovery: true
+                """, file: "test.yml")
         let components = Discovery(profile: profile).components
         let uptime = try #require(components.first { $0.id == "uptime" }?.config)
         #expect(uptime["p"] == .string("sensor") && uptime["unit_of_meas"] == .string("s") && uptime["dev_cla"] == .string("duration"))
@@ -390,11 +408,12 @@ struct AgentTests {
 
     @Test("Home Assistant discovery: one retained device config with stable ids, resent when Home Assistant comes online")
     func discovery() async throws {
-        let profile = relayProfile + """
+        let profile =
+            relayProfile + """
 
-            sensors: [{name: climate, model: bme280, bus: 1}]
-            discovery: true
-            """
+                sensors: [{name: climate, model: bme280, bus: 1}]
+                discovery: true
+                """
         try await withMosquitto { broker in
             try await withAgent(profile, broker: broker) { rig in
                 let topic = "homeassistant/device/gpiobridge_bench/config"
@@ -422,9 +441,11 @@ struct AgentTests {
         try await withMosquitto { broker in
             let profile = try ProfileLoader.decode("device: {id: bench}\noutputs:\n  - {name: lamp, line: GPIO99}\n", file: "bad.yml")
             let chip = SimulatedChip(name: "gpiochip0", lineNames: ["GPIO17"])
-            let agent = try Agent(profile: profile, configuration: try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)")),
-                                  hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in SimulatedI2CBus() }),
-                                  logger: testLogger("agent"), clientLogger: testLogger("agent-mqtt"))
+            let agent = try Agent(
+                profile: profile,
+                configuration: try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)")),
+                hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in SimulatedI2CBus() }),
+                logger: testLogger("agent"), clientLogger: testLogger("agent-mqtt"))
             await #expect(throws: AgentStartError.self) { try await agent.run() }
             do {
                 try await agent.run()

@@ -9,10 +9,12 @@ struct BrokerTests {
     @Test("publish and receive at QoS 0, 1 and 2 with retain", arguments: [MQTTVersion.v5, .v3_1_1])
     func roundTrip(version: MQTTVersion) async throws {
         try await withMosquitto { broker in
-            let publisher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "pub", version: version),
-                                           logger: testLogger("pub"))
-            let subscriber = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "sub", version: version),
-                                            logger: testLogger("sub"))
+            let publisher = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.plain, "pub", version: version),
+                logger: testLogger("pub"))
+            let subscriber = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.plain, "sub", version: version),
+                logger: testLogger("sub"))
             let inbox = Inbox(subscriber)
             try await withRunningClients([publisher, subscriber]) {
                 let granted = try await subscriber.subscribe([Subscription(TopicFilter("test/#")!, qos: .exactlyOnce)])
@@ -21,12 +23,14 @@ struct BrokerTests {
                 try await publisher.publish(to: "test/q1", payload: "one", qos: .atLeastOnce)
                 try await publisher.publish(to: "test/q2", payload: "two", qos: .exactlyOnce, retain: true)
                 let messages = try await inbox.wait(for: 3)
-                #expect(Set(messages.map { "\($0.topic)=\($0.payloadString)@\($0.qos)" })
-                    == ["test/q0=zero@0", "test/q1=one@1", "test/q2=two@2"])
+                #expect(
+                    Set(messages.map { "\($0.topic)=\($0.payloadString)@\($0.qos)" })
+                        == ["test/q0=zero@0", "test/q1=one@1", "test/q2=two@2"])
             }
             // A new subscriber gets the retained message, flagged as retained.
-            let late = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "late", version: version),
-                                      logger: testLogger("late"))
+            let late = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.plain, "late", version: version),
+                logger: testLogger("late"))
             let lateInbox = Inbox(late)
             try await withRunningClients([late]) {
                 _ = try await late.subscribe(to: "test/q2", qos: .atLeastOnce)
@@ -73,8 +77,10 @@ struct BrokerTests {
                 properties.userProperties = [UserProperty("source", "gpiobridge")]
                 // Several publishes on one topic: the publisher uses topic aliases (mosquitto allows 10).
                 for index in 0..<5 {
-                    try await publisher.publish(MQTTMessage(topic: "test/props", payload: "{\"n\":\(index)}", qos: .atLeastOnce,
-                                                            properties: properties))
+                    try await publisher.publish(
+                        MQTTMessage(
+                            topic: "test/props", payload: "{\"n\":\(index)}", qos: .atLeastOnce,
+                            properties: properties))
                 }
                 let messages = try await inbox.wait(for: 5)
                 #expect(messages.map(\.payloadString) == (0..<5).map { "{\"n\":\($0)}" })
@@ -129,8 +135,11 @@ struct BrokerTests {
                     }
                     #expect(code == .notAuthorized)
                     #expect(refusedVersion == version)
-                    #expect("\(error)" == (version == .v5 ? "the broker refused the connection: not authorized (0x87)"
-                                                         : "the broker refused the connection: not authorized (return code 5)"))
+                    #expect(
+                        "\(error)"
+                            == (version == .v5
+                                ? "the broker refused the connection: not authorized (0x87)"
+                                : "the broker refused the connection: not authorized (return code 5)"))
                 }
             }
         }
@@ -197,9 +206,11 @@ struct BrokerTests {
                 return
             }
             #expect("\(noClientCertificate!)".hasPrefix("the broker requires a client certificate (--cert and --key"))
-            let untrustedClient = try await connect(port: broker.ports.mtls, MQTTTLSOptions(
-                caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("rogue-client.crt"),
-                keyFile: try await TestPKI.path("rogue-client.key")))
+            let untrustedClient = try await connect(
+                port: broker.ports.mtls,
+                MQTTTLSOptions(
+                    caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("rogue-client.crt"),
+                    keyFile: try await TestPKI.path("rogue-client.key")))
             guard case .tls(.clientCertificateRejected(let alert))? = untrustedClient else {
                 Issue.record("mTLS with a certificate from another CA gave \(String(describing: untrustedClient))")
                 return
@@ -207,14 +218,15 @@ struct BrokerTests {
             #expect(alert == "TLSV1_ALERT_UNKNOWN_CA")
             #expect(!"\(untrustedClient!)".contains("/"), "no build path in the message")
             // --insecure connects to the wrong-host listener (with a warning).
-            #expect(try await withTimeout(.seconds(10), "insecure connection") {
-                var configuration = clientConfiguration(port: broker.ports.wrongHost, "insecure", reconnect: .never)
-                configuration.tls = MQTTTLSOptions(insecure: true)
-                let log = CapturedLog()
-                let client = try MQTTClient(configuration: configuration, logger: log.logger())
-                try await withRunningClients([client]) {}
-                return log.all.contains { $0.level == .warning && $0.message.contains("verification are OFF") }
-            })
+            #expect(
+                try await withTimeout(.seconds(10), "insecure connection") {
+                    var configuration = clientConfiguration(port: broker.ports.wrongHost, "insecure", reconnect: .never)
+                    configuration.tls = MQTTTLSOptions(insecure: true)
+                    let log = CapturedLog()
+                    let client = try MQTTClient(configuration: configuration, logger: log.logger())
+                    try await withRunningClients([client]) {}
+                    return log.all.contains { $0.level == .warning && $0.message.contains("verification are OFF") }
+                })
         }
     }
 
@@ -230,7 +242,12 @@ struct BrokerTests {
             try await withRunningClients([first]) {
                 try await withRunningClients([second]) {
                     try await eventually("the log line", timeout: .seconds(30)) {
-                        log.all.contains { $0.level == .warning && $0.message.hasSuffix("another client is probably using the client id \(shared.clientID), and each takes the other's session over (give each its own id)") }
+                        log.all.contains {
+                            $0.level == .warning
+                                && $0.message.hasSuffix(
+                                    "another client is probably using the client id \(shared.clientID), and each takes the other's session over (give each its own id)"
+                                )
+                        }
                     }
                 }
             }
@@ -242,8 +259,9 @@ struct BrokerTests {
         try await withMosquitto { broker in
             var configuration = clientConfiguration(port: broker.ports.mtls, "mtls")
             configuration.host = "localhost"
-            configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
-                                               keyFile: try await TestPKI.path("client.key"))
+            configuration.tls = MQTTTLSOptions(
+                caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
+                keyFile: try await TestPKI.path("client.key"))
             let client = try MQTTClient(configuration: configuration, logger: testLogger("mtls"))
             let inbox = Inbox(client)
             try await withRunningClients([client]) {
@@ -266,8 +284,9 @@ struct BrokerTests {
         configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.key"))
         let error = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
         #expect(error?.description.contains("no PEM certificate") == true)
-        configuration.tls = MQTTTLSOptions(caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
-                                           keyFile: try await TestPKI.path("server.key"))
+        configuration.tls = MQTTTLSOptions(
+            caFile: try await TestPKI.path("ca.crt"), certificateFile: try await TestPKI.path("client.crt"),
+            keyFile: try await TestPKI.path("server.key"))
         let mismatch = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
         #expect(mismatch?.description.contains("key") == true)
     }

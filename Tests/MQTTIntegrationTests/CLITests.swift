@@ -22,8 +22,10 @@ struct CLITests {
     @Test("sub and pub round-trip over TLS with a CA file, user and password, and hostname verification", .needsMosquitto)
     func tlsRoundTrip() async throws {
         try await withMosquitto { broker in
-            let tls = ["-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile", try await TestPKI.path("ca.crt"),
-                       "-u", "alice", "-P", "secret"]
+            let tls = [
+                "-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile", try await TestPKI.path("ca.crt"),
+                "-u", "alice", "-P", "secret",
+            ]
             async let subscriber = run(["sub"] + tls + ["-t", "test", "-C", "1", "-v"])
             // Publish until the subscriber is there to see it (it may still be connecting).
             // The subscription is checked before each publish, so the last one goes out after it.
@@ -40,7 +42,8 @@ struct CLITests {
         }
     }
 
-    @Test("-c keeps the session (MQTT 5 and 3.1.1): a QoS 1 message sent meanwhile is delivered on return; -x 0 ends it at disconnect", .needsMosquitto)
+    @Test(
+        "-c keeps the session (MQTT 5 and 3.1.1): a QoS 1 message sent meanwhile is delivered on return; -x 0 ends it at disconnect", .needsMosquitto)
     func keptSession() async throws {
         try await withMosquitto { broker in
             let port = "\(broker.ports.plain)"
@@ -64,8 +67,12 @@ struct CLITests {
     func will() async throws {
         try await withMosquitto { broker in
             let port = "\(broker.ports.plain)"
-            let doomed = try ChildProcess(gpiobridge, ["sub", "-p", port, "-i", "doomed", "-t", "x", "--will-topic", "gone/doomed",
-                                                       "--will-payload", "bye", "--will-qos", "1", "--will-retain"])
+            let doomed = try ChildProcess(
+                gpiobridge,
+                [
+                    "sub", "-p", port, "-i", "doomed", "-t", "x", "--will-topic", "gone/doomed",
+                    "--will-payload", "bye", "--will-qos", "1", "--will-retain",
+                ])
             try await eventually("the client is connected") { broker.log.contains("as doomed") }
             doomed.signal(SIGKILL)
             let seen = try await run(["sub", "-p", port, "-t", "gone/doomed", "-C", "1", "-W", "10", "-v"])
@@ -78,18 +85,24 @@ struct CLITests {
 
     @Test("an unprivileged user connects (TCP_NODELAY is set at IPPROTO_TCP, not as SO_DEBUG, which needs root)", .needsMosquitto)
     func unprivilegedConnect() async throws {
-        guard getuid() == 0 else { return } // Already unprivileged: every other test here is this one.
+        guard getuid() == 0 else { return }  // Already unprivileged: every other test here is this one.
         try await withMosquitto { broker in
-            let result = try await runProgram("/usr/sbin/runuser", ["-u", "nobody", "--", gpiobridge, "pub", "-h", "127.0.0.1",
-                                                                    "-p", "\(broker.ports.plain)", "-t", "test/nobody", "-m", "1", "-q", "1"])
+            let result = try await runProgram(
+                "/usr/sbin/runuser",
+                [
+                    "-u", "nobody", "--", gpiobridge, "pub", "-h", "127.0.0.1",
+                    "-p", "\(broker.ports.plain)", "-t", "test/nobody", "-m", "1", "-q", "1",
+                ])
             #expect(result.status == 0, "\(result.output)")
         }
     }
 
     @Test("a broker URL with a user and password is refused without repeating them")
     func credentialsInURL() async throws {
-        for arguments in [["agent", "--simulate", "--broker", "mqtt://alice:s3cret@127.0.0.1:1883"],
-                          ["relay", "--broker", "mqtts://alice:s3cret@broker.example:8883"]] {
+        for arguments in [
+            ["agent", "--simulate", "--broker", "mqtt://alice:s3cret@127.0.0.1:1883"],
+            ["relay", "--broker", "mqtts://alice:s3cret@broker.example:8883"],
+        ] {
             let result = try await run(arguments)
             #expect(result.status == 64, "\(result.output)")
             #expect(result.output.contains("a user or password in the URL is not taken"), "\(result.output)")
@@ -100,22 +113,29 @@ struct CLITests {
     @Test("a wrong CA, a bad password and a closed port each fail with a message that names the cause", .needsMosquitto)
     func errors() async throws {
         try await withMosquitto { broker in
-            let wrongCA = try await run(["pub", "-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile",
-                                         try await TestPKI.path("other-ca.crt"), "-u", "alice", "-P", "secret",
-                                         "-t", "test", "-m", "42", "-q", "1"])
+            let wrongCA = try await run([
+                "pub", "-h", "localhost", "-p", "\(broker.ports.tls)", "--cafile",
+                try await TestPKI.path("other-ca.crt"), "-u", "alice", "-P", "secret",
+                "-t", "test", "-m", "42", "-q", "1",
+            ])
             #expect(wrongCA.status == 1)
             #expect(wrongCA.output.contains("Error: the broker's certificate is not trusted (wrong CA file?)"), "\(wrongCA.output)")
 
-            let wrongHost = try await run(["pub", "-h", "localhost", "-p", "\(broker.ports.wrongHost)", "--cafile",
-                                           try await TestPKI.path("ca.crt"), "-t", "test", "-m", "1"])
+            let wrongHost = try await run([
+                "pub", "-h", "localhost", "-p", "\(broker.ports.wrongHost)", "--cafile",
+                try await TestPKI.path("ca.crt"), "-t", "test", "-m", "1",
+            ])
             #expect(wrongHost.status == 1)
             #expect(wrongHost.output.contains("is not valid for \"localhost\""), "\(wrongHost.output)")
 
-            let badPassword = try await run(["pub", "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "nope",
-                                             "-t", "test", "-m", "42"])
+            let badPassword = try await run([
+                "pub", "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "nope",
+                "-t", "test", "-m", "42",
+            ])
             #expect(badPassword.status == 1)
-            #expect(badPassword.output.contains("Error: the broker refused the connection: not authorized (0x87)"),
-                    "\(badPassword.output)")
+            #expect(
+                badPassword.output.contains("Error: the broker refused the connection: not authorized (0x87)"),
+                "\(badPassword.output)")
 
             let closedPort = try freePort()
             let refused = try await run(["pub", "-h", "127.0.0.1", "-p", "\(closedPort)", "-t", "test", "-m", "42"])
@@ -172,8 +192,11 @@ struct ProfileCLITests {
         try FileManager.default.copyItem(atPath: packageRoot + "/Profiles/relay.yml", toPath: directory + "/relay.yml")
         let missing = try await run(["profile", "validate", directory + "/relay.yml"])
         #expect(missing.status == 2)
-        #expect(missing.output.contains("\(directory)/relay.yml:14:18: broker.password_file: the password file \(directory)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"),
-                "\(missing.output)")
+        #expect(
+            missing.output.contains(
+                "\(directory)/relay.yml:14:18: broker.password_file: the password file \(directory)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"
+            ),
+            "\(missing.output)")
         try "secret\n".write(toFile: directory + "/mqtt-password", atomically: true, encoding: .utf8)
         let valid = try await run(["profile", "validate", directory + "/relay.yml"])
         #expect(valid.status == 0)
@@ -181,8 +204,9 @@ struct ProfileCLITests {
         let broken = packageRoot + "/Tests/ProfileTests/BrokenProfiles/unknown-key.yml"
         let invalid = try await run(["profile", "validate", broken])
         #expect(invalid.status == 2)
-        #expect(invalid.output.contains("\(broken):6:5: outputs[0].activ_low: unknown setting \"activ_low\" (fix: did you mean \"active_low\"?)"),
-                "\(invalid.output)")
+        #expect(
+            invalid.output.contains("\(broken):6:5: outputs[0].activ_low: unknown setting \"activ_low\" (fix: did you mean \"active_low\"?)"),
+            "\(invalid.output)")
         #expect(invalid.output.contains("1 issue; the profile was not used"))
         // Several profiles: each is validated, then where they would collide in one fleet is a warning.
         try "device: {id: tutorial}\npublishers: [{name: number, topic: test, interval: 3s, random: {min: 1, max: 499}}]\n"
@@ -190,8 +214,9 @@ struct ProfileCLITests {
         let fleet = try await run(["profile", "validate", packageRoot + "/Profiles/fleet.yml", directory + "/pi.yml", broken])
         #expect(fleet.status == 2, "one of them is invalid")
         #expect(fleet.output.contains("fleet.yml: a valid relay profile") && fleet.output.contains("pi.yml: valid (device tutorial; 1 publisher)"))
-        #expect(fleet.output.contains("fleet.yml:39:11: warning: boards[2].name: the device id tutorial is already the agent of \(directory)/pi.yml"),
-                "\(fleet.output)")
+        #expect(
+            fleet.output.contains("fleet.yml:39:11: warning: boards[2].name: the device id tutorial is already the agent of \(directory)/pi.yml"),
+            "\(fleet.output)")
         #expect(fleet.output.contains("pi.yml:2:36: warning: publishers[0].topic: the agent publishes to test"), "\(fleet.output)")
     }
 
@@ -199,8 +224,10 @@ struct ProfileCLITests {
     func show() async throws {
         let shown = try await run(["profile", "show", packageRoot + "/Profiles/tutorial.yml"])
         #expect(shown.status == 0)
-        for line in ["  port: 8883", "  password_env: MQTT_PASSWORD", "  # status: gpiobridge/tutorial-pi/status (online / offline, retained; the will)",
-                     "    topic: gpiobridge/tutorial-pi/number", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s"] {
+        for line in [
+            "  port: 8883", "  password_env: MQTT_PASSWORD", "  # status: gpiobridge/tutorial-pi/status (online / offline, retained; the will)",
+            "    topic: gpiobridge/tutorial-pi/number", "    interval: 3s", "  - {topic: test, qos: 0}", "  broker_grace: 30s",
+        ] {
             #expect(shown.output.contains(line), "missing \(line) in\n\(shown.output)")
         }
         // What show prints is a profile: shown again, it prints the same.

@@ -25,8 +25,9 @@ struct FieldConditionsTests {
         }
     }
 
-    @Test("a retained ON on a command topic never moves the line at start; it is reported once with how to clear it",
-          arguments: [MQTTVersion.v5, .v3_1_1])
+    @Test(
+        "a retained ON on a command topic never moves the line at start; it is reported once with how to clear it",
+        arguments: [MQTTVersion.v5, .v3_1_1])
     func retainedCommand(version: MQTTVersion) async throws {
         try await withMosquitto { broker in
             try await Self.publishAhead(broker, "gpiobridge/field/heater/set", "ON", retain: true)
@@ -56,8 +57,9 @@ struct FieldConditionsTests {
         }
     }
 
-    @Test("a 1.1 MB QoS 1 command is skipped and acknowledged: the connection stays and the next command is served within 1 s",
-          arguments: [MQTTVersion.v5, .v3_1_1])
+    @Test(
+        "a 1.1 MB QoS 1 command is skipped and acknowledged: the connection stays and the next command is served within 1 s",
+        arguments: [MQTTVersion.v5, .v3_1_1])
     func oversizedCommand(version: MQTTVersion) async throws {
         try await withMosquitto { broker in
             try await withAgent(Self.profile(version), broker: broker) { rig in
@@ -86,8 +88,9 @@ struct FieldConditionsTests {
         }
     }
 
-    @Test("the relay: a retained command for a board never reaches it, and a 1.1 MB one is refused on the board's error topic",
-          arguments: [MQTTVersion.v5, .v3_1_1])
+    @Test(
+        "the relay: a retained command for a board never reaches it, and a 1.1 MB one is refused on the board's error topic",
+        arguments: [MQTTVersion.v5, .v3_1_1])
     func relay(version: MQTTVersion) async throws {
         let yaml = """
             relay: {id: hub}

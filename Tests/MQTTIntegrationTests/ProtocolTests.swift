@@ -8,8 +8,10 @@ private func publishes(_ packets: [MQTTPacket]) -> [PublishPacket] {
 }
 
 /// Runs `client` against `broker` while `body` plays the broker's side.
-private func scripted(_ configure: (inout MQTTClientConfiguration) -> Void = { _ in }, logger: Logger = testLogger("scripted"),
-                      _ body: @escaping @Sendable (ScriptedBroker, MQTTClient) async throws -> Void) async throws {
+private func scripted(
+    _ configure: (inout MQTTClientConfiguration) -> Void = { _ in }, logger: Logger = testLogger("scripted"),
+    _ body: @escaping @Sendable (ScriptedBroker, MQTTClient) async throws -> Void
+) async throws {
     let broker = try await ScriptedBroker.start()
     var configuration = clientConfiguration(port: broker.port, "scripted")
     configure(&configuration)
@@ -35,19 +37,25 @@ struct ProtocolTests {
             let (first, _) = try await broker.accept()
             try await client.waitUntilConnected()
             try await first.sendRaw([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01])  // PUBLISH with QoS 3
-            #expect(try await first.receive() == .disconnect(ReasonPacket(reasonCode: .malformedPacket, properties: {
-                var properties = MQTTProperties()
-                properties.reasonString = "PUBLISH with QoS 3"
-                return properties
-            }())))
+            #expect(
+                try await first.receive()
+                    == .disconnect(
+                        ReasonPacket(
+                            reasonCode: .malformedPacket,
+                            properties: {
+                                var properties = MQTTProperties()
+                                properties.reasonString = "PUBLISH with QoS 3"
+                                return properties
+                            }())))
             try await first.waitForClose()
             _ = try await broker.accept()
             try await client.waitUntilConnected()
         }
     }
 
-    @Test("a PUBLISH above our Maximum Packet Size is acknowledged and skipped; the connection stays and the next one is delivered",
-          arguments: [QoS.atLeastOnce, .exactlyOnce])
+    @Test(
+        "a PUBLISH above our Maximum Packet Size is acknowledged and skipped; the connection stays and the next one is delivered",
+        arguments: [QoS.atLeastOnce, .exactlyOnce])
     func oversizePublishFromBroker(qos: QoS) async throws {
         try await scripted({ $0.maximumPacketSize = 1024 }) { broker, client in
             let (connection, connect) = try await broker.accept()
@@ -81,8 +89,11 @@ struct ProtocolTests {
                 Issue.record("expected SUBSCRIBE")
                 return
             }
-            try await connection.send(.suback(SubscriptionAckPacket(packetID: subscribe.packetID,
-                                                                    reasonCodes: Array(repeating: .success, count: 40))))
+            try await connection.send(
+                .suback(
+                    SubscriptionAckPacket(
+                        packetID: subscribe.packetID,
+                        reasonCodes: Array(repeating: .success, count: 40))))
             guard case .disconnect(let disconnect) = try await connection.receive() else {
                 Issue.record("expected DISCONNECT")
                 return
@@ -212,8 +223,10 @@ struct ProtocolTests {
         try await scripted { broker, client in
             var properties = MQTTProperties()
             properties.receiveMaximum = 1
-            let (connection, _) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
-                                                                        properties: properties))
+            let (connection, _) = try await broker.accept(
+                ConnAckPacket(
+                    sessionPresent: false, reasonCode: .success,
+                    properties: properties))
             try await client.waitUntilConnected()
             let publishing = Task {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -238,8 +251,10 @@ struct ProtocolTests {
         try await scripted { broker, client in
             var properties = MQTTProperties()
             properties.maximumPacketSize = 64
-            let (connection, _) = try await broker.accept(ConnAckPacket(sessionPresent: false, reasonCode: .success,
-                                                                        properties: properties))
+            let (connection, _) = try await broker.accept(
+                ConnAckPacket(
+                    sessionPresent: false, reasonCode: .success,
+                    properties: properties))
             try await client.waitUntilConnected()
             await #expect(throws: MQTTClientError.packetTooLarge(size: 108, limit: 64)) {
                 try await client.publish(to: "t", payload: String(repeating: "x", count: 100), qos: .atLeastOnce)
@@ -258,7 +273,9 @@ struct ProtocolTests {
             try await first.send(.disconnect(ReasonPacket(reasonCode: .sessionTakenOver)))
             let id = client.configuration.clientID
             try await eventually("the log line") {
-                log.all.contains { $0.level == .warning && $0.message == "another client with id \(id) took over the session (two clients must not share one id)" }
+                log.all.contains {
+                    $0.level == .warning && $0.message == "another client with id \(id) took over the session (two clients must not share one id)"
+                }
             }
         }
     }
@@ -364,8 +381,11 @@ struct ProtocolTests {
             try await client.waitUntilConnected()
             var properties = MQTTProperties()
             properties.topicAlias = 3
-            try await connection.send(.publish(PublishPacket(topic: "long/topic/name", payload: ByteBuffer(string: "1"),
-                                                             properties: properties)))
+            try await connection.send(
+                .publish(
+                    PublishPacket(
+                        topic: "long/topic/name", payload: ByteBuffer(string: "1"),
+                        properties: properties)))
             try await connection.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "2"), properties: properties)))
             let messages = try await inbox.wait(for: 2)
             #expect(messages.map(\.topic) == ["long/topic/name", "long/topic/name"])

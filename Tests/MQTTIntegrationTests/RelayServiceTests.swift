@@ -14,8 +14,9 @@ struct RelayServiceTests {
         let yaml = try String(contentsOfFile: fleetProfilePath, encoding: .utf8)
         try await withMosquitto { broker in
             let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain, setOption26: true)
-            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["Relay 1"], binarySensors: ["Motion"],
-                                        sensors: ["Temperature", "Humidity"])
+            let porch = try ESPHomeNode(
+                node: "porch", port: broker.ports.plain, switches: ["Relay 1"], binarySensors: ["Motion"],
+                sensors: ["Temperature", "Humidity"])
             let tutorial = try TutorialBoard(port: broker.ports.plain, interval: .milliseconds(300))
             try await withRunningClients([kitchen.client, porch.client, tutorial.client]) {
                 try await withRelay(yaml, fleet: broker) { relay in
@@ -39,7 +40,9 @@ struct RelayServiceTests {
                     try await relay.publish("gpiobridge/kitchen/light/set", "")
                     try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: mark)
                     try await eventually("the query reaches the board") { kitchen.stateQueries > asked }
-                    try await kitchen.publishSensor(#"{"Time":"2026-11-27T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1,"Pressure":1012.3},"PressureUnit":"hPa","TempUnit":"C"}"#)
+                    try await kitchen.publishSensor(
+                        #"{"Time":"2026-11-27T10:00:00","BME280":{"Temperature":21.5,"Humidity":40.1,"Pressure":1012.3},"PressureUnit":"hPa","TempUnit":"C"}"#
+                    )
                     try await relay.expectMessage("gpiobridge/kitchen/temperature", "21.5")
                     try await relay.expectMessage("gpiobridge/kitchen/humidity", "40.1")
 
@@ -68,8 +71,9 @@ struct RelayServiceTests {
                     try await relay.publish("gpiobridge/tutorial/led/set", "ON")
                     try await relay.expectMessage("gpiobridge/tutorial/led", "ON")
                     try await eventually("the tutorial board hears 1 on test") { tutorial.heard.contains("1") }
-                    #expect(relay.inbox.payloads("gpiobridge/tutorial/number").allSatisfy { tutorial.numbers.contains($0) },
-                            "the relay's own command on test is not mistaken for a reading")
+                    #expect(
+                        relay.inbox.payloads("gpiobridge/tutorial/number").allSatisfy { tutorial.numbers.contains($0) },
+                        "the relay's own command on test is not mistaken for a reading")
 
                     // Malformed JSON from a board: an error, and the relay goes on.
                     try await kitchen.client.publish(to: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":"#)
@@ -91,25 +95,29 @@ struct RelayServiceTests {
 
                     // fleet ls, with a Pi agent beside the boards, and one whose profile moves its base topic.
                     let shed = "device: {id: shed-pi, base_topic: home/shed/pi}\noutputs: [{name: heater, line: GPIO5}]\n"
-                    try await withAgent(shed, broker: broker) { _ in try await withAgent(agentProfile, broker: broker) { _ in
-                        let table = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)"])
-                        #expect(table.status == 0)
-                        let rows = table.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
-                        let byDevice = Dictionary(rows.dropFirst().map { ($0[0], $0) }, uniquingKeysWith: { first, _ in first })
-                        #expect(byDevice["garage-pi"]?.prefix(3) == ["garage-pi", "agent", "online"])
-                        #expect(byDevice["kitchen"]?.prefix(3) == ["kitchen", "tasmota", "online"])
-                        #expect(byDevice["porch"]?.prefix(3) == ["porch", "esphome", "online"])
-                        #expect(byDevice["tutorial"]?.prefix(3) == ["tutorial", "pubsubclient", "online"])
-                        #expect(byDevice["fleet-relay"]?.prefix(3) == ["fleet-relay", "relay", "online"])
-                        #expect(byDevice["kitchen"]?.contains("light") == true)
-                        #expect(byDevice["kitchen"]?.contains("temperature,humidity") == true)
-                        let json = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)", "--json"])
-                        #expect(json.output.contains(#"{"device":"garage-pi","kind":"agent","name":"Garage Pi","online":true"#))
-                        #expect(json.output.contains(#""device":"porch","kind":"esphome","name":"porch","online":true,"status":"online""#))
-                        #expect(byDevice["shed-pi"]?.prefix(3) == ["shed-pi", "agent", "online"])
-                        #expect(byDevice["shed-pi"]?.contains("heater") == true)
-                        #expect(json.output.contains(#""outputs":["heater"],"inputs":[],"sensors":[],"base_topic":"home/shed/pi"}"#))
-                    } }
+                    try await withAgent(shed, broker: broker) { _ in
+                        try await withAgent(agentProfile, broker: broker) { _ in
+                            let table = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)"])
+                            #expect(table.status == 0)
+                            let rows = table.output.split(separator: "\n").map {
+                                $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+                            }
+                            let byDevice = Dictionary(rows.dropFirst().map { ($0[0], $0) }, uniquingKeysWith: { first, _ in first })
+                            #expect(byDevice["garage-pi"]?.prefix(3) == ["garage-pi", "agent", "online"])
+                            #expect(byDevice["kitchen"]?.prefix(3) == ["kitchen", "tasmota", "online"])
+                            #expect(byDevice["porch"]?.prefix(3) == ["porch", "esphome", "online"])
+                            #expect(byDevice["tutorial"]?.prefix(3) == ["tutorial", "pubsubclient", "online"])
+                            #expect(byDevice["fleet-relay"]?.prefix(3) == ["fleet-relay", "relay", "online"])
+                            #expect(byDevice["kitchen"]?.contains("light") == true)
+                            #expect(byDevice["kitchen"]?.contains("temperature,humidity") == true)
+                            let json = try await run(["fleet", "ls", "-p", "\(broker.ports.plain)", "--json"])
+                            #expect(json.output.contains(#"{"device":"garage-pi","kind":"agent","name":"Garage Pi","online":true"#))
+                            #expect(json.output.contains(#""device":"porch","kind":"esphome","name":"porch","online":true,"status":"online""#))
+                            #expect(byDevice["shed-pi"]?.prefix(3) == ["shed-pi", "agent", "online"])
+                            #expect(byDevice["shed-pi"]?.contains("heater") == true)
+                            #expect(json.output.contains(#""outputs":["heater"],"inputs":[],"sensors":[],"base_topic":"home/shed/pi"}"#))
+                        }
+                    }
                 } afterStop: { inbox in
                     // A graceful stop: every board and the relay are offline to the fleet.
                     for device in ["kitchen", "porch", "tutorial", "fleet-relay"] {
@@ -248,7 +256,8 @@ struct RelayServiceTests {
                         try await relay.expectMessage("gpiobridge/kitchen/light", "ON", after: mark)
                         // The observer's own resubscription may bring the retained OFF from before: the
                         // command's OFF is the one after ON.
-                        let on = try #require(relay.seenMessages.dropFirst(mark).firstIndex { $0.topic == "gpiobridge/kitchen/light" && $0.payloadString == "ON" })
+                        let on = try #require(
+                            relay.seenMessages.dropFirst(mark).firstIndex { $0.topic == "gpiobridge/kitchen/light" && $0.payloadString == "ON" })
                         try await relay.expectMessage("gpiobridge/kitchen/light", "OFF", after: on + 1)
                         #expect(kitchen.commands == ["POWER ON", "POWER1 OFF"])
                     }
@@ -282,7 +291,9 @@ struct RelayServiceTests {
                         #expect(kitchen.commands == ["POWER1 ON"])
                     }
                 }
-                let login = fleet.log.split(separator: "\n").first { $0.contains("New client connected") && $0.contains("as gpiobridge-hub-\(MachineIdentity.suffix) ") }
+                let login = fleet.log.split(separator: "\n").first {
+                    $0.contains("New client connected") && $0.contains("as gpiobridge-hub-\(MachineIdentity.suffix) ")
+                }
                 #expect(login?.contains("u'alice'") == true, "the relay logged in as alice: \(login ?? "no login")")
             }
         }
@@ -324,10 +335,12 @@ struct RelayServiceTests {
             discover: {esphome: true}
             """
         try await withMosquitto { broker in
-            let porch = try ESPHomeNode(node: "porch", port: broker.ports.plain, switches: ["Relay 1"],
-                                        ownTopics: ["Relay 1": (state: "porch/light", command: "porch/light/set")], hasStatus: false)
-            let shed = try ESPHomeNode(node: "shed", port: broker.ports.plain, switches: ["Pump"],
-                                       ownTopics: ["Pump": (state: "shed/pump", command: "shed/pump/do")], hasStatus: false)
+            let porch = try ESPHomeNode(
+                node: "porch", port: broker.ports.plain, switches: ["Relay 1"],
+                ownTopics: ["Relay 1": (state: "porch/light", command: "porch/light/set")], hasStatus: false)
+            let shed = try ESPHomeNode(
+                node: "shed", port: broker.ports.plain, switches: ["Pump"],
+                ownTopics: ["Pump": (state: "shed/pump", command: "shed/pump/do")], hasStatus: false)
             try await withRunningClients([porch.client, shed.client]) {
                 try await shed.announceSwitch(named: "Pump")
                 try await withRelay(yaml, fleet: broker) { relay in
@@ -356,27 +369,35 @@ struct RelayServiceTests {
                 // Retained, as boards announce: the relay reads them all when it subscribes.
                 for index in 0..<40 {
                     let mac = String(format: "AABBCC%06X", index)
-                    try await faker.publish(to: "tasmota/discovery/\(mac)/config", payload: #"{"mac":"\#(mac)","t":"fake_\#(index)","rl":[1],"ver":1}"#,
-                                            qos: .atLeastOnce, retain: true)
+                    try await faker.publish(
+                        to: "tasmota/discovery/\(mac)/config", payload: #"{"mac":"\#(mac)","t":"fake_\#(index)","rl":[1],"ver":1}"#,
+                        qos: .atLeastOnce, retain: true)
                 }
                 for index in 0..<20 {
-                    let config = #"{"stat_t":"node\#(index)/switch/x/state","cmd_t":"node\#(index)/switch/x/command","dev":{"ids":"n\#(index)","sw":"esphome v2024.6.1"}}"#
+                    let config =
+                        #"{"stat_t":"node\#(index)/switch/x/state","cmd_t":"node\#(index)/switch/x/command","dev":{"ids":"n\#(index)","sw":"esphome v2024.6.1"}}"#
                     try await faker.publish(to: "homeassistant/switch/node\(index)/x/config", payload: config, qos: .atLeastOnce, retain: true)
                 }
-                try await faker.publish(to: "tasmota/discovery/AABBCCFFFFFF/config", payload: String(repeating: " ", count: 20_000) + "{}",
-                                        qos: .atLeastOnce, retain: true)
+                try await faker.publish(
+                    to: "tasmota/discovery/AABBCCFFFFFF/config", payload: String(repeating: " ", count: 20_000) + "{}",
+                    qos: .atLeastOnce, retain: true)
                 try await withRelay(yaml, fleet: broker) { relay in
                     let error = try await relay.expectMessage("gpiobridge/hub/error")
-                    #expect(error.payloadString.contains("announced boards are mirrored already (discover.max_boards); it is not mirrored"), "\(error.payloadString)")
+                    #expect(
+                        error.payloadString.contains("announced boards are mirrored already (discover.max_boards); it is not mirrored"),
+                        "\(error.payloadString)")
                     try await eventually("five boards online") {
                         Set(relay.inbox.messages.filter { $0.topic.hasSuffix("/info") && $0.topic != "gpiobridge/hub/info" }.map(\.topic)).count == 5
                     }
                     try await eventually("the oversized announcement reported") {
                         relay.inbox.payloads("gpiobridge/hub/error").contains { $0.contains("over the 16384 an announcement may have") }
                     }
-                    #expect(relay.inbox.payloads("gpiobridge/hub/error").count == 2, "one report per kind, not one per board: \(relay.inbox.payloads("gpiobridge/hub/error"))")
+                    #expect(
+                        relay.inbox.payloads("gpiobridge/hub/error").count == 2,
+                        "one report per kind, not one per board: \(relay.inbox.payloads("gpiobridge/hub/error"))")
                     // The relay still mirrors: a mirrored board that comes online is online on the fleet.
-                    let mirrored = try #require(relay.inbox.messages.first { $0.topic.hasPrefix("gpiobridge/fake_") && $0.topic.hasSuffix("/info") }?.topic)
+                    let mirrored = try #require(
+                        relay.inbox.messages.first { $0.topic.hasPrefix("gpiobridge/fake_") && $0.topic.hasSuffix("/info") }?.topic)
                     let board = mirrored.split(separator: "/")[1]
                     try await faker.publish(to: "tele/\(board)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
                     try await relay.expectMessage("gpiobridge/\(board)/status", "online")

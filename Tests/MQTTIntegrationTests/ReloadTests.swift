@@ -45,8 +45,9 @@ struct ReloadTests {
                 // The new command topic works, the removed one does nothing; the connection stayed.
                 try await rig.publish("gpiobridge/bench/heater/set", "OFF")
                 try await rig.expectMessage("gpiobridge/bench/heater", "OFF", after: seen)
-                #expect(!rig.inbox.messages.dropFirst(seen).contains { $0.topic == "gpiobridge/bench/status" },
-                        "no reconnect: online was not announced again")
+                #expect(
+                    !rig.inbox.messages.dropFirst(seen).contains { $0.topic == "gpiobridge/bench/status" },
+                    "no reconnect: online was not announced again")
                 // The input kept watching.
                 let pressed = rig.inbox.messages.count
                 try rig.drive("GPIO5", false)

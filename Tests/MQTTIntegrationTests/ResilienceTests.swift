@@ -87,19 +87,22 @@ struct ResilienceTests {
     @Test("DISCONNECT 0x00 discards the will; DISCONNECT 0x04 and a dropped connection publish it", arguments: [MQTTVersion.v5, .v3_1_1])
     func will(version: MQTTVersion) async throws {
         try await withMosquitto { broker in
-            let watcher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.auth, "watcher") {
-                $0.username = "alice"
-                $0.password = "secret"
-            }, logger: testLogger("watcher"))
-            let inbox = Inbox(watcher)
-            @Sendable func device(_ name: String) throws -> MQTTClient {
-                try MQTTClient(configuration: clientConfiguration(port: broker.ports.auth, name) {
-                    $0.version = version
+            let watcher = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.auth, "watcher") {
                     $0.username = "alice"
                     $0.password = "secret"
-                    $0.will = WillMessage(topic: "gpiobridge/\(name)/status", payload: ByteBuffer(string: "offline"),
-                                          qos: .atLeastOnce, retain: false)
-                }, logger: testLogger(name))
+                }, logger: testLogger("watcher"))
+            let inbox = Inbox(watcher)
+            @Sendable func device(_ name: String) throws -> MQTTClient {
+                try MQTTClient(
+                    configuration: clientConfiguration(port: broker.ports.auth, name) {
+                        $0.version = version
+                        $0.username = "alice"
+                        $0.password = "secret"
+                        $0.will = WillMessage(
+                            topic: "gpiobridge/\(name)/status", payload: ByteBuffer(string: "offline"),
+                            qos: .atLeastOnce, retain: false)
+                    }, logger: testLogger(name))
             }
             try await withRunningClients([watcher]) {
                 _ = try await watcher.subscribe(to: "gpiobridge/+/status")
@@ -109,10 +112,12 @@ struct ResilienceTests {
                 // will goes out. (The client then reconnects and takes its id back.)
                 let dropped = try device("dropped")
                 try await withRunningClients([dropped]) {
-                    let thief = try await runProgram("/usr/bin/mosquitto_pub", [
-                        "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "secret",
-                        "-i", dropped.configuration.clientID, "-t", "test/takeover", "-m", "x",
-                    ])
+                    let thief = try await runProgram(
+                        "/usr/bin/mosquitto_pub",
+                        [
+                            "-h", "127.0.0.1", "-p", "\(broker.ports.auth)", "-u", "alice", "-P", "secret",
+                            "-i", dropped.configuration.clientID, "-t", "test/takeover", "-m", "x",
+                        ])
                     #expect(thief.status == 0, "\(thief.output)")
                     try await inbox.wait(for: 1)
                     try await dropped.waitUntilConnected()
@@ -131,8 +136,9 @@ struct ResilienceTests {
     @Test("graceful shutdown of a ServiceGroup stops the client: DISCONNECT sent, run() returns, state stopped")
     func serviceGroupShutdown() async throws {
         try await withMosquitto { broker in
-            let client = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "service"),
-                                        logger: testLogger("service"))
+            let client = try MQTTClient(
+                configuration: clientConfiguration(port: broker.ports.plain, "service"),
+                logger: testLogger("service"))
             let group = ServiceGroup(configuration: .init(services: [client], logger: testLogger("group")))
             let states = client.connectionStates()
             let running = Task { try await group.run() }
@@ -143,8 +149,9 @@ struct ResilienceTests {
             for await state in states { seen.append("\(state)") }
             #expect(seen.last == "stopped")
             try await Task.sleep(for: .milliseconds(200))
-            #expect(broker.log.contains("Client \(client.configuration.clientID) disconnected."),
-                    "mosquitto logs a clean DISCONNECT as 'disconnected.'")
+            #expect(
+                broker.log.contains("Client \(client.configuration.clientID) disconnected."),
+                "mosquitto logs a clean DISCONNECT as 'disconnected.'")
         }
     }
 
@@ -152,8 +159,11 @@ struct ResilienceTests {
     func reconnectLogging() async throws {
         let port = try freePort()
         let log = CapturedLog()
-        let client = try MQTTClient(configuration: clientConfiguration(port: port, "nobody", reconnect: .exponentialBackoff(
-            initial: .milliseconds(20), maximum: .milliseconds(200))), logger: log.logger(level: .info))
+        let client = try MQTTClient(
+            configuration: clientConfiguration(
+                port: port, "nobody",
+                reconnect: .exponentialBackoff(
+                    initial: .milliseconds(20), maximum: .milliseconds(200))), logger: log.logger(level: .info))
         let states = client.connectionStates()
         try await withRunningClients([client], waitForConnection: false) {
             var delays: [Duration] = []

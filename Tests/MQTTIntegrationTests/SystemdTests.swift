@@ -67,10 +67,13 @@ struct SystemdTests {
         #expect(result.status == 0, "\(result.output)")
         let passwd = try String(contentsOfFile: root + "/etc/passwd", encoding: .utf8)
         let group = try String(contentsOfFile: root + "/etc/group", encoding: .utf8)
-        let user = passwd.split(separator: "\n").first { $0.hasPrefix("gpiobridge:") }.map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+        let user = passwd.split(separator: "\n").first { $0.hasPrefix("gpiobridge:") }.map {
+            $0.split(separator: ":", omittingEmptySubsequences: false)
+        }
         #expect(user?.last == "/usr/sbin/nologin", "\(passwd)")
         for name in ["gpio", "i2c"] {
-            let members = group.split(separator: "\n").first { $0.hasPrefix(name + ":") }?.split(separator: ":", omittingEmptySubsequences: false).last
+            let members = group.split(separator: "\n").first { $0.hasPrefix(name + ":") }?.split(separator: ":", omittingEmptySubsequences: false)
+                .last
             #expect(members == "gpiobridge", "group \(name): \(group)")
         }
     }
@@ -109,9 +112,11 @@ struct SystemdTests {
     @Test("the unit's hardening: its own user, the gpio and i2c groups, only the GPIO and I2C devices, a read-only system")
     func hardening() throws {
         let unit = try String(contentsOfFile: packageRoot + "/systemd/gpiobridge.service", encoding: .utf8)
-        for line in ["Type=notify", "ExecReload=/usr/local/bin/gpiobridge reload", "Restart=on-failure", "WatchdogSec=30s",
-                     "User=gpiobridge", "SupplementaryGroups=gpio i2c", "DevicePolicy=closed", "DeviceAllow=char-gpiochip rw",
-                     "DeviceAllow=char-i2c rw", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet="] {
+        for line in [
+            "Type=notify", "ExecReload=/usr/local/bin/gpiobridge reload", "Restart=on-failure", "WatchdogSec=30s",
+            "User=gpiobridge", "SupplementaryGroups=gpio i2c", "DevicePolicy=closed", "DeviceAllow=char-gpiochip rw",
+            "DeviceAllow=char-i2c rw", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=",
+        ] {
             #expect(unit.split(separator: "\n").contains(Substring(line)), "missing \(line)")
         }
     }
@@ -123,11 +128,14 @@ struct SystemdTests {
             let directory = NSTemporaryDirectory() + "gpiobridge-notify-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try "device: {id: notify}\noutputs: [{name: lamp, line: GPIO17}]\n".write(toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
-            let agent = try ChildProcess(gpiobridge, ["agent", "--simulate"], environment: [
-                "GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory, "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)",
-                "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "300000",
-            ], outputPath: directory + "/agent.log")
+            try "device: {id: notify}\noutputs: [{name: lamp, line: GPIO17}]\n".write(
+                toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
+            let agent = try ChildProcess(
+                gpiobridge, ["agent", "--simulate"],
+                environment: [
+                    "GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory, "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)",
+                    "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "300000",
+                ], outputPath: directory + "/agent.log")
             let ready = await notify.receive(timeout: .seconds(10))
             #expect(ready?.hasPrefix("READY=1\nSTATUS=running \(directory)/profile.yml") == true, "\(ready ?? "nothing")")
             let watchdog = await notify.receive(timeout: .seconds(5))
@@ -143,10 +151,13 @@ struct SystemdTests {
             let directory = NSTemporaryDirectory() + "gpiobridge-fail-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try "device: {id: fail}\noutputs: [{name: lamp, line: GPIO99}]\n".write(toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
-            let result = try await run(["agent", "--simulate"], environment: [
-                "GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory, "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)",
-            ])
+            try "device: {id: fail}\noutputs: [{name: lamp, line: GPIO99}]\n".write(
+                toFile: directory + "/profile.yml", atomically: true, encoding: .utf8)
+            let result = try await run(
+                ["agent", "--simulate"],
+                environment: [
+                    "GPIOBRIDGE_DIR": directory, "GPIOBRIDGE_RUN_DIR": directory, "GPIOBRIDGE_BROKER": "mqtt://127.0.0.1:\(broker.ports.plain)",
+                ])
             #expect(result.status == 1)
             #expect(result.output.contains("Error: \(directory)/profile.yml:2:30: outputs[0].line: no GPIO line is named GPIO99"), "\(result.output)")
         }

@@ -27,12 +27,16 @@ private final class Rig: Sendable {
         let connector = Connector { _, _, _, _, initialize in
             initialize(channel).flatMap { channel.connect(to: try! SocketAddress(ipAddress: "127.0.0.1", port: 1883)) }.map { channel }
         }
-        client = try MQTTClient(configuration: configuration, eventLoopGroup: loop, logger: Logger(label: "test"),
-                                delivery: MQTTDelivery(message: { [delivered] message in
-                                    delivered.append(message)
-                                    if echo { delivered.client?.enqueue(MQTTMessage(topic: "gpiobridge/pi/lamp", payload: message.payload, qos: .atLeastOnce, retain: true)) }
-                                }, connection: { _ in }),
-                                connector: connector)
+        client = try MQTTClient(
+            configuration: configuration, eventLoopGroup: loop, logger: Logger(label: "test"),
+            delivery: MQTTDelivery(
+                message: { [delivered] message in
+                    delivered.append(message)
+                    if echo {
+                        delivered.client?.enqueue(MQTTMessage(topic: "gpiobridge/pi/lamp", payload: message.payload, qos: .atLeastOnce, retain: true))
+                    }
+                }, connection: { _ in }),
+            connector: connector)
         delivered.client = client
     }
 
@@ -118,8 +122,11 @@ struct ClientChannelTests {
         let run = Task { try await rig.client.run() }
         _ = try await rig.sent()
         try await rig.receive(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .success)))
-        try await rig.receive(.publish(PublishPacket(topic: "gpiobridge/pi/lamp/set", payload: ByteBuffer(string: "ON"), qos: .atLeastOnce,
-                                                     packetID: 7)))
+        try await rig.receive(
+            .publish(
+                PublishPacket(
+                    topic: "gpiobridge/pi/lamp/set", payload: ByteBuffer(string: "ON"), qos: .atLeastOnce,
+                    packetID: 7)))
         let first = try await rig.sent()
         guard case .publish(let state) = first else { throw TestFailure("no state: \(first)") }
         #expect(state.topic == "gpiobridge/pi/lamp" && state.payload == ByteBuffer(string: "ON") && state.retain)

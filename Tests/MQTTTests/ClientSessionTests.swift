@@ -57,10 +57,12 @@ struct ClientSessionTests {
         var session = connectedSession()
         _ = session.publish(message(qos: .atLeastOnce), operation: 1)
         _ = session.publish(message(qos: .exactlyOnce), operation: 2)
-        #expect(session.receive(.puback(PublishAckPacket(packetID: 1, reasonCode: .notAuthorized)))
-            == [.complete(1, .publishRefused(.notAuthorized, reasonString: nil))])
-        #expect(session.receive(.pubrec(PublishAckPacket(packetID: 2, reasonCode: .quotaExceeded)))
-            == [.complete(2, .publishRefused(.quotaExceeded, reasonString: nil))])
+        #expect(
+            session.receive(.puback(PublishAckPacket(packetID: 1, reasonCode: .notAuthorized)))
+                == [.complete(1, .publishRefused(.notAuthorized, reasonString: nil))])
+        #expect(
+            session.receive(.pubrec(PublishAckPacket(packetID: 2, reasonCode: .quotaExceeded)))
+                == [.complete(2, .publishRefused(.quotaExceeded, reasonString: nil))])
         #expect(session.inflightCount == 0)
     }
 
@@ -81,8 +83,9 @@ struct ClientSessionTests {
         let actions = session.receive(.puback(PublishAckPacket(packetID: 500)))
         #expect(sentPublishes(actions).map(\.packetID) == [500])
         // A subscribe now finds no free id and fails instead of reusing one.
-        #expect(session.subscribe([Subscription(TopicFilter("a")!)], operation: 70_001)
-            == [.complete(70_001, .failed(.queueFull(65_535)))])
+        #expect(
+            session.subscribe([Subscription(TopicFilter("a")!)], operation: 70_001)
+                == [.complete(70_001, .failed(.queueFull(65_535)))])
     }
 
     @Test("never more QoS 1/2 messages in flight than the broker's Receive Maximum [MQTT-4.9.0-2]")
@@ -128,8 +131,9 @@ struct ClientSessionTests {
         var session = connectedSession()
         let filter = TopicFilter("cmd/#")!
         _ = session.subscribe([Subscription(filter, qos: .atLeastOnce)], operation: 1)  // id 1
-        #expect(session.receive(.suback(SubscriptionAckPacket(packetID: 1, reasonCodes: [.grantedQoS1])))
-            == [.complete(1, .acknowledged([.grantedQoS1]))])
+        #expect(
+            session.receive(.suback(SubscriptionAckPacket(packetID: 1, reasonCodes: [.grantedQoS1])))
+                == [.complete(1, .acknowledged([.grantedQoS1]))])
         _ = session.publish(message("a", qos: .atLeastOnce), operation: 2)  // id 2
         _ = session.publish(message("b", qos: .exactlyOnce), operation: 3)  // id 3
         _ = session.receive(.pubrec(PublishAckPacket(packetID: 3)))
@@ -163,8 +167,9 @@ struct ClientSessionTests {
         duplicate.dup = true
         #expect(session.receive(.publish(duplicate)) == [.send(.pubrec(PublishAckPacket(packetID: 5)))])
         #expect(session.receive(.pubrel(PublishAckPacket(packetID: 5))) == [.send(.pubcomp(PublishAckPacket(packetID: 5)))])
-        #expect(session.receive(.pubrel(PublishAckPacket(packetID: 5)))
-            == [.send(.pubcomp(PublishAckPacket(packetID: 5, reasonCode: .packetIdentifierNotFound)))])
+        #expect(
+            session.receive(.pubrel(PublishAckPacket(packetID: 5)))
+                == [.send(.pubcomp(PublishAckPacket(packetID: 5, reasonCode: .packetIdentifierNotFound)))])
         #expect(session.receive(.publish(publish)).first == .deliver(publish))
     }
 
@@ -207,10 +212,12 @@ struct ClientSessionTests {
         var limits = ClientSession.ServerLimits()
         limits.maximumQoS = .atLeastOnce
         limits.retainAvailable = false
-        #expect(session.connected(sessionPresent: false, limits: limits)
-            == [.complete(1, .failed(.qosNotSupported(requested: .exactlyOnce, maximum: .atLeastOnce)))])
-        #expect(session.publish(message(qos: .atMostOnce, retain: true), operation: 2)
-            == [.complete(2, .failed(.retainNotSupported))])
+        #expect(
+            session.connected(sessionPresent: false, limits: limits)
+                == [.complete(1, .failed(.qosNotSupported(requested: .exactlyOnce, maximum: .atLeastOnce)))])
+        #expect(
+            session.publish(message(qos: .atMostOnce, retain: true), operation: 2)
+                == [.complete(2, .failed(.retainNotSupported))])
     }
 
     @Test("close fails every waiting operation")

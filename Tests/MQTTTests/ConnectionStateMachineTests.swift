@@ -7,8 +7,10 @@ import Testing
 private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 private func at(_ milliseconds: Int64) -> NIODeadline { start + .milliseconds(milliseconds) }
 
-private func machine(_ version: MQTTVersion = .v5, cleanStart: Bool = true, keepAlive: UInt16 = 60,
-                     useTopicAliases: Bool = true) -> ConnectionStateMachine {
+private func machine(
+    _ version: MQTTVersion = .v5, cleanStart: Bool = true, keepAlive: UInt16 = 60,
+    useTopicAliases: Bool = true
+) -> ConnectionStateMachine {
     let connect = ConnectPacket(version: version, clientID: "pi", cleanStart: cleanStart, keepAlive: keepAlive)
     return ConnectionStateMachine(connect: connect, topicAliasMaximum: 10, useTopicAliases: useTopicAliases)
 }
@@ -55,9 +57,12 @@ struct ConnectionStateMachineTests {
         var limits = ClientSession.ServerLimits()
         limits.receiveMaximum = 20
         limits.maximumQoS = .atLeastOnce
-        #expect(actions == [.cancelHandshakeTimer,
-                            .established(.init(sessionPresent: false, limits: limits, keepAlive: 4, assignedClientID: nil)),
-                            .scheduleKeepAlive(at(2005))])
+        #expect(
+            actions == [
+                .cancelHandshakeTimer,
+                .established(.init(sessionPresent: false, limits: limits, keepAlive: 4, assignedClientID: nil)),
+                .scheduleKeepAlive(at(2005)),
+            ])
         #expect(machine.state == .established)
         #expect(machine.serverMaximumPacketSize == 2048)
     }
@@ -73,8 +78,9 @@ struct ConnectionStateMachineTests {
         #expect(actions.last == .ended(.refused(.notAuthorized, reasonString: nil, version: .v5), wasEstablished: false))
     }
 
-    @Test("session present after a clean start, or a packet before CONNACK, is a violation: DISCONNECT 0x82 under 5.0, a bare close under 3.1.1",
-          arguments: [MQTTVersion.v5, .v3_1_1])
+    @Test(
+        "session present after a clean start, or a packet before CONNACK, is a violation: DISCONNECT 0x82 under 5.0, a bare close under 3.1.1",
+        arguments: [MQTTVersion.v5, .v3_1_1])
     func violationsBeforeEstablishing(version: MQTTVersion) {
         var present = machine(version)
         _ = present.channelActive(at: at(0))
@@ -125,13 +131,17 @@ struct ConnectionStateMachineTests {
         short.topic = ""
         #expect(machine.received(.publish(short), at: at(2)) == [.receive(.publish(resolved))])
         short.properties.topicAlias = 4
-        #expect(ended(machine.received(.publish(short), at: at(3))) == .protocolViolation(
-            .protocolError, detail: "topic alias 4 was never set on this connection", version: .v5))
+        #expect(
+            ended(machine.received(.publish(short), at: at(3)))
+                == .protocolViolation(
+                    .protocolError, detail: "topic alias 4 was never set on this connection", version: .v5))
 
         var other = established()
         aliased.properties.topicAlias = 11
-        #expect(ended(other.received(.publish(aliased), at: at(1))) == .protocolViolation(
-            .topicAliasInvalid, detail: "topic alias 11 exceeds our maximum of 10", version: .v5))
+        #expect(
+            ended(other.received(.publish(aliased), at: at(1)))
+                == .protocolViolation(
+                    .topicAliasInvalid, detail: "topic alias 11 exceeds our maximum of 10", version: .v5))
     }
 
     @Test("outbound topic aliases: up to the broker's maximum, the topic sent once")
@@ -140,7 +150,9 @@ struct ConnectionStateMachineTests {
         properties.topicAliasMaximum = 1
         var machine = established(properties: properties)
         func send(_ topic: String) -> (String, UInt16?) {
-            guard case .publish(let publish) = machine.outbound(.publish(PublishPacket(topic: topic, payload: ByteBuffer(), qos: .atMostOnce)), at: at(1))
+            guard
+                case .publish(let publish) = machine.outbound(
+                    .publish(PublishPacket(topic: topic, payload: ByteBuffer(), qos: .atMostOnce)), at: at(1))
             else { return ("?", nil) }
             return (publish.topic, publish.properties.topicAlias)
         }
@@ -173,8 +185,10 @@ struct ConnectionStateMachineTests {
     func channelErrors() {
         var malformed = established()
         let decode = MQTTDecodeError.malformed("remaining length over 4 bytes")
-        #expect(ended(malformed.caught(decode, classifiedAs: .io("unused"))) == .protocolViolation(
-            .malformedPacket, detail: "remaining length over 4 bytes", version: .v5))
+        #expect(
+            ended(malformed.caught(decode, classifiedAs: .io("unused")))
+                == .protocolViolation(
+                    .malformedPacket, detail: "remaining length over 4 bytes", version: .v5))
         var reset = established()
         #expect(reset.caught(TestError(), classifiedAs: .io("connection reset by peer")) == [.close])
         #expect(reset.channelClosed() == [.cancelHandshakeTimer, .ended(.io("connection reset by peer"), wasEstablished: true)])

@@ -96,8 +96,11 @@ struct ReconnectBackoffTests {
     func ceilings() {
         let backoff = ReconnectBackoff(initial: .milliseconds(500), maximum: .seconds(30))
         let ceilings = (0..<10).map { backoff.ceilingDelay(forAttempt: $0) }
-        #expect(ceilings == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16),
-                             .seconds(30), .seconds(30), .seconds(30), .seconds(30)])
+        #expect(
+            ceilings == [
+                .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16),
+                .seconds(30), .seconds(30), .seconds(30), .seconds(30),
+            ])
         #expect(backoff.ceilingDelay(forAttempt: 10_000) == .seconds(30))
     }
 
@@ -134,8 +137,9 @@ struct ReconnectScheduleTests {
         #expect(dropped[0] >= .milliseconds(500) && dropped[0] <= .seconds(1), "the slow track starts at 1 s")
         #expect(dropped.last! >= .seconds(30) && dropped.last! <= .seconds(60), "and grows to its cap, CONNACK or not")
         #expect(schedule.delayAfterLosing(connectionThatLasted: .seconds(6), using: &generator) == .zero)
-        #expect(schedule.delayAfterLosing(connectionThatLasted: .milliseconds(200), using: &generator) <= .seconds(1),
-                "a connection that lasted starts the dropped track over")
+        #expect(
+            schedule.delayAfterLosing(connectionThatLasted: .milliseconds(200), using: &generator) <= .seconds(1),
+            "a connection that lasted starts the dropped track over")
     }
 
     @Test("an unreachable broker is retried within the configured bounds; CONNACK starts over")
@@ -169,10 +173,12 @@ struct ReconnectScheduleTests {
 
 @Suite("Durations for people")
 struct DurationWordingTests {
-    @Test("rounded to the hundredth, trailing zeros dropped", arguments: [
-        (Duration.seconds(2), "2 s"), (.nanoseconds(2_000_211_142), "2 s"), (.milliseconds(286), "0.29 s"),
-        (.milliseconds(1_500), "1.5 s"), (.milliseconds(45_004), "45 s"), (.milliseconds(5), "0.01 s"), (.zero, "0 s"),
-    ])
+    @Test(
+        "rounded to the hundredth, trailing zeros dropped",
+        arguments: [
+            (Duration.seconds(2), "2 s"), (.nanoseconds(2_000_211_142), "2 s"), (.milliseconds(286), "0.29 s"),
+            (.milliseconds(1_500), "1.5 s"), (.milliseconds(45_004), "45 s"), (.milliseconds(5), "0.01 s"), (.zero, "0 s"),
+        ])
     func wording(duration: Duration, expected: String) {
         #expect(duration.formattedSeconds == expected)
     }

@@ -4,7 +4,8 @@ import Testing
 
 private let brokenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("BrokenProfiles")
 
-private let brokenProfiles = (try? FileManager.default.contentsOfDirectory(atPath: brokenDirectory.path))?
+private let brokenProfiles =
+    (try? FileManager.default.contentsOfDirectory(atPath: brokenDirectory.path))?
     .filter { $0.hasSuffix(".yml") }.sorted() ?? []
 
 /// Each file in BrokenProfiles/ starts with `# expect: LINE:COLUMN: PATH: MESSAGE (fix: HINT)`

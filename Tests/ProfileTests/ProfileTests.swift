@@ -10,16 +10,21 @@ private func example(_ name: String) throws -> Profile {
     try ProfileLoader.load(path: profilesDirectory.appendingPathComponent(name).path, checkingFiles: false)
 }
 
-
 @Suite("YAML with locations")
 struct YAMLTests {
     @Test("nodes carry 1-based lines and columns; scalars stay text")
     func locations() throws {
         let root = try #require(try YAMLParser.parse("a: 1\nlist:\n  - x\n  - 'ON'\n"))
-        guard case .mapping(let entries) = root.kind else { Issue.record("not a mapping"); return }
+        guard case .mapping(let entries) = root.kind else {
+            Issue.record("not a mapping")
+            return
+        }
         #expect(entries.map { $0.key.scalar } == ["a", "list"])
         #expect(entries[0].value.location == SourceLocation(line: 1, column: 4))
-        guard case .sequence(let items) = entries[1].value.kind else { Issue.record("not a list"); return }
+        guard case .sequence(let items) = entries[1].value.kind else {
+            Issue.record("not a list")
+            return
+        }
         #expect(items.map(\.location) == [SourceLocation(line: 3, column: 5), SourceLocation(line: 4, column: 5)])
         #expect(items[1].scalar == "ON")
         guard case .scalar(_, let plain) = items[1].kind else { return }
@@ -35,8 +40,11 @@ struct YAMLTests {
         }
         #expect(copied.first?.value.scalar == "1")
         #expect(throws: YAMLSyntaxError.self) { try YAMLParser.parse("a: *missing\n") }
-        #expect(throws: YAMLSyntaxError(location: SourceLocation(line: 2, column: 1),
-                                        message: "the key \"a\" appears twice in this mapping (first at line 1)")) {
+        #expect(
+            throws: YAMLSyntaxError(
+                location: SourceLocation(line: 2, column: 1),
+                message: "the key \"a\" appears twice in this mapping (first at line 1)")
+        ) {
             try YAMLParser.parse("a: 1\na: 2\n")
         }
     }
@@ -83,22 +91,32 @@ struct ExampleProfileTests {
         #expect(profile.discovery.enabled)
     }
 
-    @Test("show prints a profile that validates and means the same, for every example", arguments: ["demo.yml", "relay.yml", "sensors.yml", "tutorial.yml"])
+    @Test(
+        "show prints a profile that validates and means the same, for every example",
+        arguments: ["demo.yml", "relay.yml", "sensors.yml", "tutorial.yml"])
     func showRoundTrip(name: String) throws {
         let profile = try example(name)
         let shown = profile.resolvedDescription
         let again = try ProfileLoader.decode(shown, file: "shown.yml", checkingFiles: false)
         #expect(withoutOrigins(again) == withoutOrigins(profile), "\(shown)")
-        #expect(again.resolvedDescription.split(separator: "\n").dropFirst() == shown.split(separator: "\n").dropFirst(), "showing it again changes nothing")
+        #expect(
+            again.resolvedDescription.split(separator: "\n").dropFirst() == shown.split(separator: "\n").dropFirst(),
+            "showing it again changes nothing")
     }
 
     @Test("text that YAML could read otherwise is quoted, and reads back the same")
     func scalarQuoting() throws {
-        let texts = ["ON", "on", "yes", "42", "1.5", "0x20", "-x", "a: b", "a #b", "#", "%", "sensors/+/temp", "line\nbreak", "\"quoted\"", "", "tab\there", "é", "del\u{7F}", "c1\u{9B}", "plain-text_1.0/x"]
+        let texts = [
+            "ON", "on", "yes", "42", "1.5", "0x20", "-x", "a: b", "a #b", "#", "%", "sensors/+/temp", "line\nbreak", "\"quoted\"", "", "tab\there",
+            "é", "del\u{7F}", "c1\u{9B}", "plain-text_1.0/x",
+        ]
         for text in texts {
             let yaml = "value: \(yamlScalar(text))\n"
             let root = try #require(try YAMLParser.parse(yaml))
-            guard case .mapping(let entries) = root.kind else { Issue.record("not a mapping: \(yaml)"); continue }
+            guard case .mapping(let entries) = root.kind else {
+                Issue.record("not a mapping: \(yaml)")
+                continue
+            }
             #expect(entries.first?.value.scalar == text, "\(yaml)")
         }
         #expect(yamlScalar("plain-text_1.0/x") == "plain-text_1.0/x")
@@ -125,16 +143,31 @@ struct ExampleProfileTests {
             _ = try ProfileLoader.load(path: path)
         } catch {
             let lines = error.description.split(separator: "\n").map(String.init)
-            #expect(lines.contains("\(path):3:13: broker.tls.ca: the CA certificate /nonexistent/ca.crt does not exist (fix: create it, or correct the path)"), "\(lines)")
-            #expect(lines.contains("\(path):3:40: broker.tls.cert: the client certificate \(directory.path)/client.crt does not exist (fix: create it; a relative path is beside the profile)"), "\(lines)")
-            #expect(lines.contains { $0.hasPrefix("\(path):3:") && $0.contains("broker.tls.key: \(directory.path) is a directory, not the client key") }, "\(lines)")
-            #expect(lines.contains("\(path):5:18: broker.password_file: the password file \(directory.path)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"), "\(lines)")
+            #expect(
+                lines.contains(
+                    "\(path):3:13: broker.tls.ca: the CA certificate /nonexistent/ca.crt does not exist (fix: create it, or correct the path)"),
+                "\(lines)")
+            #expect(
+                lines.contains(
+                    "\(path):3:40: broker.tls.cert: the client certificate \(directory.path)/client.crt does not exist (fix: create it; a relative path is beside the profile)"
+                ), "\(lines)")
+            #expect(
+                lines.contains { $0.hasPrefix("\(path):3:") && $0.contains("broker.tls.key: \(directory.path) is a directory, not the client key") },
+                "\(lines)")
+            #expect(
+                lines.contains(
+                    "\(path):5:18: broker.password_file: the password file \(directory.path)/mqtt-password does not exist (fix: create it; a relative path is beside the profile)"
+                ), "\(lines)")
             #expect(error.issues.count == 4)
         }
         #expect(try ProfileLoader.load(path: path, checkingFiles: false).broker.password == .file(directory.path + "/mqtt-password"))
-        for file in ["client.crt", "mqtt-password"] { try "x\n".write(toFile: directory.appendingPathComponent(file).path, atomically: true, encoding: .utf8) }
-        try yaml.replacingOccurrences(of: "key: \(directory.path)", with: "key: client.crt").replacingOccurrences(of: "/nonexistent/ca.crt", with: "client.crt")
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        for file in ["client.crt", "mqtt-password"] {
+            try "x\n".write(toFile: directory.appendingPathComponent(file).path, atomically: true, encoding: .utf8)
+        }
+        try yaml.replacingOccurrences(of: "key: \(directory.path)", with: "key: client.crt").replacingOccurrences(
+            of: "/nonexistent/ca.crt", with: "client.crt"
+        )
+        .write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try ProfileLoader.load(path: path).broker.tls?.caFile == directory.path + "/client.crt")
     }
 
@@ -145,8 +178,9 @@ struct ExampleProfileTests {
         #expect(profile.broker.tls == TLSSettings(caFile: "/etc/gpiobridge/ca.crt", certificateFile: nil, keyFile: nil, insecure: false))
         #expect(profile.broker.username == "esp-tutorial" && profile.broker.password == .environment("MQTT_PASSWORD"))
         #expect(profile.subscriptions.map(\.filter.description) == ["test"])
-        #expect(profile.publishers.first?.topic == "gpiobridge/tutorial-pi/number" && profile.publishers.first?.intervalMilliseconds == 3000,
-                "its own topic: test is the ESP8266's, which fleet.yml mirrors")
+        #expect(
+            profile.publishers.first?.topic == "gpiobridge/tutorial-pi/number" && profile.publishers.first?.intervalMilliseconds == 3000,
+            "its own topic: test is the ESP8266's, which fleet.yml mirrors")
         #expect(profile.device.id == "tutorial-pi")
         #expect(profile.publishers.first?.value == .random(min: 1, max: 499), "the sketch's random(1, 500)")
     }
@@ -183,7 +217,8 @@ struct ExampleProfileTests {
 
     @Test("lines by chip and offset, as text or as a mapping")
     func chipOffset() throws {
-        let profile = try ProfileLoader.decode("""
+        let profile = try ProfileLoader.decode(
+            """
             device: {id: t}
             outputs:
               - {name: a, line: gpiochip1:3}

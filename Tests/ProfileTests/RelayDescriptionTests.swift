@@ -1,7 +1,8 @@
 import Foundation
-@testable import Profile
 import Relay
 import Testing
+
+@testable import Profile
 
 @Suite("profile show for a relay profile")
 struct RelayDescriptionTests {

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Profile
 
 /// The example profiles shipped in Profiles/.

@@ -1,7 +1,8 @@
 import JSON
 import Profile
-@testable import Relay
 import Testing
+
+@testable import Relay
 
 private let start = ContinuousClock.now
 private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
@@ -79,15 +80,18 @@ struct BoardIdentityTests {
         var relay = try core(declared)
         _ = relay.fleetConnected(at: at(0))
         _ = relay.boardsBroker(up: true, at: at(0))
-        _ = relay.boardMessage(topic: "tasmota/discovery/A4CF12A1B2C3/sensors",
-                               payload: #"{"sn":{"AM2301":{"Temperature":70.1},"BMP280":{"Pressure":29.9},"TempUnit":"F","PressureUnit":"inHg"},"ver":1}"#, at: at(0.1))
-        let kitchen = relay.boardMessage(topic: "tasmota/discovery/A4CF12A1B2C3/config", payload: #"{"mac":"A4CF12A1B2C3","t":"tasmota_A1B2C3","rl":[1]}"#, at: at(0.2))
+        _ = relay.boardMessage(
+            topic: "tasmota/discovery/A4CF12A1B2C3/sensors",
+            payload: #"{"sn":{"AM2301":{"Temperature":70.1},"BMP280":{"Pressure":29.9},"TempUnit":"F","PressureUnit":"inHg"},"ver":1}"#, at: at(0.1))
+        let kitchen = relay.boardMessage(
+            topic: "tasmota/discovery/A4CF12A1B2C3/config", payload: #"{"mac":"A4CF12A1B2C3","t":"tasmota_A1B2C3","rl":[1]}"#, at: at(0.2))
         let temperature = try component(retained(kitchen)[kitchenConfig], "temperature")
         #expect(temperature["unit_of_meas"] == .string("°F") && temperature["dev_cla"] == .string("temperature"))
         #expect(temperature["stat_cla"] == .string("measurement"))
         let pressure = try component(retained(kitchen)[kitchenConfig], "pressure")
         #expect(pressure["unit_of_meas"] == .string("inHg") && pressure["dev_cla"] == .string("pressure"))
-        let node = #"{"name":"Temperature","stat_t":"porch/sensor/temperature/state","avty_t":"porch/status","uniq_id":"a4cf12d4e5f6-sensor-temperature","unit_of_meas":"°C","dev_cla":"temperature","stat_cla":"measurement","dev":{"ids":"a4cf12d4e5f6","name":"porch","sw":"2026.10.0","mf":"Espressif"}}"#
+        let node =
+            #"{"name":"Temperature","stat_t":"porch/sensor/temperature/state","avty_t":"porch/status","uniq_id":"a4cf12d4e5f6-sensor-temperature","unit_of_meas":"°C","dev_cla":"temperature","stat_cla":"measurement","dev":{"ids":"a4cf12d4e5f6","name":"porch","sw":"2026.10.0","mf":"Espressif"}}"#
         let porch = relay.boardMessage(topic: "homeassistant/sensor/porch/temperature/config", payload: node, at: at(0.3))
         let porchTemperature = try component(retained(porch)["homeassistant/device/gpiobridge_porch/config"], "temperature")
         #expect(porchTemperature["unit_of_meas"] == .string("°C") && porchTemperature["dev_cla"] == .string("temperature"))
@@ -100,7 +104,8 @@ struct BoardIdentityTests {
         var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}\ndiscovery: true")
         _ = relay.boardsBroker(up: true, at: at(0))
         _ = relay.fleetConnected(at: at(0))
-        let config = #"{"name":"Relay #2 (Garage)","stat_t":"shed/switch/relay__2__garage_/state","cmd_t":"shed/switch/relay__2__garage_/command","avty_t":"shed/status","uniq_id":"x-switch-relay__2__garage_","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"},"o":{"name":"esphome"}}"#
+        let config =
+            #"{"name":"Relay #2 (Garage)","stat_t":"shed/switch/relay__2__garage_/state","cmd_t":"shed/switch/relay__2__garage_/command","avty_t":"shed/status","uniq_id":"x-switch-relay__2__garage_","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"},"o":{"name":"esphome"}}"#
         _ = relay.boardMessage(topic: "homeassistant/switch/shed/relay__2__garage_/config", payload: config, at: at(1))
         let added = relay.tick(at: at(1.5))
         let relay2 = try component(retained(added)["homeassistant/device/gpiobridge_shed/config"], "relay__2__garage_")
@@ -113,19 +118,23 @@ struct BoardIdentityTests {
         var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}")
         _ = relay.boardsBroker(up: true, at: at(0))
         _ = relay.fleetConnected(at: at(0))
-        let config = #"{"name":"Temperature","stat_t":"shed/sensor/temperature/state","avty_t":"shed/status","uniq_id":"x-sensor-temperature","dev":{"ids":"x","sw":"esphome v2026.10.0"}}"#
+        let config =
+            #"{"name":"Temperature","stat_t":"shed/sensor/temperature/state","avty_t":"shed/status","uniq_id":"x-sensor-temperature","dev":{"ids":"x","sw":"esphome v2026.10.0"}}"#
         _ = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: config, at: at(1))
         _ = relay.tick(at: at(1.5))
-        #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "21.0", at: at(2)))["gpiobridge/shed/temperature"] == "21.0")
+        #expect(
+            retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "21.0", at: at(2)))["gpiobridge/shed/temperature"] == "21.0")
         #expect(retained(relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "nan", at: at(3)))["gpiobridge/shed/temperature"] == "")
         _ = relay.boardMessage(topic: "shed/sensor/temperature/state", payload: "20.5", at: at(4))
         let gone = relay.boardMessage(topic: "homeassistant/sensor/shed/temperature/config", payload: "", at: at(5))
         #expect(retained(gone)["gpiobridge/shed/temperature"] == "", "the withdrawn board's value is cleared")
     }
 
-    @Test("ESPHome nodes with birth and will off: announced ones count as online once heard from (and say so); declared ones use the profile's silence")
+    @Test(
+        "ESPHome nodes with birth and will off: announced ones count as online once heard from (and say so); declared ones use the profile's silence")
     func statuslessNodes() throws {
-        var relay = try core("""
+        var relay = try core(
+            """
             fleet: {host: localhost}
             boards:
               - {name: porch, esphome: {node: porch, switches: {light: relay_1}, silence: 30s}}
@@ -133,7 +142,8 @@ struct BoardIdentityTests {
             """)
         _ = relay.boardsBroker(up: true, at: at(0))
         _ = relay.fleetConnected(at: at(0))
-        let config = #"{"name":"Pump","stat_t":"shed/switch/pump/state","cmd_t":"shed/switch/pump/command","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
+        let config =
+            #"{"name":"Pump","stat_t":"shed/switch/pump/state","cmd_t":"shed/switch/pump/command","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
         _ = relay.boardMessage(topic: "homeassistant/switch/shed/pump/config", payload: config, at: at(1))
         let added = relay.tick(at: at(1.5))
         #expect(added.contains { if case .log(let text) = $0 { text.contains("ESPHome node shed announces no status topic") } else { false } })
@@ -145,7 +155,8 @@ struct BoardIdentityTests {
 
     @Test("the relay profile's unit and device_class win over the board's; a unit the board's class does not take drops the class")
     func profileUnits() throws {
-        var relay = try core("""
+        var relay = try core(
+            """
             fleet: {host: localhost}
             boards:
               - name: kitchen
@@ -174,10 +185,14 @@ struct BoardIdentityTests {
         var relay = try core("fleet: {host: localhost}\ndiscover: {esphome: true}")
         _ = relay.boardsBroker(up: true, at: at(0))
         _ = relay.fleetConnected(at: at(0))
-        let config = #"{"name":"Pump","stat_t":"shed/pump","cmd_t":"shed/pump/do","avty_t":"shed/status","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
+        let config =
+            #"{"name":"Pump","stat_t":"shed/pump","cmd_t":"shed/pump/do","avty_t":"shed/status","uniq_id":"x-switch-pump","dev":{"ids":"x","sw":"2026.10.0","mf":"Espressif"}}"#
         _ = relay.boardMessage(topic: "homeassistant/switch/shed/pump/config", payload: config, at: at(1))
         let defined = relay.tick(at: at(1.5))
-        #expect(defined.contains { if case .subscribeBoards(let filters) = $0 { filters.contains("shed/pump") && filters.contains("shed/status") } else { false } })
+        #expect(
+            defined.contains {
+                if case .subscribeBoards(let filters) = $0 { filters.contains("shed/pump") && filters.contains("shed/status") } else { false }
+            })
         _ = relay.boardMessage(topic: "shed/status", payload: "online", at: at(2))
         #expect(retained(relay.boardMessage(topic: "shed/pump", payload: "OFF", at: at(2)))["gpiobridge/shed/pump"] == "OFF")
         let sent = relay.fleetMessage(topic: "gpiobridge/shed/pump/set", payload: "ON", at: at(3))

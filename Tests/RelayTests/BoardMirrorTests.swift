@@ -1,5 +1,5 @@
-import Scheme
 import Relay
+import Scheme
 import Testing
 
 private let start = ContinuousClock.now
@@ -18,8 +18,9 @@ struct BoardMirrorTests {
         #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0)) == [.publishAvailability(true), askState])
         #expect(board.received(topic: "stat/kitchen/RESULT", payload: #"{"POWER":"ON"}"#, at: at(1)) == [.publishState(name: "light", on: true)])
         #expect(board.received(topic: "stat/kitchen/POWER", payload: "ON", at: at(1)).isEmpty, "Tasmota's second report of one change")
-        #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(2))
-            == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "OFF"))])
+        #expect(
+            board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(2))
+                == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "OFF"))])
         #expect(board.received(topic: "tele/other/LWT", payload: "Offline", at: at(3)).isEmpty, "another board's topic")
     }
 
@@ -30,14 +31,16 @@ struct BoardMirrorTests {
         #expect(board.received(topic: "tele/kitchen/LWT", payload: "Offline", at: at(1)) == [.publishAvailability(false)])
         #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(2)).isEmpty)
         #expect(board.command(.toggle(pulseMilliseconds: nil), for: "light", at: at(3)).isEmpty)
-        #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(4))
-            == [.refuse(name: "light", reason: "the board is offline and 2 commands already wait for it")])
+        #expect(
+            board.command(.set(on: false, pulseMilliseconds: nil), for: "light", at: at(4))
+                == [.refuse(name: "light", reason: "the board is offline and 2 commands already wait for it")])
         #expect(board.waitingCount == 2)
-        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(5)) == [
-            .publishAvailability(true), askState,
-            .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON")),
-            .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE")),
-        ])
+        #expect(
+            board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(5)) == [
+                .publishAvailability(true), askState,
+                .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON")),
+                .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE")),
+            ])
         #expect(board.waitingCount == 0)
     }
 
@@ -52,7 +55,8 @@ struct BoardMirrorTests {
         #expect(expired.count == 1)
         guard case .refuse(let name, _)? = expired.first else { return }
         #expect(name == "light")
-        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(40)) == [.publishAvailability(true), askState], "nothing sent late")
+        #expect(
+            board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(40)) == [.publishAvailability(true), askState], "nothing sent late")
     }
 
     @Test("a board without a will: its messages say online, silence beyond the limit says offline")
@@ -74,8 +78,9 @@ struct BoardMirrorTests {
         #expect(board.boardBroker(up: false, at: at(1)) == [.publishAvailability(false)])
         #expect(board.command(.set(on: true, pulseMilliseconds: nil), for: "light", at: at(2)).isEmpty)
         #expect(board.boardBroker(up: true, at: at(3)).isEmpty, "the board may have died meanwhile: its LWT tells")
-        #expect(board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(4))
-            == [.publishAvailability(true), askState, .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON"))])
+        #expect(
+            board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(4))
+                == [.publishAvailability(true), askState, .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON"))])
     }
 
     @Test("a state is published once per change, but a query or command is answered even if nothing changed")
@@ -111,7 +116,10 @@ struct BoardMirrorTests {
         #expect(node.command(.query, for: "light", at: at(1)) == [.refuse(name: "light", reason: "the board has not reported light yet")])
         _ = node.received(topic: "porch/switch/relay/state", payload: "ON", at: at(2))
         #expect(node.command(.query, for: "light", at: at(3)) == [.publishState(name: "light", on: true)])
-        #expect(node.command(.set(on: true, pulseMilliseconds: nil), for: "fan", at: at(4)) == [.refuse(name: "fan", reason: "fan is not an output of this board")])
+        #expect(
+            node.command(.set(on: true, pulseMilliseconds: nil), for: "fan", at: at(4)) == [
+                .refuse(name: "fan", reason: "fan is not an output of this board")
+            ])
         var board = BoardMirror(dialect: tasmota)
         let malformed = board.received(topic: "stat/kitchen/RESULT", payload: "{not json", at: at(0))
         #expect(malformed.count == 1)

@@ -1,13 +1,15 @@
 import JSON
 import Profile
-@testable import Relay
 import Testing
+
+@testable import Relay
 
 private let start = ContinuousClock.now
 private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
 
 private func core(_ discover: String) throws -> RelayCore {
-    let profile = try ProfileLoader.decodeRelay("relay: {id: hub}\nfleet: {host: localhost}\ndiscover: \(discover)\ndiscovery: true", file: "test.yml")
+    let profile = try ProfileLoader.decodeRelay(
+        "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: \(discover)\ndiscovery: true", file: "test.yml")
     var core = RelayCore(profile: profile, at: at(0), unixNow: 0)
     _ = core.fleetConnected(at: at(0))
     return core
@@ -21,7 +23,9 @@ private func tasmota(_ index: Int, topic: String? = nil, relays: Int = 1) -> (to
 
 private func errors(_ actions: [RelayCore.Action]) -> [String] {
     actions.compactMap {
-        guard case .publish("gpiobridge/hub/error", let payload, _) = $0, case .string(let error)? = try? JSONValue(parsing: payload)["error"] else { return nil }
+        guard case .publish("gpiobridge/hub/error", let payload, _) = $0, case .string(let error)? = try? JSONValue(parsing: payload)["error"] else {
+            return nil
+        }
         return error
     }
 }
@@ -44,7 +48,10 @@ struct DiscoveryBoundsTests {
         actions += core.boardMessage(topic: "homeassistant/switch/n1/x/config", payload: node, at: at(2))
         actions += core.tick(at: at(2.5))
         #expect(core.boardNames == ["fake_0", "fake_1", "fake_2"])
-        #expect(errors(actions) == ["a tasmota board announced itself as fake_3, but 3 announced boards are mirrored already (discover.max_boards); it is not mirrored"])
+        #expect(
+            errors(actions) == [
+                "a tasmota board announced itself as fake_3, but 3 announced boards are mirrored already (discover.max_boards); it is not mirrored"
+            ])
         #expect(logs(actions).filter { $0.contains("max_boards") }.count == 1, "logged once, not 48 times")
         let due = core.nextDeadline()
         #expect(due.map { $0 <= at(61) } == true, "the count is due when the minute ends")
@@ -80,7 +87,8 @@ struct DiscoveryBoundsTests {
         var core = try core("{esphome: true}")
         var actions: [RelayCore.Action] = []
         for index in 0..<70 {
-            let config = #"{"stat_t":"big/switch/s\#(index)/state","cmd_t":"big/switch/s\#(index)/command","dev":{"ids":"big","sw":"esphome v2024.6.1"}}"#
+            let config =
+                #"{"stat_t":"big/switch/s\#(index)/state","cmd_t":"big/switch/s\#(index)/command","dev":{"ids":"big","sw":"esphome v2024.6.1"}}"#
             actions += core.boardMessage(topic: "homeassistant/switch/big/s\(index)/config", payload: config, at: at(1))
         }
         _ = core.tick(at: at(1.5))
@@ -88,13 +96,14 @@ struct DiscoveryBoundsTests {
         #expect(errors(actions) == ["ESPHome node big announces more than 64 components; homeassistant/switch/big/s64/config is ignored"])
     }
 
-    @Test("a Topic, prefix, FullTopic or state topic with +, # or an empty level is refused, so no subscription widens",
-          arguments: [
-              (tasmota(1, topic: "+").payload, "its topic \"+\" has +, # or an empty level"),
-              (tasmota(1, topic: "a//b").payload, "its topic \"a//b\" has +, # or an empty level"),
-              (##"{"t":"ok","tp":["cmnd","#","tele"],"rl":[1]}"##, "its prefixes (\"tp\") have +, # or an empty level"),
-              (#"{"t":"ok","ft":"%prefix%/+/%topic%/","rl":[1]}"#, "its FullTopic \"%prefix%/+/%topic%/\" has +, # or an empty level"),
-          ])
+    @Test(
+        "a Topic, prefix, FullTopic or state topic with +, # or an empty level is refused, so no subscription widens",
+        arguments: [
+            (tasmota(1, topic: "+").payload, "its topic \"+\" has +, # or an empty level"),
+            (tasmota(1, topic: "a//b").payload, "its topic \"a//b\" has +, # or an empty level"),
+            (##"{"t":"ok","tp":["cmnd","#","tele"],"rl":[1]}"##, "its prefixes (\"tp\") have +, # or an empty level"),
+            (#"{"t":"ok","ft":"%prefix%/+/%topic%/","rl":[1]}"#, "its FullTopic \"%prefix%/+/%topic%/\" has +, # or an empty level"),
+        ])
     func wildcardNames(payload: String, reason: String) throws {
         var core = try core("{tasmota: true}")
         let actions = core.boardMessage(topic: "tasmota/discovery/AABBCC000001/config", payload: payload, at: at(1))

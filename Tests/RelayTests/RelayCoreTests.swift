@@ -1,8 +1,9 @@
-import Scheme
 import JSON
 import Profile
-@testable import Relay
+import Scheme
 import Testing
+
+@testable import Relay
 
 private let start = ContinuousClock.now
 private func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int(seconds * 1000)) }
@@ -45,8 +46,11 @@ struct RelayCoreTests {
             Issue.record("unexpected \(start)")
             return
         }
-        #expect(Set(boardFilters) == ["tele/tasmota_A1B2C3/LWT", "tele/tasmota_A1B2C3/STATE", "tele/tasmota_A1B2C3/SENSOR",
-                                      "stat/tasmota_A1B2C3/+", "test"])
+        #expect(
+            Set(boardFilters) == [
+                "tele/tasmota_A1B2C3/LWT", "tele/tasmota_A1B2C3/STATE", "tele/tasmota_A1B2C3/SENSOR",
+                "stat/tasmota_A1B2C3/+", "test",
+            ])
         #expect(commandFilters == ["gpiobridge/kitchen/+/set", "gpiobridge/tutorial/+/set"])
         _ = core.boardsBroker(up: true, at: at(0))
         let announced = retained(core.fleetConnected(at: at(1)))
@@ -70,10 +74,12 @@ struct RelayCoreTests {
         let online = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(1))
         #expect(retained(online)["gpiobridge/kitchen/status"] == "online")
         #expect(retained(online)["gpiobridge/kitchen/info"]?.contains(#""seen":1001"#) == true, "seen is the wall clock of the message")
-        #expect(retained(core.boardMessage(topic: "stat/tasmota_A1B2C3/RESULT", payload: #"{"Power1":"ON"}"#, at: at(2)))
-            == ["gpiobridge/kitchen/light": "ON"])
-        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":21.5}}"#, at: at(3)))
-            == ["gpiobridge/kitchen/temperature": "21.5"], "values are retained, as states are")
+        #expect(
+            retained(core.boardMessage(topic: "stat/tasmota_A1B2C3/RESULT", payload: #"{"Power1":"ON"}"#, at: at(2)))
+                == ["gpiobridge/kitchen/light": "ON"])
+        #expect(
+            retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":21.5}}"#, at: at(3)))
+                == ["gpiobridge/kitchen/temperature": "21.5"], "values are retained, as states are")
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "off", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 OFF"])
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "", at: at(5))) == ["cmnd/tasmota_A1B2C3/STATE "])
         // The tutorial board reports no state: what was sent is its state. It is heard from first.
@@ -83,9 +89,11 @@ struct RelayCoreTests {
         #expect(retained(led)["gpiobridge/tutorial/led"] == "ON")
         let bad = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "blink", at: at(7))
         #expect(sent(bad).isEmpty)
-        #expect(published(bad).first?.hasPrefix(#"gpiobridge/kitchen/error {"topic":"gpiobridge/kitchen/light/set","payload":"blink","error":"#) == true)
-        #expect(published(core.fleetMessage(topic: "gpiobridge/kitchen/fan/set", payload: "ON", at: at(8)))
-            .first?.contains("fan is not an output of this board") == true)
+        #expect(
+            published(bad).first?.hasPrefix(#"gpiobridge/kitchen/error {"topic":"gpiobridge/kitchen/light/set","payload":"blink","error":"#) == true)
+        #expect(
+            published(core.fleetMessage(topic: "gpiobridge/kitchen/fan/set", payload: "ON", at: at(8)))
+                .first?.contains("fan is not an output of this board") == true)
     }
 
     @Test("a retained command never reaches the board: it is reported once per topic with how to clear it")
@@ -97,10 +105,12 @@ struct RelayCoreTests {
         let first = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", retained: true, at: at(2))
         #expect(sent(first).isEmpty)
         #expect(published(first).first?.contains("gpiobridge pub -r -n -t 'gpiobridge/kitchen/light/set'") == true)
-        #expect(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", retained: true, at: at(3)).isEmpty,
-                "reported once")
-        #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 ON"],
-                "a live command still works")
+        #expect(
+            core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", retained: true, at: at(3)).isEmpty,
+            "reported once")
+        #expect(
+            sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(4))) == ["cmnd/tasmota_A1B2C3/POWER1 ON"],
+            "a live command still works")
     }
 
     @Test("a plain board is offline after its silence limit from the start, and when heard from is online")
@@ -124,10 +134,13 @@ struct RelayCoreTests {
         #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(2))).isEmpty)
         let atMostOnce = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: 0, at: at(2))
-        #expect(published(atMostOnce).first?.contains("the board is offline; send the command with QoS 1") == true, "QoS 0 promises nothing: refused at once")
+        #expect(
+            published(atMostOnce).first?.contains("the board is offline; send the command with QoS 1") == true,
+            "QoS 0 promises nothing: refused at once")
         let back = core.boardsBroker(up: true, at: at(3))
-        #expect(back.contains { if case .subscribeBoards(let filters) = $0 { filters.contains("tele/tasmota_A1B2C3/LWT") } else { false } },
-                "subscribing again brings the retained LWT back")
+        #expect(
+            back.contains { if case .subscribeBoards(let filters) = $0 { filters.contains("tele/tasmota_A1B2C3/LWT") } else { false } },
+            "subscribing again brings the retained LWT back")
         #expect(sent(back).isEmpty, "nothing goes out before the board is known to be alive")
         let alive = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(4))
         #expect(retained(alive)["gpiobridge/kitchen/status"] == "online")
@@ -150,7 +163,8 @@ struct RelayCoreTests {
         var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 0)
         _ = core.boardsBroker(up: true, at: at(0))
         _ = core.fleetConnected(at: at(0))
-        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0.1)))["gpiobridge/kitchen/status"] == "online")
+        #expect(
+            retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0.1)))["gpiobridge/kitchen/status"] == "online")
         // The broker goes away: the fleet side first, as the relay service reports it.
         core.fleetLost()
         #expect(retained(core.boardsBroker(up: false, at: at(1))).isEmpty, "nobody could hear it, and on return it would be a flap")
@@ -158,8 +172,9 @@ struct RelayCoreTests {
         _ = core.boardsBroker(up: true, at: at(10))
         let back = core.fleetConnected(at: at(10))
         #expect(retained(back)["gpiobridge/kitchen/status"] == "online", "what the fleet was told stands until the board says otherwise")
-        #expect(retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Offline", at: at(10.02)))["gpiobridge/kitchen/status"] == nil,
-                "the will the broker sent as it went down waits for the board's last word")
+        #expect(
+            retained(core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Offline", at: at(10.02)))["gpiobridge/kitchen/status"] == nil,
+            "the will the broker sent as it went down waits for the board's last word")
         let lwt = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(10.05))
         #expect(retained(lwt)["gpiobridge/kitchen/status"] == nil, "no flap")
         #expect(sent(lwt) == ["cmnd/tasmota_A1B2C3/STATE "], "asked for its relays again")
@@ -221,10 +236,13 @@ struct RelayCoreTests {
         _ = core.fleetMessage(topic: "gpiobridge/shed/info", payload: #"{"kind":"esphome","name":"shed","via":"other-relay","seen":1}"#, at: at(0.1))
         #expect(retained(core.tick(at: at(9.9))).keys.allSatisfy { !$0.contains("garage") })
         let swept = core.tick(at: at(10))
-        #expect(retained(swept).filter { !$0.key.contains("kitchen") && !$0.key.contains("tutorial") }
-                    == ["gpiobridge/garage/status": "", "gpiobridge/garage/info": "", "gpiobridge/garage/door": "",
-                        "gpiobridge/garage/temp": "", "homeassistant/device/gpiobridge_garage/config": ""],
-                "only plain names are cleared; the mirrored board, the agent and another relay's board are left")
+        #expect(
+            retained(swept).filter { !$0.key.contains("kitchen") && !$0.key.contains("tutorial") }
+                == [
+                    "gpiobridge/garage/status": "", "gpiobridge/garage/info": "", "gpiobridge/garage/door": "",
+                    "gpiobridge/garage/temp": "", "homeassistant/device/gpiobridge_garage/config": "",
+                ],
+            "only plain names are cleared; the mirrored board, the agent and another relay's board are left")
         #expect(swept.contains(.log("cleared 1 board this relay no longer mirrors: garage")))
         _ = core.fleetMessage(topic: "gpiobridge/late/info", payload: #"{"kind":"tasmota","name":"late","via":"hub","seen":1}"#, at: at(11))
         #expect(retained(core.tick(at: at(30))).keys.allSatisfy { !$0.contains("late") }, "one sweep per start")
@@ -232,8 +250,9 @@ struct RelayCoreTests {
 
     @Test("with Home Assistant on, the relay is a device of its own, so the boards' via_device exists; a board may not take its name")
     func relayDevice() throws {
-        var core = RelayCore(profile: try profile("relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"),
-                             at: at(0), unixNow: 0)
+        var core = RelayCore(
+            profile: try profile("relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"),
+            at: at(0), unixNow: 0)
         let config = try #require(retained(core.fleetConnected(at: at(0)))["homeassistant/device/gpiobridge_hub/config"])
         #expect(config.contains(#""stat_t":"gpiobridge/hub/status","pl_on":"online","pl_off":"offline""#))
         _ = core.boardMessage(topic: "tasmota/discovery/AABBCC000002/config", payload: #"{"t":"hub","rl":[1]}"#, at: at(1))
@@ -245,10 +264,13 @@ struct RelayCoreTests {
         var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {tasmota: true}\ndiscovery: true"), at: at(0), unixNow: 0)
         _ = core.boardsBroker(up: true, at: at(0))
         _ = core.fleetConnected(at: at(0))
-        let config = #"{"ip":"10.0.0.5","dn":"Hall","hn":"hall-1234","mac":"A1B2C3D4E5F6","t":"tasmota_D4E5F6","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[1,1,0,0],"ver":1}"#
+        let config =
+            #"{"ip":"10.0.0.5","dn":"Hall","hn":"hall-1234","mac":"A1B2C3D4E5F6","t":"tasmota_D4E5F6","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[1,1,0,0],"ver":1}"#
         let added = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/config", payload: config, at: at(1))
         #expect(core.boardNames == ["tasmota_D4E5F6"])
-        #expect(added.contains(.subscribeBoards(["tele/tasmota_D4E5F6/LWT", "tele/tasmota_D4E5F6/STATE", "tele/tasmota_D4E5F6/SENSOR", "stat/tasmota_D4E5F6/+"])))
+        #expect(
+            added.contains(
+                .subscribeBoards(["tele/tasmota_D4E5F6/LWT", "tele/tasmota_D4E5F6/STATE", "tele/tasmota_D4E5F6/SENSOR", "stat/tasmota_D4E5F6/+"])))
         #expect(added.contains(.subscribeCommands(["gpiobridge/tasmota_D4E5F6/+/set"])))
         let homeAssistant = retained(added)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"]
         #expect(homeAssistant?.contains(#""via_device":"gpiobridge_relay""#) == true)
@@ -259,7 +281,9 @@ struct RelayCoreTests {
         } else {
             Issue.record("no components in \(homeAssistant ?? "nothing")")
         }
-        _ = core.boardMessage(topic: "tasmota/discovery/A1B2C3D4E5F6/sensors", payload: #"{"sn":{"Time":"x","SI7021":{"Temperature":20.1,"Humidity":51}},"ver":1}"#, at: at(2))
+        _ = core.boardMessage(
+            topic: "tasmota/discovery/A1B2C3D4E5F6/sensors", payload: #"{"sn":{"Time":"x","SI7021":{"Temperature":20.1,"Humidity":51}},"ver":1}"#,
+            at: at(2))
         #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.sensors == ["si7021_temperature", "si7021_humidity"])
         #expect(core.mirror(of: "tasmota_D4E5F6")?.dialect.outputs == ["relay1", "relay2"])
         #expect(sent(core.fleetMessage(topic: "gpiobridge/tasmota_D4E5F6/relay2/set", payload: "TOGGLE", at: at(3))).isEmpty, "offline: it waits")
@@ -269,8 +293,9 @@ struct RelayCoreTests {
         #expect(core.boardNames.isEmpty)
         #expect(retained(removed)["gpiobridge/tasmota_D4E5F6/status"] == "")
         #expect(retained(removed)["homeassistant/device/gpiobridge_tasmota_D4E5F6/config"] == "")
-        #expect(core.boardMessage(topic: "tasmota/discovery/X/config", payload: "{broken", at: at(6)).first
-            .map { if case .log(let text) = $0 { text.contains("not understood") } else { false } } == true)
+        #expect(
+            core.boardMessage(topic: "tasmota/discovery/X/config", payload: "{broken", at: at(6)).first
+                .map { if case .log(let text) = $0 { text.contains("not understood") } else { false } } == true)
     }
 
     @Test("a declared Tasmota board that also announces itself is mirrored once, under the profile's names")
@@ -338,21 +363,24 @@ struct RelayCoreTests {
         var core = RelayCore(profile: try profile("fleet: {host: localhost}\ndiscover: {esphome: true}"), at: at(0), unixNow: 0)
         _ = core.boardsBroker(up: true, at: at(0))
         _ = core.fleetConnected(at: at(0))
-        let switchConfig = #"{"name":"Relay","stat_t":"garden/switch/pump/state","cmd_t":"garden/switch/pump/command","avty_t":"garden/status","uniq_id":"ESPswitchpump","dev":{"ids":"240ac4123456","name":"garden","sw":"esphome v2024.6.1","mdl":"nodemcuv2","mf":"espressif"}}"#
+        let switchConfig =
+            #"{"name":"Relay","stat_t":"garden/switch/pump/state","cmd_t":"garden/switch/pump/command","avty_t":"garden/status","uniq_id":"ESPswitchpump","dev":{"ids":"240ac4123456","name":"garden","sw":"esphome v2024.6.1","mdl":"nodemcuv2","mf":"espressif"}}"#
         _ = core.boardMessage(topic: "homeassistant/switch/garden/pump/config", payload: switchConfig, at: at(1))
         let sensorConfig = #"{"~":"garden/sensor/soil","name":"Soil","stat_t":"~/state","dev":{"ids":"240ac4123456","sw":"esphome v2024.6.1"}}"#
         _ = core.boardMessage(topic: "homeassistant/sensor/garden/soil/config", payload: sensorConfig, at: at(1.2))
         let defined = core.tick(at: at(1.5))
         #expect(retained(defined)["homeassistant/device/gpiobridge_garden/config"] == nil, "Home Assistant is off here")
-        #expect(retained(defined)["gpiobridge/garden/info"]?.contains(#""outputs":["pump"],"inputs":[],"sensors":["soil"]"#) == true,
-                "one info with every component, not one per config")
+        #expect(
+            retained(defined)["gpiobridge/garden/info"]?.contains(#""outputs":["pump"],"inputs":[],"sensors":["soil"]"#) == true,
+            "one info with every component, not one per config")
         #expect(core.boardNames == ["garden"])
         #expect(core.mirror(of: "garden")?.dialect.outputs == ["pump"])
         #expect(core.mirror(of: "garden")?.dialect.sensors == ["soil"])
         _ = core.boardMessage(topic: "garden/status", payload: "online", at: at(3))
         #expect(sent(core.fleetMessage(topic: "gpiobridge/garden/pump/set", payload: "1", at: at(4))) == ["garden/switch/pump/command ON"])
         // An agent's device-based config, and a config of gpiobridge's in ESPHome's shape, are not ESPHome nodes.
-        let ours = #"{"name":"x","stat_t":"gpiobridge/switch/light/state","avty_t":"gpiobridge/status","uniq_id":"ESPlight","dev":{"ids":["gpiobridge_kitchen"],"sw":"0.1.0","mf":"gpiobridge"}}"#
+        let ours =
+            #"{"name":"x","stat_t":"gpiobridge/switch/light/state","avty_t":"gpiobridge/status","uniq_id":"ESPlight","dev":{"ids":["gpiobridge_kitchen"],"sw":"0.1.0","mf":"gpiobridge"}}"#
         _ = core.boardMessage(topic: "homeassistant/switch/kitchen/light/config", payload: ours, at: at(5))
         _ = core.boardMessage(topic: "homeassistant/device/gpiobridge_pi/config", payload: #"{"dev":{"ids":["gpiobridge_pi"]}}"#, at: at(6))
         #expect(core.boardNames == ["garden"])

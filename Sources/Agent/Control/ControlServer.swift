@@ -83,7 +83,8 @@ public final class ControlServer: Service, Sendable {
                                     await self.serve(connection)
                                     self.open.withLockedValue { $0 -= 1 }
                                 } else {
-                                    await Self.answer(connection, .refused("the agent is busy: \(Self.maximumConnections) requests are open; try again"))
+                                    await Self.answer(
+                                        connection, .refused("the agent is busy: \(Self.maximumConnections) requests are open; try again"))
                                 }
                             }
                         }

@@ -95,8 +95,10 @@ public struct AgentCore: Sendable {
     /// The core of an agent whose lines are held: outputs at `outputStates` (those restoring their
     /// retained state are absent and wait), inputs at `inputLevels`. `unixNow` is the wall clock
     /// at `now`.
-    public init(profile: Profile, outputStates: [String: Bool], inputLevels: [String: Bool], at now: ContinuousClock.Instant,
-                unixNow: Int) {
+    public init(
+        profile: Profile, outputStates: [String: Bool], inputLevels: [String: Bool], at now: ContinuousClock.Instant,
+        unixNow: Int
+    ) {
         self.profile = profile
         controller = OutputController(outputs: profile.outputs, initialStates: outputStates)
         heldOutputs = Set(outputStates.keys)
@@ -162,8 +164,14 @@ public struct AgentCore: Sendable {
         }
         let index = matched.compactMap { if case .subscription(let index) = $0 { index } else { nil } }.min()
         guard let index, admitLogLine("message \(profile.subscriptions[index].filter)", burst: Self.messageLinesPerWindow, at: now) else { return [] }
-        return [.log(.info, "message", ["topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
-                                         "payload_bytes": "\(message.payload.readableBytes)"])]
+        return [
+            .log(
+                .info, "message",
+                [
+                    "topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
+                    "payload_bytes": "\(message.payload.readableBytes)",
+                ])
+        ]
     }
 
     /// The client skipped a message over its packet size limit unread (and logged it).
@@ -182,8 +190,10 @@ public struct AgentCore: Sendable {
 
     /// A sensor read asked for by ``Action/readSensor(_:round:)`` finished. A failed read goes to
     /// the error topic, never as a value. The next read is due one interval later.
-    public mutating func sensorRead(_ name: String, round: Int, result: Result<[SensorReading], any Error>,
-                                    at now: ContinuousClock.Instant) -> [Action] {
+    public mutating func sensorRead(
+        _ name: String, round: Int, result: Result<[SensorReading], any Error>,
+        at now: ContinuousClock.Instant
+    ) -> [Action] {
         guard round == sensorRound, let sensor = profile.sensors.first(where: { $0.name == name }) else { return [] }
         deadlines.set(Self.sensorKey(name), now + .milliseconds(sensor.intervalMilliseconds))
         switch result {
@@ -235,8 +245,9 @@ public struct AgentCore: Sendable {
             return [info(at: now)]
         case Self.logKey:
             let actions = logLimiter.expire(at: now).map { summary in
-                Action.log(.warning, "\(summary.suppressed) more lines like this were left out of the log in the last \(logLimiter.window)",
-                           ["kind": "\(summary.key)"])
+                Action.log(
+                    .warning, "\(summary.suppressed) more lines like this were left out of the log in the last \(logLimiter.window)",
+                    ["kind": "\(summary.key)"])
             }
             deadlines.set(Self.logKey, logLimiter.nextDeadline)
             return actions
@@ -331,12 +342,20 @@ public struct AgentCore: Sendable {
         // Every refusal is answered on the error topic; the log takes a few a window per topic.
         // Only the payload's start is repeated: a 1 MB command must not become a 1 MB log line.
         if admitLogLine("refused a command on \(topic)", at: now) {
-            actions.append(.log(.warning, "refused a command", ["topic": "\(topic)", "payload": "\(leadingBytes(of: payload))",
-                                                                 "payload_bytes": "\(payload.utf8.count)", "reason": "\(error)"]))
+            actions.append(
+                .log(
+                    .warning, "refused a command",
+                    [
+                        "topic": "\(topic)", "payload": "\(leadingBytes(of: payload))",
+                        "payload_bytes": "\(payload.utf8.count)", "reason": "\(error)",
+                    ]))
         }
         noteError("\(topic): \(error)")
-        actions.append(errorReport(["topic": .string(topic), "payload": .string(leadingBytes(of: payload)), "error": .string("\(error)"),
-                                    "payload_bytes": .number(Double(payload.utf8.count))]))
+        actions.append(
+            errorReport([
+                "topic": .string(topic), "payload": .string(leadingBytes(of: payload)), "error": .string("\(error)"),
+                "payload_bytes": .number(Double(payload.utf8.count)),
+            ]))
         return actions
     }
 
@@ -345,8 +364,10 @@ public struct AgentCore: Sendable {
         guard reportedRetainedCommands.insert(topic).inserted else { return [] }
         let error = CommandRefusal.retained(topic)
         noteError("\(topic): \(error)")
-        return [.log(.warning, "ignored a retained command", ["topic": "\(topic)", "reason": "\(error)"]),
-                errorReport(["topic": .string(topic), "error": .string(error)])]
+        return [
+            .log(.warning, "ignored a retained command", ["topic": "\(topic)", "reason": "\(error)"]),
+            errorReport(["topic": .string(topic), "error": .string(error)]),
+        ]
     }
 
     // MARK: Restoring
@@ -358,10 +379,16 @@ public struct AgentCore: Sendable {
             restored[name] = payload == SchemeWord.on
         } else if message.payload.readableBytes > 0 {
             // Not a state this agent wrote: the output starts off rather than guess.
-            actions.append(.log(.warning, "the retained state cannot be restored: it is neither ON nor OFF; the output starts off",
-                                ["output": "\(name)", "topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
-                                 "payload_bytes": "\(message.payload.readableBytes)"]))
-            actions += report(source: name, error: "the retained state on \(message.topic), \(quotedExcerpt(message.payloadString)), is neither ON nor OFF; \(name) starts off")
+            actions.append(
+                .log(
+                    .warning, "the retained state cannot be restored: it is neither ON nor OFF; the output starts off",
+                    [
+                        "output": "\(name)", "topic": "\(message.topic)", "payload": "\(leadingBytes(of: message.payloadString))",
+                        "payload_bytes": "\(message.payload.readableBytes)",
+                    ]))
+            actions += report(
+                source: name,
+                error: "the retained state on \(message.topic), \(quotedExcerpt(message.payloadString)), is neither ON nor OFF; \(name) starts off")
             restored[name] = false
         }
         if profile.outputs.allSatisfy({ $0.initial != .restore || restored[$0.name] != nil }) { actions += finishRestore() }
@@ -421,7 +448,8 @@ public struct AgentCore: Sendable {
             deadlines.set(Self.pulseKey(name), nil)
         }
         controller = controller.reconfigured(to: new.outputs, keeping: Set(changes.kept))
-        heldOutputs = Set(new.outputs.map(\.name).filter { heldOutputs.contains($0) && changes.kept.contains($0) || changes.heldOutputs.contains($0) })
+        heldOutputs = Set(
+            new.outputs.map(\.name).filter { heldOutputs.contains($0) && changes.kept.contains($0) || changes.heldOutputs.contains($0) })
         inputLevels = inputLevels.filter { changes.kept.contains($0.key) }.merging(changes.inputLevels) { $1 }
         for sensor in old.sensors { deadlines.set(Self.sensorKey(sensor.name), nil) }
         for publisher in old.publishers { deadlines.set(Self.publisherKey(publisher.name), nil) }
@@ -439,8 +467,10 @@ public struct AgentCore: Sendable {
         // Home Assistant drops the components that are gone, and entities that stayed keep their ids.
         let discovery = Discovery(profile: new)
         if new.discovery.enabled {
-            actions.append(.retain(topic: discovery.configTopic,
-                                   payload: discovery.config(removing: discovery.removedComponents(since: Discovery(profile: old))).serialized))
+            actions.append(
+                .retain(
+                    topic: discovery.configTopic,
+                    payload: discovery.config(removing: discovery.removedComponents(since: Discovery(profile: old))).serialized))
         } else if old.discovery.enabled {
             actions.append(.retain(topic: discovery.configTopic, payload: ""))
         }
@@ -468,7 +498,9 @@ public struct AgentCore: Sendable {
             actions.append(.retain(topic: output.stateTopic, payload: SchemeWord.state(controller.isOn(output.name) == true)))
         }
         for input in profile.inputs {
-            if let level = inputLevels[input.name] { actions.append(.retain(topic: input.stateTopic, payload: level ? input.onPayload : input.offPayload)) }
+            if let level = inputLevels[input.name] {
+                actions.append(.retain(topic: input.stateTopic, payload: level ? input.onPayload : input.offPayload))
+            }
         }
         // With discovery off nothing is published there: a broker's ACL may not allow the topic.
         let discovery = Discovery(profile: profile)
@@ -479,8 +511,9 @@ public struct AgentCore: Sendable {
     private func info(at now: ContinuousClock.Instant) -> Action {
         // The id goes along when the base topic does not say it, so `fleet ls` can name the agent.
         let id = profile.device.baseTopic == DeviceTopics(device: profile.device.id).base ? nil : profile.device.id
-        let info = DeviceInfo(kind: "agent", id: id, name: profile.device.name, outputs: profile.outputs.map(\.name), inputs: profile.inputs.map(\.name),
-                              sensors: profile.sensors.map(\.name), seen: wallOrigin.unix + Int((now - wallOrigin.instant).components.seconds))
+        let info = DeviceInfo(
+            kind: "agent", id: id, name: profile.device.name, outputs: profile.outputs.map(\.name), inputs: profile.inputs.map(\.name),
+            sensors: profile.sensors.map(\.name), seen: wallOrigin.unix + Int((now - wallOrigin.instant).components.seconds))
         return .retain(topic: profile.infoTopic, payload: info.json.serialized)
     }
 
@@ -491,7 +524,8 @@ public struct AgentCore: Sendable {
         var status = AgentStatus(profile: profile)
         status.connection = connection
         status.outputs = profile.outputs.map { output in
-            AgentStatus.Line(name: output.name, line: output.line.description, state: heldOutputs.contains(output.name) ? controller.isOn(output.name) : nil)
+            AgentStatus.Line(
+                name: output.name, line: output.line.description, state: heldOutputs.contains(output.name) ? controller.isOn(output.name) : nil)
         }
         status.inputs = profile.inputs.map { AgentStatus.Line(name: $0.name, line: $0.line.description, state: inputLevels[$0.name]) }
         status.sensors = profile.sensors.map(\.name)
@@ -538,7 +572,9 @@ public struct AgentCore: Sendable {
     }
 
     private func errorReport(_ members: [String: JSONValue]) -> Action {
-        let ordered = ["source", "topic", "payload", "error", "payload_bytes"].compactMap { key in members[key].map { JSONMember(key: key, value: $0) } }
+        let ordered = ["source", "topic", "payload", "error", "payload_bytes"].compactMap { key in
+            members[key].map { JSONMember(key: key, value: $0) }
+        }
         return .publish(topic: profile.errorTopic, payload: JSONValue.object(ordered).serialized, qos: .atLeastOnce, retain: false)
     }
 
@@ -566,7 +602,9 @@ public struct AgentCore: Sendable {
             routes.add(output.commandTopic, owner: .command(output: output.name))
             if restoring && output.initial == .restore { routes.add(output.stateTopic, owner: .restoreState(output: output.name)) }
         }
-        for (index, subscription) in profile.subscriptions.enumerated() { routes.add(subscription.filter.description, owner: .subscription(index: index)) }
+        for (index, subscription) in profile.subscriptions.enumerated() {
+            routes.add(subscription.filter.description, owner: .subscription(index: index))
+        }
         if profile.discovery.enabled { routes.add(Discovery(profile: profile).homeAssistantStatusTopic, owner: .homeAssistantStatus) }
         return routes
     }

@@ -34,9 +34,12 @@ public struct AgentStatus: Sendable, Equatable {
     /// As JSON, for the control socket and `gpiobridge status --json`.
     public var json: JSONValue {
         func lines(_ lines: [Line]) -> JSONValue {
-            .array(lines.map { line in
-                .object(["name": .string(line.name), "line": .string(line.line), "state": line.state.map { .string(SchemeWord.state($0)) } ?? .null])
-            })
+            .array(
+                lines.map { line in
+                    .object([
+                        "name": .string(line.name), "line": .string(line.line), "state": line.state.map { .string(SchemeWord.state($0)) } ?? .null,
+                    ])
+                })
         }
         return .object([
             "profile": .string(profile), "device": .string(device), "connection": .string(connection),

@@ -34,11 +34,16 @@ public struct OutputController: Sendable {
 
     /// `initialStates` holds each output's state as its line was requested.
     public init(outputs: [OutputSettings], initialStates: [String: Bool]) {
-        self.outputs = Dictionary(uniqueKeysWithValues: outputs.map { settings in
-            let on = initialStates[settings.name] ?? false
-            return (settings.name, Output(interlock: settings.interlock, pulseMilliseconds: settings.pulseMilliseconds,
-                                          safeState: settings.safeState, isOn: on, previous: on))
-        })
+        self.outputs = Dictionary(
+            uniqueKeysWithValues: outputs.map { settings in
+                let on = initialStates[settings.name] ?? false
+                return (
+                    settings.name,
+                    Output(
+                        interlock: settings.interlock, pulseMilliseconds: settings.pulseMilliseconds,
+                        safeState: settings.safeState, isOn: on, previous: on)
+                )
+            })
     }
 
     /// The controller for a new profile's `outputs`: those in `kept` carry on as they are (state

@@ -81,10 +81,15 @@ public final class AgentLines {
         var problems: [String] = []
         var resolved: [String: Line] = [:]
         var owners: [String: String] = [:]
-        let lines = profile.outputs.map { ($0.name, $0.line, $0.origin, LineSettings.output(activeLow: $0.activeLow, drive: $0.drive)) }
+        let lines =
+            profile.outputs.map { ($0.name, $0.line, $0.origin, LineSettings.output(activeLow: $0.activeLow, drive: $0.drive)) }
             + profile.inputs.map {
-                ($0.name, $0.line, $0.origin, LineSettings.input(bias: $0.bias, edge: $0.edge, activeLow: $0.activeLow,
-                                                                 debounceMicroseconds: UInt32($0.debounceMilliseconds * 1000)))
+                (
+                    $0.name, $0.line, $0.origin,
+                    LineSettings.input(
+                        bias: $0.bias, edge: $0.edge, activeLow: $0.activeLow,
+                        debounceMicroseconds: UInt32($0.debounceMilliseconds * 1000))
+                )
             }
         for (name, reference, origin, settings) in lines {
             do {
@@ -159,10 +164,11 @@ public final class AgentLines {
         let oldOutputs = Set(profile.outputs.map(\.name))
         let newOutputs = Set(new.outputs.map(\.name))
         let held = resolved.filter { outputLines[$0.key] != nil || inputLines[$0.key] != nil }
-        let kept = Set(newLines.keys.filter { name in
-            guard let old = held[name], let line = newLines[name] else { return false }
-            return oldOutputs.contains(name) == newOutputs.contains(name) && old.key == line.key && old.settings == line.settings
-        })
+        let kept = Set(
+            newLines.keys.filter { name in
+                guard let old = held[name], let line = newLines[name] else { return false }
+                return oldOutputs.contains(name) == newOutputs.contains(name) && old.key == line.key && old.settings == line.settings
+            })
         let heldKeys = Set(held.filter { !kept.contains($0.key) }.map(\.value.key))
         let toRequest = newLines.keys.filter { !kept.contains($0) }.sorted()
 
@@ -172,8 +178,9 @@ public final class AgentLines {
             let output = new.outputs.first { $0.name == name }
             let origin = output?.origin ?? new.inputs.first { $0.name == name }!.origin
             fresh[name] = try Self.located(new, origin) {
-                try line.chip.requestLines([line.offset], settings: line.settings, initialValues: output.map { [$0.initial == .on] },
-                                           consumer: gpiobridgeConsumer)
+                try line.chip.requestLines(
+                    [line.offset], settings: line.settings, initialValues: output.map { [$0.initial == .on] },
+                    consumer: gpiobridgeConsumer)
             }
         }
         do {
@@ -203,8 +210,9 @@ public final class AgentLines {
         } catch {
             for request in fresh.values { request.release() }
             for (name, line, state) in released {
-                let request = try? line.chip.requestLines([line.offset], settings: line.settings, initialValues: state.map { [$0] },
-                                                          consumer: gpiobridgeConsumer)
+                let request = try? line.chip.requestLines(
+                    [line.offset], settings: line.settings, initialValues: state.map { [$0] },
+                    consumer: gpiobridgeConsumer)
                 if state != nil { outputLines[name] = request } else { inputLines[name] = request }
             }
             throw error

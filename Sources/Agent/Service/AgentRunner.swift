@@ -53,8 +53,9 @@ final class AgentRunner {
         precondition(core == nil, "the agent starts once")
         let lines = try AgentLines(profile: profile, hardware: hardware)
         self.lines = lines
-        core = AgentCore(profile: profile, outputStates: lines.initialOutputStates, inputLevels: lines.initialInputLevels,
-                         at: .now, unixNow: unixTimeNow())
+        core = AgentCore(
+            profile: profile, outputStates: lines.initialOutputStates, inputLevels: lines.initialInputLevels,
+            at: .now, unixNow: unixTimeNow())
         let stopped = eventLoop.makePromise(of: Void.self)
         self.stopped = stopped
         watch(profile.inputs.map(\.name))

@@ -20,8 +20,10 @@ final class EdgeEventWatcher: @unchecked Sendable {
 
     /// Starts watching `descriptors`; `read` drains one that is readable. With `debounce`, raw
     /// edges go through a software debouncer per line, starting from the given logical levels.
-    init(fds descriptors: [Int32], debounce: (periodNanoseconds: UInt64, initialLevels: [Int: Bool])? = nil, sink: EdgeSink,
-         read: @escaping Reader) throws {
+    init(
+        fds descriptors: [Int32], debounce: (periodNanoseconds: UInt64, initialLevels: [Int: Bool])? = nil, sink: EdgeSink,
+        read: @escaping Reader
+    ) throws {
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else {
             let error = errno
@@ -37,17 +39,20 @@ final class EdgeEventWatcher: @unchecked Sendable {
         }
         self.sink = sink
         let context = Unmanaged.passRetained(self).toOpaque()
-        let result = pthread_create(&thread, nil, { context in
-            let watcher = Unmanaged<EdgeEventWatcher>.fromOpaque(context!).takeRetainedValue()
-            watcher.run()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &thread, nil,
+            { context in
+                let watcher = Unmanaged<EdgeEventWatcher>.fromOpaque(context!).takeRetainedValue()
+                watcher.run()
+                return nil
+            }, context)
         guard result == 0 else {
             Unmanaged<EdgeEventWatcher>.fromOpaque(context).release()
             close(wakeRead)
             close(wakeWrite)
-            throw GPIOError.system(operation: "starting the edge watcher thread", errno: result,
-                                   message: String(cString: strerror(result)))
+            throw GPIOError.system(
+                operation: "starting the edge watcher thread", errno: result,
+                message: String(cString: strerror(result)))
         }
     }
 

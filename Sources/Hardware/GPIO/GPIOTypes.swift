@@ -39,8 +39,10 @@ public struct LineSettings: Sendable, Hashable {
     /// Debounce period in microseconds; 0 disables it.
     public var debounceMicroseconds: UInt32
 
-    public init(direction: LineDirection, activeLow: Bool = false, drive: LineDrive = .pushPull, bias: LineBias = .asIs,
-                edge: LineEdge = .none, debounceMicroseconds: UInt32 = 0) {
+    public init(
+        direction: LineDirection, activeLow: Bool = false, drive: LineDrive = .pushPull, bias: LineBias = .asIs,
+        edge: LineEdge = .none, debounceMicroseconds: UInt32 = 0
+    ) {
         self.direction = direction
         self.activeLow = activeLow
         self.drive = drive
@@ -53,8 +55,10 @@ public struct LineSettings: Sendable, Hashable {
         LineSettings(direction: .output, activeLow: activeLow, drive: drive)
     }
 
-    public static func input(bias: LineBias = .asIs, edge: LineEdge = .none, activeLow: Bool = false,
-                             debounceMicroseconds: UInt32 = 0) -> LineSettings {
+    public static func input(
+        bias: LineBias = .asIs, edge: LineEdge = .none, activeLow: Bool = false,
+        debounceMicroseconds: UInt32 = 0
+    ) -> LineSettings {
         LineSettings(direction: .input, activeLow: activeLow, bias: bias, edge: edge, debounceMicroseconds: debounceMicroseconds)
     }
 }
@@ -90,8 +94,10 @@ public struct GPIOLineInfo: Sendable, Hashable {
     public var bias: LineBias
     public var drive: LineDrive
 
-    public init(offset: Int, name: String, consumer: String, isUsed: Bool, direction: LineDirection, activeLow: Bool,
-                bias: LineBias, drive: LineDrive) {
+    public init(
+        offset: Int, name: String, consumer: String, isUsed: Bool, direction: LineDirection, activeLow: Bool,
+        bias: LineBias, drive: LineDrive
+    ) {
         self.offset = offset
         self.name = name
         self.consumer = consumer

@@ -36,12 +36,12 @@ public struct ExpanderSpecification: Sendable, Hashable {
         var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let location = parts.removeFirst()
         guard let at = location.firstIndex(of: "@"), let colon = location.lastIndex(of: ":"), at < colon,
-              let model = ExpanderModel(rawValue: location[..<at].lowercased()),
-              let bus = Int(location[location.index(after: at)..<colon]), bus >= 0
+            let model = ExpanderModel(rawValue: location[..<at].lowercased()),
+            let bus = Int(location[location.index(after: at)..<colon]), bus >= 0
         else { throw invalid }
         let addressText = location[location.index(after: colon)...].lowercased()
         guard let address = addressText.hasPrefix("0x") ? Int(addressText.dropFirst(2), radix: 16) : Int(addressText),
-              (0x03...0x77).contains(address)
+            (0x03...0x77).contains(address)
         else { throw invalid }
         var interruptLine: String?
         for option in parts {
@@ -83,8 +83,9 @@ public final class I2CExpanderChip: GPIOChip {
     /// An expander at `address` on `bus`; `interrupt` is the host line wired to its INT output.
     public init(model: ExpanderModel, bus: any I2CBus, address: UInt8, interrupt: (chip: any GPIOChip, offset: Int)? = nil) {
         let specification = ExpanderSpecification(model: model, bus: bus.number, address: address)
-        self.info = GPIOChipInfo(name: specification.chipName, label: model.rawValue, lineCount: model.lineCount,
-                                 path: "i2c-\(bus.number):\(hexByte(address))")
+        self.info = GPIOChipInfo(
+            name: specification.chipName, label: model.rawValue, lineCount: model.lineCount,
+            path: "i2c-\(bus.number):\(hexByte(address))")
         self.model = model
         self.bus = bus
         self.address = address

@@ -44,8 +44,9 @@ public final class LibgpiodChip: GPIOChip {
         let result = handle.withLock { chip in gb_line_describe(chip, UInt32(offset), &raw) }
         guard result == 0 else {
             let error = errno
-            throw GPIOError.system(operation: "reading line \(offset) of \(info.name)", errno: error,
-                                   message: String(cString: strerror(error)))
+            throw GPIOError.system(
+                operation: "reading line \(offset) of \(info.name)", errno: error,
+                message: String(cString: strerror(error)))
         }
         return GPIOLineInfo(
             offset: offset,
@@ -85,11 +86,13 @@ public final class LibgpiodChip: GPIOChip {
                 let line = held.map { describe($0) } ?? "\(info.name):\(offsets.map(String.init).joined(separator: ","))"
                 throw GPIOError.busy(line: line, heldBy: held?.consumer ?? "")
             }
-            throw GPIOError.system(operation: "requesting lines \(offsets) of \(info.name)", errno: error,
-                                   message: String(cString: strerror(error)))
+            throw GPIOError.system(
+                operation: "requesting lines \(offsets) of \(info.name)", errno: error,
+                message: String(cString: strerror(error)))
         }
-        return LibgpiodLineRequest(owner: self, offsets: offsets, settings: settings, softwareDebounce: softwareDebounce,
-                                   request: request)
+        return LibgpiodLineRequest(
+            owner: self, offsets: offsets, settings: settings, softwareDebounce: softwareDebounce,
+            request: request)
     }
 
     /// `gpiochip0:17 (GPIO17)`.
@@ -138,7 +141,8 @@ final class LibgpiodLineRequest: LineRequest {
 
     func watchEdges(_ sink: EdgeSink) throws {
         // The debouncers start from the levels the lines have now.
-        let debounce = softwareDebounce
+        let debounce =
+            softwareDebounce
             ? (UInt64(settings.debounceMicroseconds) * 1000, Dictionary(uniqueKeysWithValues: zip(offsets, try values())))
             : nil
         try watcher.withLock { watcher in
@@ -148,8 +152,9 @@ final class LibgpiodLineRequest: LineRequest {
                 var fds = [Int32](repeating: -1, count: 64)
                 let count = gb_request_event_fds(request, &fds, fds.count)
                 guard count > 0 else {
-                    throw GPIOError.system(operation: "watching edges", errno: EINVAL,
-                                           message: "the lines were not requested with edge detection")
+                    throw GPIOError.system(
+                        operation: "watching edges", errno: EINVAL,
+                        message: "the lines were not requested with edge detection")
                 }
                 return try EdgeEventWatcher(fds: Array(fds.prefix(count)), debounce: debounce, sink: sink) { fd, buffer in
                     gb_request_read_events(request, fd, buffer.baseAddress, buffer.count)

@@ -49,8 +49,9 @@ public final class SimulatedChip: GPIOChip {
             for offset in offsets {
                 if let holder = state.lines[offset].consumer {
                     let line = state.lines[offset]
-                    throw GPIOError.busy(line: line.name.isEmpty ? "\(info.name):\(offset)" : "\(info.name):\(offset) (\(line.name))",
-                                         heldBy: holder)
+                    throw GPIOError.busy(
+                        line: line.name.isEmpty ? "\(info.name):\(offset)" : "\(info.name):\(offset) (\(line.name))",
+                        heldBy: holder)
                 }
             }
             for (index, offset) in offsets.enumerated() {

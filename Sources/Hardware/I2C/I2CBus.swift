@@ -34,7 +34,6 @@ public enum I2CError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-
 /// An I²C bus with SMBus transfers and I2C-block reads, which is what the drivers use: the kernel's
 /// i2c-stub supports exactly these.
 public protocol I2CBus: AnyObject, Sendable {

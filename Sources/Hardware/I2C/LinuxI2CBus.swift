@@ -32,8 +32,9 @@ public final class LinuxI2CBus: I2CBus {
             let error = errno
             if error == ENOENT { throw I2CError.busNotFound(number, available: Self.busNumbers()) }
             if error == EACCES || error == EPERM { throw I2CError.permissionDenied(path: path) }
-            throw I2CError.transfer(bus: number, address: 0, operation: "opening \(path)", errno: error,
-                                    message: String(cString: strerror(error)))
+            throw I2CError.transfer(
+                bus: number, address: 0, operation: "opening \(path)", errno: error,
+                message: String(cString: strerror(error)))
         }
         self.number = number
         self.path = path
@@ -103,9 +104,10 @@ public final class LinuxI2CBus: I2CBus {
     }
 
     public func readByteData(_ address: UInt8, register: UInt8) throws -> UInt8 {
-        UInt8(truncatingIfNeeded: try transfer(address, "read register \(hexByte(register))") {
-            i2c_smbus_read_byte_data($0, register)
-        })
+        UInt8(
+            truncatingIfNeeded: try transfer(address, "read register \(hexByte(register))") {
+                i2c_smbus_read_byte_data($0, register)
+            })
     }
 
     public func writeByteData(_ address: UInt8, register: UInt8, _ value: UInt8) throws {
@@ -113,9 +115,10 @@ public final class LinuxI2CBus: I2CBus {
     }
 
     public func readWordData(_ address: UInt8, register: UInt8) throws -> UInt16 {
-        UInt16(truncatingIfNeeded: try transfer(address, "read word \(hexByte(register))") {
-            i2c_smbus_read_word_data($0, register)
-        })
+        UInt16(
+            truncatingIfNeeded: try transfer(address, "read word \(hexByte(register))") {
+                i2c_smbus_read_word_data($0, register)
+            })
     }
 
     public func writeWordData(_ address: UInt8, register: UInt8, _ value: UInt16) throws {
@@ -129,8 +132,9 @@ public final class LinuxI2CBus: I2CBus {
             i2c_smbus_read_i2c_block_data($0, register, UInt8(count), &bytes)
         }
         guard read == count else {
-            throw I2CError.transfer(bus: number, address: address, operation: "read \(count) bytes from \(hexByte(register))",
-                                    errno: EIO, message: "short read of \(read) bytes")
+            throw I2CError.transfer(
+                bus: number, address: address, operation: "read \(count) bytes from \(hexByte(register))",
+                errno: EIO, message: "short read of \(read) bytes")
         }
         return bytes
     }
@@ -149,8 +153,9 @@ public final class LinuxI2CBus: I2CBus {
             var bytes = [UInt8](repeating: 0, count: count)
             let read = try transfer(address, "read \(count) bytes") { fd in Int32(Glibc.read(fd, &bytes, count)) }
             guard read == count else {
-                throw I2CError.transfer(bus: number, address: address, operation: "read \(count) bytes", errno: EIO,
-                                        message: "short read of \(read) bytes")
+                throw I2CError.transfer(
+                    bus: number, address: address, operation: "read \(count) bytes", errno: EIO,
+                    message: "short read of \(read) bytes")
             }
             return bytes
         case .stubMailbox:
@@ -173,8 +178,9 @@ public final class LinuxI2CBus: I2CBus {
             case ENXIO, EREMOTEIO, ENODEV: throw I2CError.noDevice(bus: number, address: address)
             case EBUSY: throw I2CError.addressBusy(bus: number, address: address)
             default:
-                throw I2CError.transfer(bus: number, address: address, operation: operation, errno: error,
-                                        message: String(cString: strerror(error)))
+                throw I2CError.transfer(
+                    bus: number, address: address, operation: operation, errno: error,
+                    message: String(cString: strerror(error)))
             }
         }
         return result

@@ -78,9 +78,18 @@ public final class BME280: Sensor {
         init(block1 b: [UInt8], block2 e: [UInt8]) {
             func u16(_ i: Int) -> Double { Double(UInt16(b[i]) | UInt16(b[i + 1]) << 8) }
             func s16(_ i: Int) -> Double { Double(Int16(bitPattern: UInt16(b[i]) | UInt16(b[i + 1]) << 8)) }
-            t1 = u16(0); t2 = s16(2); t3 = s16(4)
-            p1 = u16(6); p2 = s16(8); p3 = s16(10); p4 = s16(12); p5 = s16(14)
-            p6 = s16(16); p7 = s16(18); p8 = s16(20); p9 = s16(22)
+            t1 = u16(0)
+            t2 = s16(2)
+            t3 = s16(4)
+            p1 = u16(6)
+            p2 = s16(8)
+            p3 = s16(10)
+            p4 = s16(12)
+            p5 = s16(14)
+            p6 = s16(16)
+            p7 = s16(18)
+            p8 = s16(20)
+            p9 = s16(22)
             h1 = Double(b[25])
             h2 = Double(Int16(bitPattern: UInt16(e[0]) | UInt16(e[1]) << 8))
             h3 = Double(e[2])
@@ -105,16 +114,17 @@ public final class BME280: Sensor {
             var1 = (1 + var1 / 32768) * p1
             var pascals = 0.0
             if var1 != 0 {  // an all-zero calibration would divide by zero
-                pascals = 1048576 - Double(raw.pressure)
+                pascals = 1_048_576 - Double(raw.pressure)
                 pascals = (pascals - var2 / 4096) * 6250 / var1
-                let var3 = p9 * pascals * pascals / 2147483648
+                let var3 = p9 * pascals * pascals / 2_147_483_648
                 let var4 = pascals * p8 / 32768
                 pascals += (var3 + var4 + p7) / 16
             }
 
             var humidity = tFine - 76800
-            humidity = (Double(raw.humidity) - (h4 * 64 + h5 / 16384 * humidity))
-                * (h2 / 65536 * (1 + h6 / 67108864 * humidity * (1 + h3 / 67108864 * humidity)))
+            humidity =
+                (Double(raw.humidity) - (h4 * 64 + h5 / 16384 * humidity))
+                * (h2 / 65536 * (1 + h6 / 67_108_864 * humidity * (1 + h3 / 67_108_864 * humidity)))
             humidity *= 1 - h1 * humidity / 524288
             return (tFine / 5120, pascals, min(max(humidity, 0), 100))
         }

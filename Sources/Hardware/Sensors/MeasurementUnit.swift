@@ -34,8 +34,10 @@ public enum MeasurementUnit: String, Sendable, Hashable, CaseIterable {
     /// Reads `°C`, `C` or `celsius` (any case) as a unit.
     public init?(parsing text: String) {
         let lowered = text.lowercased()
-        let aliases: [String: MeasurementUnit] = ["c": .celsius, "celsius": .celsius, "f": .fahrenheit, "fahrenheit": .fahrenheit,
-                                                  "kelvin": .kelvin]
+        let aliases: [String: MeasurementUnit] = [
+            "c": .celsius, "celsius": .celsius, "f": .fahrenheit, "fahrenheit": .fahrenheit,
+            "kelvin": .kelvin,
+        ]
         guard let unit = Self.allCases.first(where: { $0.rawValue.lowercased() == lowered }) ?? aliases[lowered] else { return nil }
         self = unit
     }

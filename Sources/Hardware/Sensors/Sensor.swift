@@ -147,8 +147,10 @@ public typealias SensorWait = @Sendable (Duration) async throws -> Void
 public let taskSleep: SensorWait = { try await Task.sleep(for: $0) }
 
 /// Makes the driver for `model` at `address` on `bus`.
-public func makeSensor(_ model: SensorModel, bus: any I2CBus, address: UInt8? = nil, options: SensorOptions = SensorOptions(),
-                       wait: @escaping SensorWait = taskSleep) throws -> any Sensor {
+public func makeSensor(
+    _ model: SensorModel, bus: any I2CBus, address: UInt8? = nil, options: SensorOptions = SensorOptions(),
+    wait: @escaping SensorWait = taskSleep
+) throws -> any Sensor {
     let address = address ?? model.defaultAddress
     switch model {
     case .bme280: return BME280(bus: bus, address: address, wait: wait)

@@ -13,14 +13,17 @@ public final class ADS1115: Sensor {
         (6.144, 0b000), (4.096, 0b001), (2.048, 0b010), (1.024, 0b011), (0.512, 0b100), (0.256, 0b101),
     ]
 
-    public init(bus: any I2CBus, address: UInt8 = 0x48, channel: Int = 0, fullScaleVolts: Double = 4.096,
-                wait: @escaping SensorWait = taskSleep) throws {
+    public init(
+        bus: any I2CBus, address: UInt8 = 0x48, channel: Int = 0, fullScaleVolts: Double = 4.096,
+        wait: @escaping SensorWait = taskSleep
+    ) throws {
         guard (0...3).contains(channel) else {
             throw SensorError.invalidOption(model: .ads1115, detail: "channel \(channel) does not exist; use 0, 1, 2 or 3")
         }
         guard let range = Self.ranges.first(where: { $0.volts == fullScaleVolts }) else {
             let choices = Self.ranges.map { formatReading($0.volts) }.joined(separator: ", ")
-            throw SensorError.invalidOption(model: .ads1115, detail: "full scale \(formatReading(fullScaleVolts)) V is not a gain setting; use one of \(choices)")
+            throw SensorError.invalidOption(
+                model: .ads1115, detail: "full scale \(formatReading(fullScaleVolts)) V is not a gain setting; use one of \(choices)")
         }
         self.bus = bus
         self.address = address
@@ -100,7 +103,10 @@ public final class INA219: Sensor {
         let value = (0.04096 / (maxCurrentAmps / 32768 * shuntOhms)).rounded(.towardZero)
         guard value >= 1, value <= 0xFFFE else {
             throw SensorError.invalidOption(
-                model: .ina219, detail: "a \(formatReading(shuntOhms)) Ω shunt at \(formatReading(maxCurrentAmps)) A needs calibration \(Int(value)), outside 1...65534; change the maximum current")
+                model: .ina219,
+                detail:
+                    "a \(formatReading(shuntOhms)) Ω shunt at \(formatReading(maxCurrentAmps)) A needs calibration \(Int(value)), outside 1...65534; change the maximum current"
+            )
         }
         return UInt16(value) & 0xFFFE  // bit 0 is read-only
     }
@@ -112,8 +118,9 @@ public final class INA219: Sensor {
         }
         let busRegister = try bus.readWordData(address, register: 0x02).byteSwappedRegister
         if busRegister & 0x0001 != 0 {
-            throw SensorError.outOfRange(model: .ina219, address: address,
-                                         detail: "the current or power overflowed (OVF); raise the maximum current or check the shunt")
+            throw SensorError.outOfRange(
+                model: .ina219, address: address,
+                detail: "the current or power overflowed (OVF); raise the maximum current or check the shunt")
         }
         let shunt = Int16(bitPattern: try bus.readWordData(address, register: 0x01).byteSwappedRegister)
         let power = try bus.readWordData(address, register: 0x03).byteSwappedRegister

@@ -14,8 +14,10 @@ import Glibc
 enum CertificateProbe {
     /// The refined failure for `host:port`, or nil when the dates are fine (the CA is the problem)
     /// or the probe could not tell.
-    static func dateFailure(host: String, port: Int, serverName: String?, timeout: Duration,
-                            on eventLoop: any EventLoop) -> EventLoopFuture<MQTTConnectionError.TLSFailure?> {
+    static func dateFailure(
+        host: String, port: Int, serverName: String?, timeout: Duration,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<MQTTConnectionError.TLSFailure?> {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
         guard let context = try? NIOSSLContext(configuration: tls) else { return eventLoop.makeSucceededFuture(nil) }

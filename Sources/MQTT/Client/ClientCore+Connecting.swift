@@ -48,8 +48,11 @@ final class Connection: MQTTConnectionHandler.Delegate {
 /// `NIOAsyncTestingChannel` instead, so the whole client runs without a socket.
 struct Connector: Sendable {
     /// Connects to `host:port` within `timeout`, with `initialize` setting up the pipeline.
-    var connect: @Sendable (_ eventLoop: any EventLoop, _ host: String, _ port: Int, _ timeout: Duration,
-                            _ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
+    var connect:
+        @Sendable (
+            _ eventLoop: any EventLoop, _ host: String, _ port: Int, _ timeout: Duration,
+            _ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+        ) -> EventLoopFuture<any Channel>
 
     static let tcp = Connector { eventLoop, host, port, timeout, initialize in
         ClientBootstrap(group: eventLoop)
@@ -85,7 +88,9 @@ extension ClientCore {
                 client.useVersion(.v3_1_1)
                 return client.attemptConnection(version: .v3_1_1)
             case .noConnAck?:
-                client.logger.notice("no CONNACK to an MQTT 5.0 CONNECT: a broker that speaks only 3.1.1 may ignore it (amqtt does); if so, set protocol: 3.1.1 (-V 311)")
+                client.logger.notice(
+                    "no CONNACK to an MQTT 5.0 CONNECT: a broker that speaks only 3.1.1 may ignore it (amqtt does); if so, set protocol: 3.1.1 (-V 311)"
+                )
                 return client.eventLoop.makeFailedFuture(error)
             default:
                 return client.eventLoop.makeFailedFuture(error)
@@ -96,15 +101,18 @@ extension ClientCore {
             guard case .tls(.untrustedCertificate)? = error as? MQTTConnectionError else { return client.eventLoop.makeFailedFuture(error) }
             let host = client.configuration.host
             let serverName = client.configuration.tls?.serverName ?? (ErrorClassification.isIPAddress(host) ? nil : host)
-            return CertificateProbe.dateFailure(host: host, port: client.configuration.port, serverName: serverName,
-                                                timeout: client.configuration.connectTimeout, on: client.eventLoop)
-                .flatMapThrowing { refined in throw refined.map { MQTTConnectionError.tls($0) } ?? error }
+            return CertificateProbe.dateFailure(
+                host: host, port: client.configuration.port, serverName: serverName,
+                timeout: client.configuration.connectTimeout, on: client.eventLoop
+            )
+            .flatMapThrowing { refined in throw refined.map { MQTTConnectionError.tls($0) } ?? error }
         }
     }
 
     private func attemptConnection(version: MQTTVersion) -> EventLoopFuture<EventLoopFuture<MQTTConnectionError>> {
-        let machine = ConnectionStateMachine(connect: connectPacket(version: version), topicAliasMaximum: configuration.topicAliasMaximum,
-                                             useTopicAliases: configuration.useTopicAliases)
+        let machine = ConnectionStateMachine(
+            connect: connectPacket(version: version), topicAliasMaximum: configuration.topicAliasMaximum,
+            useTopicAliases: configuration.useTopicAliases)
         let connection = Connection(core: self, machine: machine, eventLoop: eventLoop)
         adopt(connection)
         let host = configuration.host
@@ -114,7 +122,8 @@ extension ClientCore {
         let bound = NIOLoopBound(connection, eventLoop: eventLoop)
         connection.handshakeTimer = eventLoop.scheduleTask(in: TimeAmount(timeout)) {
             let connection = bound.value
-            let reason: MQTTConnectionError = connection.channel == nil
+            let reason: MQTTConnectionError =
+                connection.channel == nil
                 ? .connectTimedOut(host: host, port: port, after: timeout) : .noConnAck(after: timeout)
             core.value.carryOut(connection.machine.handshakeTimedOut(reason), on: connection)
         }

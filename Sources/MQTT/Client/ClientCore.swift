@@ -39,8 +39,10 @@ final class ClientCore {
     private var delivering = 0
     private var flushAfterDelivery = false
 
-    init(configuration: MQTTClientConfiguration, sslContext: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger,
-         messages: AsyncStream<MQTTMessage>.Continuation, delivery: MQTTDelivery?, connector: Connector) {
+    init(
+        configuration: MQTTClientConfiguration, sslContext: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger,
+        messages: AsyncStream<MQTTMessage>.Continuation, delivery: MQTTDelivery?, connector: Connector
+    ) {
         self.configuration = configuration
         self.sslContext = sslContext
         self.eventLoop = eventLoop
@@ -50,8 +52,9 @@ final class ClientCore {
         self.connector = connector
         self.version = configuration.version
         self.clientID = configuration.clientID
-        self.session = ClientSession(maximumQueuedMessages: configuration.maximumQueuedMessages,
-                                     receiveMaximum: Int(configuration.receiveMaximum))
+        self.session = ClientSession(
+            maximumQueuedMessages: configuration.maximumQueuedMessages,
+            receiveMaximum: Int(configuration.receiveMaximum))
     }
 
     /// How callbacks get back to the core: checked to be on its loop at each use.
@@ -97,9 +100,12 @@ final class ClientCore {
         }
         hasConnected = true
         attempt = 0
-        let info = MQTTConnectionInfo(version: connection.machine.version, sessionPresent: established.sessionPresent,
-                                      clientID: clientID, keepAlive: established.keepAlive)
-        logger.info("connected to \(configuration.host):\(configuration.port) with MQTT \(connection.machine.version), session present: \(established.sessionPresent)")
+        let info = MQTTConnectionInfo(
+            version: connection.machine.version, sessionPresent: established.sessionPresent,
+            clientID: clientID, keepAlive: established.keepAlive)
+        logger.info(
+            "connected to \(configuration.host):\(configuration.port) with MQTT \(connection.machine.version), session present: \(established.sessionPresent)"
+        )
         connection.established.succeed(connection.ended.futureResult)
         run(session.connected(sessionPresent: established.sessionPresent, limits: established.limits), on: connection)
         // After the session resumed: whoever hears of the connection can publish at QoS 0 at once.
@@ -121,8 +127,9 @@ final class ClientCore {
 
     func publish(_ message: MQTTMessage) -> EventLoopFuture<Void> {
         guard !isFinished else { return eventLoop.makeFailedFuture(MQTTClientError.session(.sessionClosed)) }
-        let packet = PublishPacket(topic: message.topic, payload: message.payload, qos: message.qos,
-                                   retain: message.retain, properties: message.properties)
+        let packet = PublishPacket(
+            topic: message.topic, payload: message.payload, qos: message.qos,
+            retain: message.retain, properties: message.properties)
         if let connection, connection.machine.isEstablished,
             let tooLarge = Self.sizeError(packet, version: connection.machine.version, limit: connection.machine.serverMaximumPacketSize)
         {
@@ -143,8 +150,10 @@ final class ClientCore {
 
     /// With ``MQTTClientConfiguration/answerTimeout`` set, fails `promise` if the broker has not
     /// answered by then (a SUBACK that never comes, or comes with another packet id).
-    private func limitWait<T>(_ promise: EventLoopPromise<T>, _ operation: OperationID, what: String,
-                              remove: @escaping @Sendable (ClientCore, OperationID) -> EventLoopPromise<T>?) {
+    private func limitWait<T>(
+        _ promise: EventLoopPromise<T>, _ operation: OperationID, what: String,
+        remove: @escaping @Sendable (ClientCore, OperationID) -> EventLoopPromise<T>?
+    ) {
         guard let limit = configuration.answerTimeout else { return }
         let core = bound
         let timer = eventLoop.scheduleTask(in: TimeAmount(limit)) {
@@ -182,8 +191,10 @@ final class ClientCore {
                 write(packet, on: connection)
                 wrote = true
             case .deliver(let publish):
-                deliver(MQTTMessage(topic: publish.topic, payload: publish.payload, qos: publish.qos,
-                                    retain: publish.retain, properties: publish.properties))
+                deliver(
+                    MQTTMessage(
+                        topic: publish.topic, payload: publish.payload, qos: publish.qos,
+                        retain: publish.retain, properties: publish.properties))
             case .reportSkipped(let publish):
                 var message = MQTTMessage(topic: publish.topic, payload: ByteBuffer(), qos: publish.qos, retain: publish.retain)
                 message.skippedPacketSize = publish.size

@@ -14,8 +14,10 @@ public struct MQTTTLSOptions: Sendable, Hashable {
     /// not sent for an IP address (the certificate then needs an IP SAN).
     public var serverName: String?
 
-    public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, insecure: Bool = false,
-                serverName: String? = nil) {
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, insecure: Bool = false,
+        serverName: String? = nil
+    ) {
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
@@ -43,6 +45,7 @@ public struct MQTTClientConfiguration: Sendable {
     public var port: Int
     /// The protocol to try first.
     public var version: MQTTVersion = .v5
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     /// With ``version`` 5.0: connect again with 3.1.1 when the broker refuses 5.0.
     public var fallbackToV3_1_1 = true
     public var clientID: String

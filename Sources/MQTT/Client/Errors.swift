@@ -89,7 +89,8 @@ public enum MQTTConnectionError: Error, Sendable, Equatable, CustomStringConvert
         case .keepAliveTimedOut(let silence):
             "no packet from the broker for \(silence.formattedSeconds) despite PINGREQ (connection is half-open)"
         case .protocolViolation(let code, let detail, let version):
-            version == .v5 ? "the broker broke the protocol, disconnected with \(code): \(detail)"
+            version == .v5
+                ? "the broker broke the protocol, disconnected with \(code): \(detail)"
                 : "the broker broke the protocol (\(code.name)), closed the connection: \(detail)"
         case .io(let detail): "connection error: \(detail)"
         }

@@ -38,15 +38,19 @@ public final class MQTTClient: Service, Sendable {
     /// Creates the client and its TLS context; a missing or bad TLS file fails here, not later.
     /// With `delivery`, messages and connection changes go to it on the client's event loop
     /// rather than to ``messages`` and ``connectionStates()``' streams.
-    public convenience init(configuration: MQTTClientConfiguration,
-                            eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                            logger: Logger, delivery: MQTTDelivery? = nil) throws {
+    public convenience init(
+        configuration: MQTTClientConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger, delivery: MQTTDelivery? = nil
+    ) throws {
         try self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, delivery: delivery, connector: .tcp)
     }
 
     /// The client with its own way to a channel (a test's, without sockets).
-    init(configuration: MQTTClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, delivery: MQTTDelivery?,
-         connector: Connector) throws {
+    init(
+        configuration: MQTTClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, delivery: MQTTDelivery?,
+        connector: Connector
+    ) throws {
         guard !configuration.host.isEmpty else { throw MQTTConfigurationError("the broker host is empty") }
         guard (1...65_535).contains(configuration.port) else {
             throw MQTTConfigurationError("port \(configuration.port) is not in 1...65535")
@@ -60,9 +64,11 @@ public final class MQTTClient: Service, Sendable {
         logger[metadataKey: "broker"] = "\(configuration.host):\(configuration.port)"
         if delivery != nil { continuation.finish() }
         self.logger = logger
-        self.core = .makeBoxSendingValue(ClientCore(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
-                                                    logger: logger, messages: continuation, delivery: delivery, connector: connector),
-                                         eventLoop: eventLoop)
+        self.core = .makeBoxSendingValue(
+            ClientCore(
+                configuration: configuration, sslContext: sslContext, eventLoop: eventLoop,
+                logger: logger, messages: continuation, delivery: delivery, connector: connector),
+            eventLoop: eventLoop)
     }
 
     /// Connects and stays connected until graceful shutdown, ``stop()`` or cancellation.
@@ -98,7 +104,9 @@ public final class MQTTClient: Service, Sendable {
                 schedule?.connected()
                 let connectedAt = ContinuousClock.now
                 if let closes = takeovers.connectionAttempt(accepted: true, at: connectedAt) {
-                    logger.warning("the broker closed this connection \(closes) times within \(TakeoverDetector.window.formattedSeconds) and accepted the next one at once each time: another client is probably using the client id \(configuration.clientID), and each takes the other's session over (give each its own id)")
+                    logger.warning(
+                        "the broker closed this connection \(closes) times within \(TakeoverDetector.window.formattedSeconds) and accepted the next one at once each time: another client is probably using the client id \(configuration.clientID), and each takes the other's session over (give each its own id)"
+                    )
                 }
                 let reason = try await ended.get()
                 if try await eventLoop.submit({ core.value.isStopping }).get() { return }

@@ -13,8 +13,10 @@ public struct MQTTMessage: Sendable, Hashable {
     /// size. Its payload was skipped (it is empty here) and the message was acknowledged.
     public var skippedPacketSize: Int?
 
-    public init(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false,
-                properties: MQTTProperties = MQTTProperties()) {
+    public init(
+        topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false,
+        properties: MQTTProperties = MQTTProperties()
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -22,8 +24,10 @@ public struct MQTTMessage: Sendable, Hashable {
         self.properties = properties
     }
 
-    public init(topic: String, payload: String, qos: QoS = .atMostOnce, retain: Bool = false,
-                properties: MQTTProperties = MQTTProperties()) {
+    public init(
+        topic: String, payload: String, qos: QoS = .atMostOnce, retain: Bool = false,
+        properties: MQTTProperties = MQTTProperties()
+    ) {
         self.init(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, properties: properties)
     }
 

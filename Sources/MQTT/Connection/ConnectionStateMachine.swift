@@ -133,7 +133,8 @@ struct ConnectionStateMachine {
         case .puback, .pubrec, .pubrel, .pubcomp, .suback, .unsuback:
             return [.receive(packet)]
         case .disconnect(let disconnect):
-            let line = disconnect.reasonCode == .sessionTakenOver
+            let line =
+                disconnect.reasonCode == .sessionTakenOver
                 // Two clients with one id knock each other off in turn; say which id, and why.
                 ? "another client with id \(connect.clientID) took over the session (two clients must not share one id)"
                 : "the broker sent DISCONNECT: \(disconnect.reasonCode)"
@@ -155,8 +156,10 @@ struct ConnectionStateMachine {
         case .established:
             keepAlive?.packetReceived(at: now)
             let topic = publish.topic.isEmpty ? "(a topic alias)" : publish.topic
-            return [.log(.warning, "skipped a message of \(publish.size) bytes on \(topic): over the maximum packet size of \(limit) bytes"),
-                    .skipped(publish, refusal: version == .v5 ? .implementationSpecificError : nil)]
+            return [
+                .log(.warning, "skipped a message of \(publish.size) bytes on \(topic): over the maximum packet size of \(limit) bytes"),
+                .skipped(publish, refusal: version == .v5 ? .implementationSpecificError : nil),
+            ]
         case .connecting, .closing, .closed:
             return []
         }
@@ -190,8 +193,12 @@ struct ConnectionStateMachine {
         case .sendPing:
             return [.write(.pingreq), .flush, .scheduleKeepAlive(next)]
         case .timedOut(let silence):
-            return [.log(.warning, "no packet from the broker for \(Duration(silence).formattedSeconds) despite PINGREQ: connection is half-open, dropping it"),
-                    .close] + finish(.keepAliveTimedOut(silence: Duration(silence)))
+            return [
+                .log(
+                    .warning,
+                    "no packet from the broker for \(Duration(silence).formattedSeconds) despite PINGREQ: connection is half-open, dropping it"),
+                .close,
+            ] + finish(.keepAliveTimedOut(silence: Duration(silence)))
         case nil:
             return [.scheduleKeepAlive(next)]
         }
@@ -219,9 +226,13 @@ struct ConnectionStateMachine {
     /// The broker broke the protocol: DISCONNECT with `code` (5.0), then close [MQTT-4.13].
     mutating func violation(_ code: ReasonCode, _ detail: String) -> [Action] {
         // 3.1.1 has no DISCONNECT from a client with a reason: the socket is simply closed.
-        var actions: [Action] = [.log(.error, version == .v5
-            ? "protocol violation by the broker: \(detail); disconnecting with \(code)"
-            : "protocol violation by the broker (\(code.name)): \(detail); closing the connection")]
+        var actions: [Action] = [
+            .log(
+                .error,
+                version == .v5
+                    ? "protocol violation by the broker: \(detail); disconnecting with \(code)"
+                    : "protocol violation by the broker (\(code.name)): \(detail); closing the connection")
+        ]
         if version == .v5 {
             var properties = MQTTProperties()
             properties.reasonString = String(detail.utf8.prefix(200)) ?? "protocol error"
@@ -256,9 +267,13 @@ struct ConnectionStateMachine {
         let keepAliveSeconds = properties.serverKeepAlive ?? connect.keepAlive
         state = .established
         wasEstablished = true
-        var actions: [Action] = [.cancelHandshakeTimer,
-                                 .established(Established(sessionPresent: ack.sessionPresent, limits: limits, keepAlive: keepAliveSeconds,
-                                                          assignedClientID: properties.assignedClientIdentifier))]
+        var actions: [Action] = [
+            .cancelHandshakeTimer,
+            .established(
+                Established(
+                    sessionPresent: ack.sessionPresent, limits: limits, keepAlive: keepAliveSeconds,
+                    assignedClientID: properties.assignedClientIdentifier)),
+        ]
         if keepAliveSeconds > 0 {
             keepAlive = KeepAliveMonitor(interval: .seconds(Int64(keepAliveSeconds)), now: now)
             actions.append(.scheduleKeepAlive(now + .milliseconds(Int64(keepAliveSeconds) * 500)))

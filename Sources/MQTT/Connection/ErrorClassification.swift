@@ -54,8 +54,10 @@ enum ErrorClassification {
     static func tlsFailure(reasons: [String]) -> MQTTConnectionError.TLSFailure {
         if reasons.contains("CERTIFICATE_VERIFY_FAILED") { return .untrustedCertificate(detail: "certificate verify failed") }
         if reasons.contains(where: { $0.hasSuffix("ALERT_CERTIFICATE_REQUIRED") }) { return .clientCertificateRequired }
-        let rejections = ["ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN", "ALERT_UNSUPPORTED_CERTIFICATE",
-                          "ALERT_CERTIFICATE_REVOKED", "ALERT_CERTIFICATE_EXPIRED", "ALERT_DECRYPT_ERROR"]
+        let rejections = [
+            "ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN", "ALERT_UNSUPPORTED_CERTIFICATE",
+            "ALERT_CERTIFICATE_REVOKED", "ALERT_CERTIFICATE_EXPIRED", "ALERT_DECRYPT_ERROR",
+        ]
         if let alert = reasons.first(where: { reason in rejections.contains { reason.hasSuffix($0) } }) {
             return .clientCertificateRejected(alert: alert)
         }

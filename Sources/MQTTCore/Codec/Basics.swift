@@ -1,5 +1,7 @@
 /// The MQTT protocol level a connection speaks.
 public enum MQTTVersion: UInt8, Sendable, Hashable, CustomStringConvertible {
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    // The version's own spelling: v311 would read as version three hundred and eleven.
     /// MQTT 3.1.1 (protocol level 4).
     case v3_1_1 = 4
     /// MQTT 5.0 (protocol level 5).

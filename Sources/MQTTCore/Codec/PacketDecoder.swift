@@ -133,8 +133,10 @@ public struct MQTTPacketDecoder: Sendable {
         let dropped = min(bytesToDiscard, buffer.readableBytes)
         buffer.moveReaderIndex(forwardBy: dropped)
         bytesToDiscard -= dropped
-        return .oversizedPublish(OversizedPublish(topic: topic, qos: qos, retain: flags & 0x01 != 0, dup: dup,
-                                                  packetID: packetID, size: headerSize + remainingLength))
+        return .oversizedPublish(
+            OversizedPublish(
+                topic: topic, qos: qos, retain: flags & 0x01 != 0, dup: dup,
+                packetID: packetID, size: headerSize + remainingLength))
     }
 
     private mutating func decodeBody(type: MQTTPacketType, flags: UInt8, body: inout ByteBuffer)
@@ -199,7 +201,8 @@ public struct MQTTPacketDecoder: Sendable {
         let clientID = try body.readMQTTString("client identifier")
         var will: WillMessage?
         if hasWill {
-            let willProperties = version == .v5
+            let willProperties =
+                version == .v5
                 ? try MQTTProperties.decode(from: &body, context: .will) : MQTTProperties()
             let topic = try body.readMQTTString("will topic")
             guard TopicName.isValid(topic) else { throw .malformed("will topic \"\(topic)\" is not a valid topic name") }
@@ -208,8 +211,9 @@ public struct MQTTPacketDecoder: Sendable {
         }
         let username = hasUsername ? try body.readMQTTString("user name") : nil
         let password = hasPassword ? try body.readMQTTBinary("password") : nil
-        return ConnectPacket(version: version, clientID: clientID, cleanStart: flags & 0x02 != 0, keepAlive: keepAlive,
-                             username: username, password: password, will: will, properties: properties)
+        return ConnectPacket(
+            version: version, clientID: clientID, cleanStart: flags & 0x02 != 0, keepAlive: keepAlive,
+            username: username, password: password, will: will, properties: properties)
     }
 
     private func decodeConnAck(_ body: inout ByteBuffer) throws(MQTTDecodeError) -> ConnAckPacket {
@@ -240,8 +244,9 @@ public struct MQTTPacketDecoder: Sendable {
             throw .protocolError("PUBLISH with an empty topic name and no topic alias")
         }
         let payload = body.readSlice(length: body.readableBytes)!
-        return PublishPacket(topic: topic, payload: payload, qos: qos, retain: flags & 0x01 != 0, dup: dup,
-                             packetID: packetID, properties: properties)
+        return PublishPacket(
+            topic: topic, payload: payload, qos: qos, retain: flags & 0x01 != 0, dup: dup,
+            packetID: packetID, properties: properties)
     }
 
     private func decodePublishAck(_ type: MQTTPacketType, _ body: inout ByteBuffer) throws(MQTTDecodeError) -> PublishAckPacket {
@@ -266,8 +271,10 @@ public struct MQTTPacketDecoder: Sendable {
             guard let retainHandling = RetainHandling(rawValue: (options >> 4) & 0x03) else {
                 throw .malformed("retain handling 3")
             }
-            subscriptions.append(Subscription(filter, qos: qos, noLocal: options & 0x04 != 0,
-                                              retainAsPublished: options & 0x08 != 0, retainHandling: retainHandling))
+            subscriptions.append(
+                Subscription(
+                    filter, qos: qos, noLocal: options & 0x04 != 0,
+                    retainAsPublished: options & 0x08 != 0, retainHandling: retainHandling))
         }
         guard !subscriptions.isEmpty else { throw .protocolError("SUBSCRIBE without any topic filter") }
         return SubscribePacket(packetID: packetID, subscriptions: subscriptions, properties: properties)

@@ -8,8 +8,10 @@ public struct WillMessage: Hashable, Sendable {
     public var retain: Bool
     public var properties: MQTTProperties
 
-    public init(topic: String, payload: ByteBuffer, qos: QoS = .atLeastOnce, retain: Bool = true,
-                properties: MQTTProperties = MQTTProperties()) {
+    public init(
+        topic: String, payload: ByteBuffer, qos: QoS = .atLeastOnce, retain: Bool = true,
+        properties: MQTTProperties = MQTTProperties()
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -31,9 +33,11 @@ public struct ConnectPacket: Hashable, Sendable {
     public var will: WillMessage?
     public var properties: MQTTProperties
 
-    public init(version: MQTTVersion, clientID: String, cleanStart: Bool, keepAlive: UInt16,
-                username: String? = nil, password: ByteBuffer? = nil, will: WillMessage? = nil,
-                properties: MQTTProperties = MQTTProperties()) {
+    public init(
+        version: MQTTVersion, clientID: String, cleanStart: Bool, keepAlive: UInt16,
+        username: String? = nil, password: ByteBuffer? = nil, will: WillMessage? = nil,
+        properties: MQTTProperties = MQTTProperties()
+    ) {
         self.version = version
         self.clientID = clientID
         self.cleanStart = cleanStart
@@ -70,8 +74,10 @@ public struct PublishPacket: Hashable, Sendable {
     public var packetID: UInt16?
     public var properties: MQTTProperties
 
-    public init(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false, dup: Bool = false,
-                packetID: UInt16? = nil, properties: MQTTProperties = MQTTProperties()) {
+    public init(
+        topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false, dup: Bool = false,
+        packetID: UInt16? = nil, properties: MQTTProperties = MQTTProperties()
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -110,8 +116,10 @@ public struct Subscription: Hashable, Sendable {
     public var retainAsPublished: Bool
     public var retainHandling: RetainHandling
 
-    public init(_ filter: TopicFilter, qos: QoS = .atLeastOnce, noLocal: Bool = false, retainAsPublished: Bool = false,
-                retainHandling: RetainHandling = .sendOnSubscribe) {
+    public init(
+        _ filter: TopicFilter, qos: QoS = .atLeastOnce, noLocal: Bool = false, retainAsPublished: Bool = false,
+        retainHandling: RetainHandling = .sendOnSubscribe
+    ) {
         self.filter = filter
         self.qos = qos
         self.noLocal = noLocal

@@ -241,11 +241,26 @@ extension MQTTProperties {
 
     private func encodeBody(into block: inout ByteBuffer) throws(MQTTEncodeError) {
         func id(_ id: PropertyID) { block.writeInteger(id.rawValue) }
-        if let payloadFormatIndicator { id(.payloadFormatIndicator); block.writeInteger(payloadFormatIndicator) }
-        if let messageExpiryInterval { id(.messageExpiryInterval); block.writeInteger(messageExpiryInterval) }
-        if let contentType { id(.contentType); try block.writeMQTTString(contentType, field: "content type") }
-        if let responseTopic { id(.responseTopic); try block.writeMQTTString(responseTopic, field: "response topic") }
-        if let correlationData { id(.correlationData); try block.writeMQTTBinary(correlationData, field: "correlation data") }
+        if let payloadFormatIndicator {
+            id(.payloadFormatIndicator)
+            block.writeInteger(payloadFormatIndicator)
+        }
+        if let messageExpiryInterval {
+            id(.messageExpiryInterval)
+            block.writeInteger(messageExpiryInterval)
+        }
+        if let contentType {
+            id(.contentType)
+            try block.writeMQTTString(contentType, field: "content type")
+        }
+        if let responseTopic {
+            id(.responseTopic)
+            try block.writeMQTTString(responseTopic, field: "response topic")
+        }
+        if let correlationData {
+            id(.correlationData)
+            try block.writeMQTTBinary(correlationData, field: "correlation data")
+        }
         for identifier in subscriptionIdentifiers {
             guard identifier > 0 && identifier <= MQTTLimits.maximumVariableByteInteger else {
                 throw MQTTEncodeError("subscription identifier \(identifier) is out of range 1...268435455")
@@ -253,12 +268,18 @@ extension MQTTProperties {
             id(.subscriptionIdentifier)
             block.writeMQTTVariableByteInteger(identifier)
         }
-        if let sessionExpiryInterval { id(.sessionExpiryInterval); block.writeInteger(sessionExpiryInterval) }
+        if let sessionExpiryInterval {
+            id(.sessionExpiryInterval)
+            block.writeInteger(sessionExpiryInterval)
+        }
         if let assignedClientIdentifier {
             id(.assignedClientIdentifier)
             try block.writeMQTTString(assignedClientIdentifier, field: "assigned client identifier")
         }
-        if let serverKeepAlive { id(.serverKeepAlive); block.writeInteger(serverKeepAlive) }
+        if let serverKeepAlive {
+            id(.serverKeepAlive)
+            block.writeInteger(serverKeepAlive)
+        }
         if let authenticationMethod {
             id(.authenticationMethod)
             try block.writeMQTTString(authenticationMethod, field: "authentication method")
@@ -267,26 +288,59 @@ extension MQTTProperties {
             id(.authenticationData)
             try block.writeMQTTBinary(authenticationData, field: "authentication data")
         }
-        if let requestProblemInformation { id(.requestProblemInformation); block.writeInteger(requestProblemInformation) }
-        if let willDelayInterval { id(.willDelayInterval); block.writeInteger(willDelayInterval) }
-        if let requestResponseInformation { id(.requestResponseInformation); block.writeInteger(requestResponseInformation) }
+        if let requestProblemInformation {
+            id(.requestProblemInformation)
+            block.writeInteger(requestProblemInformation)
+        }
+        if let willDelayInterval {
+            id(.willDelayInterval)
+            block.writeInteger(willDelayInterval)
+        }
+        if let requestResponseInformation {
+            id(.requestResponseInformation)
+            block.writeInteger(requestResponseInformation)
+        }
         if let responseInformation {
             id(.responseInformation)
             try block.writeMQTTString(responseInformation, field: "response information")
         }
-        if let serverReference { id(.serverReference); try block.writeMQTTString(serverReference, field: "server reference") }
-        if let reasonString { id(.reasonString); try block.writeMQTTString(reasonString, field: "reason string") }
-        if let receiveMaximum { id(.receiveMaximum); block.writeInteger(receiveMaximum) }
-        if let topicAliasMaximum { id(.topicAliasMaximum); block.writeInteger(topicAliasMaximum) }
-        if let topicAlias { id(.topicAlias); block.writeInteger(topicAlias) }
-        if let maximumQoS { id(.maximumQoS); block.writeInteger(maximumQoS) }
-        if let retainAvailable { id(.retainAvailable); block.writeInteger(retainAvailable) }
+        if let serverReference {
+            id(.serverReference)
+            try block.writeMQTTString(serverReference, field: "server reference")
+        }
+        if let reasonString {
+            id(.reasonString)
+            try block.writeMQTTString(reasonString, field: "reason string")
+        }
+        if let receiveMaximum {
+            id(.receiveMaximum)
+            block.writeInteger(receiveMaximum)
+        }
+        if let topicAliasMaximum {
+            id(.topicAliasMaximum)
+            block.writeInteger(topicAliasMaximum)
+        }
+        if let topicAlias {
+            id(.topicAlias)
+            block.writeInteger(topicAlias)
+        }
+        if let maximumQoS {
+            id(.maximumQoS)
+            block.writeInteger(maximumQoS)
+        }
+        if let retainAvailable {
+            id(.retainAvailable)
+            block.writeInteger(retainAvailable)
+        }
         for property in userProperties {
             id(.userProperty)
             try block.writeMQTTString(property.name, field: "user property name")
             try block.writeMQTTString(property.value, field: "user property value")
         }
-        if let maximumPacketSize { id(.maximumPacketSize); block.writeInteger(maximumPacketSize) }
+        if let maximumPacketSize {
+            id(.maximumPacketSize)
+            block.writeInteger(maximumPacketSize)
+        }
         if let wildcardSubscriptionAvailable {
             id(.wildcardSubscriptionAvailable)
             block.writeInteger(wildcardSubscriptionAvailable)
@@ -295,6 +349,9 @@ extension MQTTProperties {
             id(.subscriptionIdentifierAvailable)
             block.writeInteger(subscriptionIdentifierAvailable)
         }
-        if let sharedSubscriptionAvailable { id(.sharedSubscriptionAvailable); block.writeInteger(sharedSubscriptionAvailable) }
+        if let sharedSubscriptionAvailable {
+            id(.sharedSubscriptionAvailable)
+            block.writeInteger(sharedSubscriptionAvailable)
+        }
     }
 }

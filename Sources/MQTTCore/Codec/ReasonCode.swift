@@ -133,14 +133,15 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     /// How a 3.1.1 peer would say this CONNACK code: 3.1.1 has return codes 0 to 5, not reason codes.
     public var v3ConnectDescription: String {
-        let text: String = switch v3ConnectReturnCode {
-        case 0: "accepted"
-        case 1: "unacceptable protocol version"
-        case 2: "identifier rejected"
-        case 3: "server unavailable"
-        case 4: "bad user name or password"
-        default: "not authorized"
-        }
+        let text: String =
+            switch v3ConnectReturnCode {
+            case 0: "accepted"
+            case 1: "unacceptable protocol version"
+            case 2: "identifier rejected"
+            case 3: "server unavailable"
+            case 4: "bad user name or password"
+            default: "not authorized"
+            }
         return "\(text) (return code \(v3ConnectReturnCode))"
     }
 }

@@ -150,14 +150,18 @@ public struct ClientSession: Sendable {
     }
 
     /// Subscribes; sent now if connected, else on the next connection.
-    public mutating func subscribe(_ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties(),
-                                   operation: OperationID?) -> [Action] {
+    public mutating func subscribe(
+        _ subscriptions: [Subscription], properties: MQTTProperties = MQTTProperties(),
+        operation: OperationID?
+    ) -> [Action] {
         addRequest(Request(kind: .subscribe(subscriptions, properties), operation: operation))
     }
 
     /// Unsubscribes; sent now if connected, else on the next connection.
-    public mutating func unsubscribe(_ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties(),
-                                     operation: OperationID?) -> [Action] {
+    public mutating func unsubscribe(
+        _ filters: [TopicFilter], properties: MQTTProperties = MQTTProperties(),
+        operation: OperationID?
+    ) -> [Action] {
         addRequest(Request(kind: .unsubscribe(filters, properties), operation: operation))
     }
 
@@ -245,8 +249,13 @@ public struct ClientSession: Sendable {
         case .pubcomp(let ack): return receivePubComp(ack)
         case .pubrel(let ack):
             let known = inboundQoS2.remove(ack.packetID) != nil
-            return [.send(.pubcomp(PublishAckPacket(packetID: ack.packetID,
-                                                   reasonCode: known ? .success : .packetIdentifierNotFound)))]
+            return [
+                .send(
+                    .pubcomp(
+                        PublishAckPacket(
+                            packetID: ack.packetID,
+                            reasonCode: known ? .success : .packetIdentifierNotFound)))
+            ]
         case .suback(let ack): return receiveRequestAck(ack, isSubscribe: true)
         case .unsuback(let ack): return receiveRequestAck(ack, isSubscribe: false)
         default:
@@ -271,8 +280,11 @@ public struct ClientSession: Sendable {
             if inboundQoS2.contains(id) { return [rec] }
             if refusal == nil {
                 guard inboundQoS2.count < receiveMaximum else {
-                    return [.disconnect(.receiveMaximumExceeded,
-                                        "the broker sent more than \(receiveMaximum) unacknowledged QoS 2 messages")]
+                    return [
+                        .disconnect(
+                            .receiveMaximumExceeded,
+                            "the broker sent more than \(receiveMaximum) unacknowledged QoS 2 messages")
+                    ]
                 }
                 inboundQoS2.insert(id)
             }
@@ -293,8 +305,11 @@ public struct ClientSession: Sendable {
             // delivered again [MQTT-4.3.3].
             if inboundQoS2.contains(id) { return [rec] }
             guard inboundQoS2.count < receiveMaximum else {
-                return [.disconnect(.receiveMaximumExceeded,
-                                    "the broker sent more than \(receiveMaximum) unacknowledged QoS 2 messages")]
+                return [
+                    .disconnect(
+                        .receiveMaximumExceeded,
+                        "the broker sent more than \(receiveMaximum) unacknowledged QoS 2 messages")
+                ]
             }
             inboundQoS2.insert(id)
             return [.deliver(publish), rec]
@@ -306,8 +321,11 @@ public struct ClientSession: Sendable {
         removeOutbound(ack.packetID)
         var actions: [Action] = []
         if let operation = entry.operation {
-            actions.append(.complete(operation, ack.reasonCode.isFailure
-                ? .publishRefused(ack.reasonCode, reasonString: ack.properties.reasonString) : .published))
+            actions.append(
+                .complete(
+                    operation,
+                    ack.reasonCode.isFailure
+                        ? .publishRefused(ack.reasonCode, reasonString: ack.properties.reasonString) : .published))
         }
         return actions + drainQueue()
     }
@@ -351,7 +369,11 @@ public struct ClientSession: Sendable {
         case (.unsubscribe(let filters, _), false):
             for filter in filters { subscriptions[filter.rawValue] = nil }
         default:
-            return [.disconnect(.protocolError, "\(isSubscribe ? "SUBACK" : "UNSUBACK") for a packet id that was not \(isSubscribe ? "a SUBSCRIBE" : "an UNSUBSCRIBE")")]
+            return [
+                .disconnect(
+                    .protocolError,
+                    "\(isSubscribe ? "SUBACK" : "UNSUBACK") for a packet id that was not \(isSubscribe ? "a SUBSCRIBE" : "an UNSUBSCRIBE")")
+            ]
         }
         requests[ack.packetID] = nil
         requestOrder.removeAll { $0 == ack.packetID }
@@ -389,8 +411,9 @@ public struct ClientSession: Sendable {
             var packet = next.packet
             let operation = next.operation
             packet.packetID = id
-            outbound[id] = Outbound(packet: packet, operation: operation,
-                                    state: packet.qos == .atLeastOnce ? .awaitingPubAck : .awaitingPubRec)
+            outbound[id] = Outbound(
+                packet: packet, operation: operation,
+                state: packet.qos == .atLeastOnce ? .awaitingPubAck : .awaitingPubRec)
             outboundOrder.append(id)
             actions.append(.send(.publish(packet)))
         }

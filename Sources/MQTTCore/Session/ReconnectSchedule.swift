@@ -26,8 +26,9 @@ public struct ReconnectSchedule: Sendable {
     /// and dropped tracks use ``refusedBounds`` or these, whichever are longer.
     public init(initial: Duration, maximum: Duration) {
         unreachable = ReconnectBackoff(initial: initial, maximum: maximum)
-        let slow = ReconnectBackoff(initial: max(initial, Self.refusedBounds.initial),
-                                    maximum: max(maximum, Self.refusedBounds.maximum))
+        let slow = ReconnectBackoff(
+            initial: max(initial, Self.refusedBounds.initial),
+            maximum: max(maximum, Self.refusedBounds.maximum))
         refused = slow
         dropped = slow
     }
@@ -40,8 +41,10 @@ public struct ReconnectSchedule: Sendable {
 
     /// The delay before the next attempt after an established connection that lasted `lasted`
     /// was lost.
-    public mutating func delayAfterLosing<R: RandomNumberGenerator>(connectionThatLasted lasted: Duration,
-                                                                   using generator: inout R) -> Duration {
+    public mutating func delayAfterLosing<R: RandomNumberGenerator>(
+        connectionThatLasted lasted: Duration,
+        using generator: inout R
+    ) -> Duration {
         guard lasted < Self.stableConnection else {
             dropped.reset()
             return .zero

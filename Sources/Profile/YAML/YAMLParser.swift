@@ -25,8 +25,9 @@ public enum YAMLParser {
     /// The first document of `text`, or nil when the text holds no document.
     public static func parse(_ text: String) throws(YAMLSyntaxError) -> YAMLNode? {
         guard text.utf8.count <= YAMLLimits.maximumBytes else {
-            throw YAMLSyntaxError(location: SourceLocation(line: 1, column: 1),
-                                  message: "the file is over \(YAMLLimits.maximumBytes / 1024) KiB; a profile is a few KiB")
+            throw YAMLSyntaxError(
+                location: SourceLocation(line: 1, column: 1),
+                message: "the file is over \(YAMLLimits.maximumBytes / 1024) KiB; a profile is a few KiB")
         }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) != 0 else {
@@ -89,8 +90,9 @@ private struct TreeBuilder {
             let scalar = event.data.scalar
             let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
             try count(1, at: location)
-            try add(YAMLNode(.scalar(text, plain: scalar.style == YAML_PLAIN_SCALAR_STYLE), at: location),
-                    anchor: scalar.anchor.map { String(cString: $0) }, size: 1)
+            try add(
+                YAMLNode(.scalar(text, plain: scalar.style == YAML_PLAIN_SCALAR_STYLE), at: location),
+                anchor: scalar.anchor.map { String(cString: $0) }, size: 1)
         case YAML_ALIAS_EVENT:
             let name = String(cString: event.data.alias.anchor)
             guard let (anchored, size) = anchors[name] else {
@@ -121,8 +123,9 @@ private struct TreeBuilder {
     private mutating func count(_ added: Int, at location: SourceLocation) throws(YAMLSyntaxError) {
         nodes += added
         guard nodes <= YAMLLimits.maximumNodes else {
-            throw YAMLSyntaxError(location: location,
-                                  message: "the document holds more than \(YAMLLimits.maximumNodes) nodes (each alias counts what it repeats)")
+            throw YAMLSyntaxError(
+                location: location,
+                message: "the document holds more than \(YAMLLimits.maximumNodes) nodes (each alias counts what it repeats)")
         }
     }
 

@@ -1,11 +1,11 @@
 import Agent
-import Scheme
-import ServiceSupport
 import Hardware
 import Logging
 import MQTT
 import Profile
+import Scheme
 import ServiceLifecycle
+import ServiceSupport
 import UnixSignals
 
 #if canImport(Glibc)
@@ -23,7 +23,11 @@ struct AgentCommand: Command {
     static let options = [
         OptionSpec.option("--profile", value: "FILE", help: "The profile (default \(defaultProfilePath))."),
         .option("--broker", value: "URL", help: "Use this broker instead of the profile's: mqtt://host:port or mqtts://host:port."),
-        .flag("--simulate", help: "Use a simulated chip with a Raspberry Pi's line names instead of the real GPIO, and a simulated BME280 for each bme280 sensor (for the demo)."),
+        .flag(
+            "--simulate",
+            help:
+                "Use a simulated chip with a Raspberry Pi's line names instead of the real GPIO, and a simulated BME280 for each bme280 sensor (for the demo)."
+        ),
         .option("--log-level", value: "LEVEL", help: "trace, debug, info (default), notice, warning or error."),
         AgentCommand.instanceOption,
     ]
@@ -51,7 +55,8 @@ struct AgentCommand: Command {
         profilePath = arguments.string("--profile") ?? Self.profilePath(instance: instance)
         brokerOverride = try brokerURL("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
         simulate = arguments.flag("--simulate")
-        logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
+        logLevel =
+            try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
     }
 
     func run() async throws {
@@ -65,18 +70,23 @@ struct AgentCommand: Command {
         let level = logLevel
         let logger = Logger(label: "agent") { LineLogHandler(label: $0, level: level) }
         let simulatedChip = simulate ? Self.simulatedChip() : nil
-        let hardware = try simulatedChip.map { chip in
-            let bus = SimulatedI2CBus(number: 1)
-            for sensor in profile.sensors where sensor.model == .bme280 { bus.attachBME280(at: sensor.address) }
-            return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
-        } ?? AgentHardware.system(expanders: profile.expanders)
-        let agent = try Agent(profile: profile, configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride),
-                              hardware: hardware, logger: logger, clientLogger: Logger(label: "mqtt") { LineLogHandler(label: $0, level: level) })
-        let control = ControlServer(path: ControlSocket.path(instance: instance), logger: logger,
-                                    handler: agent.controlHandler(simulatedChip: simulatedChip))
+        let hardware =
+            try simulatedChip.map { chip in
+                let bus = SimulatedI2CBus(number: 1)
+                for sensor in profile.sensors where sensor.model == .bme280 { bus.attachBME280(at: sensor.address) }
+                return AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus })
+            } ?? AgentHardware.system(expanders: profile.expanders)
+        let agent = try Agent(
+            profile: profile, configuration: try Agent.clientConfiguration(for: profile, override: brokerOverride),
+            hardware: hardware, logger: logger, clientLogger: Logger(label: "mqtt") { LineLogHandler(label: $0, level: level) })
+        let control = ControlServer(
+            path: ControlSocket.path(instance: instance), logger: logger,
+            handler: agent.controlHandler(simulatedChip: simulatedChip))
         // Stopped in reverse order: the control socket, then the agent (offline, safe states), then the client.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: agent.client), .init(service: agent), .init(service: control)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: agent.client), .init(service: agent), .init(service: control)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         // Ready once the event loop turns; then the watchdog is fed from that loop, so a stuck agent is restarted.
         try await runNotifyingSystemd(group, status: "running \(profile.source)", ping: { await agent.ping() }) {
             // SIGHUP reloads the profile file, as `systemctl reload` and `gpiobridge reload` do.

@@ -1,6 +1,6 @@
 import Agent
-import Scheme
 import Profile
+import Scheme
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +27,9 @@ struct StatusCommand: Command {
     }
 
     func run() async throws {
-        guard case .status(let status) = try askAgent(.status, instance: instance) else { throw CLIError("the agent answered status with something else") }
+        guard case .status(let status) = try askAgent(.status, instance: instance) else {
+            throw CLIError("the agent answered status with something else")
+        }
         if json {
             print(status.json.serialized)
             return

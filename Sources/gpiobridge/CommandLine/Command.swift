@@ -1,5 +1,5 @@
-import Scheme
 import Profile
+import Scheme
 
 #if canImport(Glibc)
 import Glibc
@@ -158,8 +158,9 @@ enum CommandLineTool {
             }
             guard let child = group.children.first(where: { $0.name == word }) else {
                 let names = group.children.map(\.name)
-                printOut("Error: \(path.joined(separator: " ")) has no command \"\(word)\"\(suggestion(word, names)); commands: \(names.joined(separator: ", "))",
-                         error: true)
+                printOut(
+                    "Error: \(path.joined(separator: " ")) has no command \"\(word)\"\(suggestion(word, names)); commands: \(names.joined(separator: ", "))",
+                    error: true)
                 return 64
             }
             path.append(word)
@@ -265,9 +266,11 @@ enum CommandLineTool {
         if !command.arguments.isEmpty {
             lines += ["", "Arguments:"] + command.arguments.map { column($0.name, $0.help) }
         }
-        lines += ["", "Options:"] + command.options.map { option in
-            column(option.names.joined(separator: ", ") + (option.value.map { " \($0)" } ?? ""), option.help)
-        } + [column("--help", "Show this help.")]
+        lines +=
+            ["", "Options:"]
+            + command.options.map { option in
+                column(option.names.joined(separator: ", ") + (option.value.map { " \($0)" } ?? ""), option.help)
+            } + [column("--help", "Show this help.")]
         return lines.joined(separator: "\n")
     }
 

@@ -38,8 +38,10 @@ enum ManualPages {
 
     private static func page(for group: CommandGroup, path: [String], release: String) -> Page {
         var lines = header(path, abstract: group.abstract, release: release)
-        lines += [".SH SYNOPSIS", ".B \(escape(path.joined(separator: " ")))", ".I COMMAND", "[options]",
-                  ".SH DESCRIPTION", escape(group.abstract), ".SH COMMANDS"]
+        lines += [
+            ".SH SYNOPSIS", ".B \(escape(path.joined(separator: " ")))", ".I COMMAND", "[options]",
+            ".SH DESCRIPTION", escape(group.abstract), ".SH COMMANDS",
+        ]
         for child in group.children {
             lines += [".TP", ".B \(escape(child.name))", escape(child.abstract)]
         }
@@ -116,8 +118,8 @@ enum ManualPages {
     }
 }
 
-private extension String {
-    func replacingQuotes() -> String {
+extension String {
+    fileprivate func replacingQuotes() -> String {
         var result = ""
         for character in self { result += character == "\"" ? "\\(dq" : String(character) }
         return result

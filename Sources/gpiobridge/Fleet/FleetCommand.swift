@@ -1,11 +1,12 @@
-import Scheme
 import JSON
 import MQTT
+import Scheme
 
 /// `gpiobridge fleet ls`: every device on the broker, agents and mirrored boards alike.
 enum FleetCommand {
-    static let group = CommandGroup(name: "fleet", abstract: "See the whole fleet: Pi agents, relays and mirrored boards.",
-                                    children: [.command(List.self)])
+    static let group = CommandGroup(
+        name: "fleet", abstract: "See the whole fleet: Pi agents, relays and mirrored boards.",
+        children: [.command(List.self)])
 
     struct List: Command {
         static let name = "ls"
@@ -15,10 +16,11 @@ enum FleetCommand {
             unless an agent's profile moves its base topic (up to 6 levels). A board is shown offline
             when the relay that mirrors it is offline.
             """
-        static let options = BrokerOptions.options + [
-            .flag("--json", help: "Print JSON instead of a table."),
-            .option("--wait", value: "SECONDS", help: "Wait at most this long for the broker's retained messages (default 3)."),
-        ]
+        static let options =
+            BrokerOptions.options + [
+                .flag("--json", help: "Print JSON instead of a table."),
+                .option("--wait", value: "SECONDS", help: "Wait at most this long for the broker's retained messages (default 3)."),
+            ]
 
         let broker: BrokerOptions
         let json: Bool
@@ -132,13 +134,17 @@ struct Fleet {
 
     /// One line per device, columns aligned.
     var table: String {
-        guard !devices.isEmpty else { return "no devices: nothing has published gpiobridge/<device>/info or /status (or a gpiobridge info elsewhere) on this broker" }
+        guard !devices.isEmpty else {
+            return "no devices: nothing has published gpiobridge/<device>/info or /status (or a gpiobridge info elsewhere) on this broker"
+        }
         var rows = [["DEVICE", "KIND", "STATE", "LAST SEEN", "VIA", "OUTPUTS", "INPUTS", "SENSORS"]]
         for device in devices {
             let info = device.info
             let state = device.relayOffline && device.status == SchemeWord.online ? "offline (relay)" : device.status ?? "unknown"
-            rows.append([device.id, info?.kind ?? "?", state, lastSeen(device), info?.via ?? "-", list(info?.outputs), list(info?.inputs),
-                         list(info?.sensors)])
+            rows.append([
+                device.id, info?.kind ?? "?", state, lastSeen(device), info?.via ?? "-", list(info?.outputs), list(info?.inputs),
+                list(info?.sensors),
+            ])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
         return rows.map { row in
@@ -151,16 +157,18 @@ struct Fleet {
     var json: JSONValue {
         func strings(_ names: [String]?) -> JSONValue { .array((names ?? []).map { .string($0) }) }
         func optional(_ text: String?) -> JSONValue { text.map { .string($0) } ?? .null }
-        return .array(devices.map { device in
-            let info = device.info
-            var seen = JSONValue.null
-            if let info, info.seen > 0 { seen = .number(Double(info.seen)) }
-            return .object([
-                "device": .string(device.id), "kind": optional(info?.kind), "name": optional(info?.name),
-                "online": .bool(device.online), "status": optional(device.status), "seen": seen, "via": optional(info?.via),
-                "outputs": strings(info?.outputs), "inputs": strings(info?.inputs), "sensors": strings(info?.sensors), "base_topic": .string(device.base),
-            ])
-        })
+        return .array(
+            devices.map { device in
+                let info = device.info
+                var seen = JSONValue.null
+                if let info, info.seen > 0 { seen = .number(Double(info.seen)) }
+                return .object([
+                    "device": .string(device.id), "kind": optional(info?.kind), "name": optional(info?.name),
+                    "online": .bool(device.online), "status": optional(device.status), "seen": seen, "via": optional(info?.via),
+                    "outputs": strings(info?.outputs), "inputs": strings(info?.inputs), "sensors": strings(info?.sensors),
+                    "base_topic": .string(device.base),
+                ])
+            })
     }
 
     private func list(_ names: [String]?) -> String {

@@ -43,8 +43,11 @@ enum GPIOCommand {
         static let name = "info"
         static let abstract = "Describe the lines of some or all chips."
         static let options = [GPIOCommand.expanderOption]
-        static let arguments = [ArgumentSpec(name: "CHIP", help: "gpiochip0, 0 or a label; all chips when none is given.",
-                                             optional: true, repeating: true)]
+        static let arguments = [
+            ArgumentSpec(
+                name: "CHIP", help: "gpiochip0, 0 or a label; all chips when none is given.",
+                optional: true, repeating: true)
+        ]
         let system: GPIOChips
         let chipNames: [String]
 
@@ -75,8 +78,10 @@ enum GPIOCommand {
     struct Get: Command {
         static let name = "get"
         static let abstract = "Read input lines."
-        static let options = [GPIOCommand.expanderOption, GPIOCommand.biasOption,
-                              .flag("--active-low", help: "Report the inverse of the electrical level.")]
+        static let options = [
+            GPIOCommand.expanderOption, GPIOCommand.biasOption,
+            .flag("--active-low", help: "Report the inverse of the electrical level."),
+        ]
         static let arguments = [GPIOCommand.lineArguments]
         let system: GPIOChips
         let lines: [String]
@@ -111,8 +116,11 @@ enum GPIOCommand {
             .option("--drive", value: "DRIVE", help: "push-pull, open-drain or open-source."),
             .option("--hold", value: "SECONDS", help: "Hold the values this long, then release; by default until SIGINT or SIGTERM."),
         ]
-        static let arguments = [ArgumentSpec(name: "ASSIGNMENT", help: "NAME=VALUE pairs, or a chip and OFFSET=VALUE pairs.",
-                                             repeating: true)]
+        static let arguments = [
+            ArgumentSpec(
+                name: "ASSIGNMENT", help: "NAME=VALUE pairs, or a chip and OFFSET=VALUE pairs.",
+                repeating: true)
+        ]
         let system: GPIOChips
         let assignments: [(line: String, value: Bool)]
         let settings: LineSettings
@@ -167,8 +175,9 @@ enum GPIOCommand {
         static let options = [
             GPIOCommand.expanderOption, GPIOCommand.biasOption,
             .option("--edge", value: "EDGE", help: "rising, falling or both (default both)."),
-            .option("--debounce-us", value: "MICROSECONDS",
-                    help: "Debounce period: in the kernel with libgpiod v2, in gpiobridge with v1."),
+            .option(
+                "--debounce-us", value: "MICROSECONDS",
+                help: "Debounce period: in the kernel with libgpiod v2, in gpiobridge with v1."),
             .option("-n", value: "COUNT", help: "Exit after this many events."),
         ]
         static let arguments = [GPIOCommand.lineArguments]
@@ -181,8 +190,9 @@ enum GPIOCommand {
             system = try GPIOCommand.chips(arguments)
             lines = arguments.arguments("LINE")
             let edge: LineEdge = try arguments.choice("--edge") ?? .both
-            settings = .input(bias: try arguments.choice("--bias") ?? .asIs, edge: edge == .none ? .both : edge,
-                              debounceMicroseconds: try arguments.value("--debounce-us", expected: "a number of microseconds") { UInt32($0) } ?? 0)
+            settings = .input(
+                bias: try arguments.choice("--bias") ?? .asIs, edge: edge == .none ? .both : edge,
+                debounceMicroseconds: try arguments.value("--debounce-us", expected: "a number of microseconds") { UInt32($0) } ?? 0)
             count = try arguments.value("-n", expected: "a positive count") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
         }
 
@@ -191,8 +201,13 @@ enum GPIOCommand {
             defer { for entry in requests { entry.request.release() } }
             for specification in lines {
                 let (chip, offset) = try system.resolve(specification)
-                requests.append((specification, try chip.requestLines([offset], settings: settings, initialValues: nil,
-                                                                      consumer: gpiobridgeConsumer)))
+                requests.append(
+                    (
+                        specification,
+                        try chip.requestLines(
+                            [offset], settings: settings, initialValues: nil,
+                            consumer: gpiobridgeConsumer)
+                    ))
             }
             let limit = count
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -203,7 +218,9 @@ enum GPIOCommand {
                         for await event in events {
                             let seconds = event.timestampNanoseconds / 1_000_000_000
                             let fraction = String(event.timestampNanoseconds % 1_000_000_000)
-                            print("\(seconds).\(String(repeating: "0", count: 9 - fraction.count))\(fraction) \(event.rising ? "rising" : "falling") \(name)")
+                            print(
+                                "\(seconds).\(String(repeating: "0", count: 9 - fraction.count))\(fraction) \(event.rising ? "rising" : "falling") \(name)"
+                            )
                             fflush(nil)
                             if let limit, await printed.increment() >= limit { return }
                         }

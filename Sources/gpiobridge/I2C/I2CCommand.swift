@@ -54,9 +54,12 @@ enum I2CCommand {
             OptionSpec.flag("--word", help: "Read a 16-bit SMBus word (low byte first)."),
             .option("--block", value: "COUNT", help: "Read this many bytes (1-32) from the register on."),
         ]
-        static let arguments = [I2CCommand.busArgument, I2CCommand.addressArgument,
-                                ArgumentSpec(name: "REGISTER", help: "The register; without it, one byte is read with no register.",
-                                             optional: true)]
+        static let arguments = [
+            I2CCommand.busArgument, I2CCommand.addressArgument,
+            ArgumentSpec(
+                name: "REGISTER", help: "The register; without it, one byte is read with no register.",
+                optional: true),
+        ]
         let bus: Int
         let address: UInt8
         let register: UInt8?
@@ -95,8 +98,10 @@ enum I2CCommand {
         static let name = "set"
         static let abstract = "Write a register (a byte, or a word with --word)."
         static let options = [OptionSpec.flag("--word", help: "Write a 16-bit SMBus word (low byte first).")]
-        static let arguments = [I2CCommand.busArgument, I2CCommand.addressArgument,
-                                ArgumentSpec(name: "REGISTER", help: "The register."), ArgumentSpec(name: "VALUE", help: "The value.")]
+        static let arguments = [
+            I2CCommand.busArgument, I2CCommand.addressArgument,
+            ArgumentSpec(name: "REGISTER", help: "The register."), ArgumentSpec(name: "VALUE", help: "The value."),
+        ]
         let bus: Int
         let address: UInt8
         let register: UInt8

@@ -21,7 +21,11 @@ struct BrokerOptions {
         .option("--key", value: "FILE", help: "PEM private key of --cert."),
         .flag("--tls", help: "Use TLS with the system's trusted CAs."),
         .flag("--insecure", help: "Do not verify the broker's certificate or host name (unsafe)."),
-        .flag("-c", "--disable-clean-session", help: "Keep the session when disconnected: subscriptions and QoS 1/2 messages wait for the next connection with this -i (under MQTT 5 it never expires unless -x says)."),
+        .flag(
+            "-c", "--disable-clean-session",
+            help:
+                "Keep the session when disconnected: subscriptions and QoS 1/2 messages wait for the next connection with this -i (under MQTT 5 it never expires unless -x says)."
+        ),
         .option("-x", value: "SECONDS", help: "MQTT 5 session expiry after disconnecting, in seconds; -1 never."),
         .option("--will-topic", value: "TOPIC", help: "The will: published by the broker if this client vanishes without disconnecting."),
         .option("--will-payload", value: "TEXT", help: "The will's payload (default empty)."),
@@ -106,8 +110,9 @@ struct BrokerOptions {
         // A tool must not hang on a broker that never answers.
         configuration.answerTimeout = .seconds(10)
         if wantsTLS {
-            configuration.tls = MQTTTLSOptions(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile,
-                                               insecure: insecure)
+            configuration.tls = MQTTTLSOptions(
+                caFile: caFile, certificateFile: certificateFile, keyFile: keyFile,
+                insecure: insecure)
         }
         return configuration
     }
@@ -156,4 +161,3 @@ private enum ClientOutcome<T: Sendable>: Sendable {
     case stopped
     case finished(T)
 }
-

@@ -4,15 +4,16 @@ import MQTT
 struct PubCommand: Command {
     static let name = "pub"
     static let abstract = "Publish a message to an MQTT broker."
-    static let options = BrokerOptions.options + [
-        .option("-t", value: "TOPIC", help: "Topic to publish to."),
-        .option("-m", value: "MESSAGE", help: "Message payload."),
-        .flag("-n", help: "Send an empty (null) message."),
-        .flag("-l", help: "Send each line of standard input as a message."),
-        .flag("-s", help: "Send all of standard input as one message."),
-        .option("-q", value: "QOS", help: "QoS: 0, 1 or 2 (default 0)."),
-        .flag("-r", help: "Retain the message."),
-    ]
+    static let options =
+        BrokerOptions.options + [
+            .option("-t", value: "TOPIC", help: "Topic to publish to."),
+            .option("-m", value: "MESSAGE", help: "Message payload."),
+            .flag("-n", help: "Send an empty (null) message."),
+            .flag("-l", help: "Send each line of standard input as a message."),
+            .flag("-s", help: "Send all of standard input as one message."),
+            .option("-q", value: "QOS", help: "QoS: 0, 1 or 2 (default 0)."),
+            .flag("-r", help: "Retain the message."),
+        ]
 
     let broker: BrokerOptions
     let topic: String

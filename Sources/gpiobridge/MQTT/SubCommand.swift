@@ -8,14 +8,15 @@ import Glibc
 struct SubCommand: Command {
     static let name = "sub"
     static let abstract = "Subscribe to topics and print the messages that arrive."
-    static let options = BrokerOptions.options + [
-        .option("-t", value: "FILTER", help: "Topic filter to subscribe to (repeatable)."),
-        .option("-q", value: "QOS", help: "QoS of the subscriptions: 0, 1 or 2 (default 0)."),
-        .flag("-v", help: "Print the topic before each payload."),
-        .option("-C", value: "COUNT", help: "Exit after this many messages."),
-        .option("-W", value: "SECONDS", help: "Exit with code 27 after this many seconds."),
-        .flag("--retained-only", help: "Print only retained messages."),
-    ]
+    static let options =
+        BrokerOptions.options + [
+            .option("-t", value: "FILTER", help: "Topic filter to subscribe to (repeatable)."),
+            .option("-q", value: "QOS", help: "QoS of the subscriptions: 0, 1 or 2 (default 0)."),
+            .flag("-v", help: "Print the topic before each payload."),
+            .option("-C", value: "COUNT", help: "Exit after this many messages."),
+            .option("-W", value: "SECONDS", help: "Exit with code 27 after this many seconds."),
+            .flag("--retained-only", help: "Print only retained messages."),
+        ]
 
     let broker: BrokerOptions
     let filters: [TopicFilter]

@@ -1,8 +1,8 @@
 import Agent
-import Scheme
 import Hardware
 import JSON
 import Profile
+import Scheme
 
 #if canImport(Glibc)
 import Glibc
@@ -10,8 +10,9 @@ import Glibc
 
 /// `gpiobridge profile`: check and show profiles before they run.
 enum ProfileCommand {
-    static let group = CommandGroup(name: "profile", abstract: "Validate, show and apply YAML profiles.",
-                                    children: [.command(Validate.self), .command(Show.self), .command(Apply.self)])
+    static let group = CommandGroup(
+        name: "profile", abstract: "Validate, show and apply YAML profiles.",
+        children: [.command(Validate.self), .command(Show.self), .command(Apply.self)])
 
     static let fileArgument = ArgumentSpec(name: "FILE", help: "The profile, such as Profiles/relay.yml.")
 
@@ -55,14 +56,17 @@ enum ProfileCommand {
                     if ProfileLoader.isRelayProfile(path: path) {
                         let relay = try RelayCommand.load(path)
                         let discovered = [relay.discoverTasmota ? "Tasmota" : nil, relay.discoverESPHome ? "ESPHome" : nil].compactMap { $0 }
-                        print("\(path): a valid relay profile (relay \(relay.id); \(relay.boards.count) board\(relay.boards.count == 1 ? "" : "s"), \(relay.links.count) link\(relay.links.count == 1 ? "" : "s")"
-                              + (discovered.isEmpty ? "" : "; discovers \(discovered.joined(separator: " and "))") + ")")
+                        print(
+                            "\(path): a valid relay profile (relay \(relay.id); \(relay.boards.count) board\(relay.boards.count == 1 ? "" : "s"), \(relay.links.count) link\(relay.links.count == 1 ? "" : "s")"
+                                + (discovered.isEmpty ? "" : "; discovers \(discovered.joined(separator: " and "))") + ")")
                         relays.append(relay)
                     } else {
                         let profile = try ProfileCommand.load(path)
-                        let counts = [("output", profile.outputs.count), ("input", profile.inputs.count), ("sensor", profile.sensors.count),
-                                      ("publisher", profile.publishers.count), ("subscription", profile.subscriptions.count)]
-                            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)\($0.1 == 1 ? "" : "s")" }
+                        let counts = [
+                            ("output", profile.outputs.count), ("input", profile.inputs.count), ("sensor", profile.sensors.count),
+                            ("publisher", profile.publishers.count), ("subscription", profile.subscriptions.count),
+                        ]
+                        .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)\($0.1 == 1 ? "" : "s")" }
                         print("\(path): valid (device \(profile.device.id)\(counts.isEmpty ? "" : "; " + counts.joined(separator: ", ")))")
                         agents.append(profile)
                     }

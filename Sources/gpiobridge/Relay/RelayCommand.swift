@@ -1,10 +1,10 @@
-import Scheme
-import ServiceSupport
 import Logging
 import MQTT
 import Profile
 import Relay
+import Scheme
 import ServiceLifecycle
+import ServiceSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +38,8 @@ struct RelayCommand: Command {
         fleetOverride = try brokerURL("--broker", arguments.string("--broker") ?? getenv("GPIOBRIDGE_BROKER").map { String(cString: $0) })
         boardsOverride = try brokerURL("--boards-broker", arguments.string("--boards-broker"))
         check = arguments.flag("--check")
-        logLevel = try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
+        logLevel =
+            try arguments.value("--log-level", expected: "trace, debug, info, notice, warning or error") { Logger.Level(rawValue: $0) } ?? .info
     }
 
     /// Reads a relay profile; an invalid one is printed with every issue and exits 2.

@@ -2,8 +2,9 @@ import Hardware
 
 /// `gpiobridge sensor`: read an I²C sensor once through its driver and print values with units.
 enum SensorCommand {
-    static let group = CommandGroup(name: "sensor", abstract: "Read I2C sensors through gpiobridge's drivers.",
-                                    children: [.command(Read.self)])
+    static let group = CommandGroup(
+        name: "sensor", abstract: "Read I2C sensors through gpiobridge's drivers.",
+        children: [.command(Read.self)])
 
     struct Read: Command {
         static let name = "read"

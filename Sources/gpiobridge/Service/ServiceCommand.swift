@@ -5,8 +5,9 @@ import Glibc
 /// `gpiobridge service install`: the user, the groups, the device permissions, the binary, the
 /// directories and the systemd units.
 enum ServiceCommand {
-    static let group = CommandGroup(name: "service", abstract: "Install gpiobridge as a systemd service.",
-                                    children: [.command(Install.self)])
+    static let group = CommandGroup(
+        name: "service", abstract: "Install gpiobridge as a systemd service.",
+        children: [.command(Install.self)])
 
     struct Install: Command {
         static let name = "install"
@@ -29,8 +30,10 @@ enum ServiceCommand {
                 }
                 if getpwnam("gpiobridge") == nil {
                     try step("create the system user gpiobridge") {
-                        try runTool(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                                     "--shell", "/usr/sbin/nologin", "gpiobridge"])
+                        try runTool([
+                            "useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", "gpiobridge",
+                        ])
                     }
                 }
                 try step("add gpiobridge to the gpio and i2c groups") { try runTool(["usermod", "--append", "--groups", "gpio,i2c", "gpiobridge"]) }
@@ -64,7 +67,8 @@ enum ServiceCommand {
                     try? runTool(["udevadm", "trigger", "--subsystem-match=gpio", "--subsystem-match=i2c-dev"])
                 }
             }
-            print("""
+            print(
+                """
                 next: gpiobridge profile apply Profiles/relay.yml
                       systemctl enable --now gpiobridge        (one profile per instance: gpiobridge@NAME, /etc/gpiobridge/NAME.yml)
                       systemctl enable --now gpiobridge-relay  (ESP8266 boards: copy Profiles/fleet.yml to /etc/gpiobridge/relay.yml)

@@ -2,81 +2,81 @@
 /// for word (a test compares them), so the binary installs itself without the source tree.
 enum Units {
     static let service = """
-    # gpiobridge agent: drives /etc/gpiobridge/profile.yml from MQTT.
-    # Install with `gpiobridge service install`; change the profile with `gpiobridge profile apply FILE`.
-    [Unit]
-    Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)
-    Documentation=man:gpiobridge-agent(1)
-    # Installed and enabled before a profile is in place, it waits for one instead of failing.
-    ConditionPathExists=/etc/gpiobridge/profile.yml
-    Wants=network-online.target
-    After=network-online.target
+        # gpiobridge agent: drives /etc/gpiobridge/profile.yml from MQTT.
+        # Install with `gpiobridge service install`; change the profile with `gpiobridge profile apply FILE`.
+        [Unit]
+        Description=gpiobridge agent (GPIO lines and I2C sensors over MQTT)
+        Documentation=man:gpiobridge-agent(1)
+        # Installed and enabled before a profile is in place, it waits for one instead of failing.
+        ConditionPathExists=/etc/gpiobridge/profile.yml
+        Wants=network-online.target
+        After=network-online.target
 
-    [Service]
-    Type=notify
-    ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml
-    # Reloads through the agent's control socket and fails when the agent refuses the profile.
-    ExecReload=/usr/local/bin/gpiobridge reload
-    Restart=on-failure
-    RestartSec=2s
-    # An invalid profile (exit 2) is not mended by restarting.
-    RestartPreventExitStatus=2
-    # The agent's event loop answers each watchdog ping; a hung agent is restarted.
-    WatchdogSec=30s
-    TimeoutStopSec=20s
-    Environment=GPIOBRIDGE_RUN_DIR=/run/gpiobridge
+        [Service]
+        Type=notify
+        ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml
+        # Reloads through the agent's control socket and fails when the agent refuses the profile.
+        ExecReload=/usr/local/bin/gpiobridge reload
+        Restart=on-failure
+        RestartSec=2s
+        # An invalid profile (exit 2) is not mended by restarting.
+        RestartPreventExitStatus=2
+        # The agent's event loop answers each watchdog ping; a hung agent is restarted.
+        WatchdogSec=30s
+        TimeoutStopSec=20s
+        Environment=GPIOBRIDGE_RUN_DIR=/run/gpiobridge
 
-    # Its own user; the gpio and i2c groups open /dev/gpiochip* and /dev/i2c-*.
-    User=gpiobridge
-    Group=gpiobridge
-    SupplementaryGroups=gpio i2c
-    RuntimeDirectory=gpiobridge
-    RuntimeDirectoryMode=0750
-    ConfigurationDirectory=gpiobridge
-    ConfigurationDirectoryMode=0750
-    UMask=0077
-    # The broker password, if the profile says password_credential: mqtt-password.
-    # LoadCredential=mqtt-password:/etc/gpiobridge/mqtt-password
+        # Its own user; the gpio and i2c groups open /dev/gpiochip* and /dev/i2c-*.
+        User=gpiobridge
+        Group=gpiobridge
+        SupplementaryGroups=gpio i2c
+        RuntimeDirectory=gpiobridge
+        RuntimeDirectoryMode=0750
+        ConfigurationDirectory=gpiobridge
+        ConfigurationDirectoryMode=0750
+        UMask=0077
+        # The broker password, if the profile says password_credential: mqtt-password.
+        # LoadCredential=mqtt-password:/etc/gpiobridge/mqtt-password
 
-    # Hardening: only the GPIO and I2C character devices, no privileges, a read-only system.
-    DevicePolicy=closed
-    DeviceAllow=char-gpiochip rw
-    DeviceAllow=char-i2c rw
-    CapabilityBoundingSet=
-    AmbientCapabilities=
-    NoNewPrivileges=yes
-    ProtectSystem=strict
-    ProtectHome=yes
-    PrivateTmp=yes
-    PrivateMounts=yes
-    ProtectKernelTunables=yes
-    ProtectKernelModules=yes
-    ProtectKernelLogs=yes
-    ProtectControlGroups=yes
-    ProtectClock=yes
-    ProtectHostname=yes
-    ProtectProc=invisible
-    ProcSubset=pid
-    RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-    RestrictNamespaces=yes
-    RestrictRealtime=yes
-    RestrictSUIDSGID=yes
-    RemoveIPC=yes
-    LockPersonality=yes
-    MemoryDenyWriteExecute=yes
-    SystemCallArchitectures=native
-    SystemCallFilter=@system-service
-    SystemCallFilter=~@privileged @resources
-    # libdispatch lowers its worker threads' priority; the rest of @resources stays denied.
-    SystemCallFilter=setpriority
-    SystemCallErrorNumber=EPERM
-    IPAddressDeny=
-    KeyringMode=private
+        # Hardening: only the GPIO and I2C character devices, no privileges, a read-only system.
+        DevicePolicy=closed
+        DeviceAllow=char-gpiochip rw
+        DeviceAllow=char-i2c rw
+        CapabilityBoundingSet=
+        AmbientCapabilities=
+        NoNewPrivileges=yes
+        ProtectSystem=strict
+        ProtectHome=yes
+        PrivateTmp=yes
+        PrivateMounts=yes
+        ProtectKernelTunables=yes
+        ProtectKernelModules=yes
+        ProtectKernelLogs=yes
+        ProtectControlGroups=yes
+        ProtectClock=yes
+        ProtectHostname=yes
+        ProtectProc=invisible
+        ProcSubset=pid
+        RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+        RestrictNamespaces=yes
+        RestrictRealtime=yes
+        RestrictSUIDSGID=yes
+        RemoveIPC=yes
+        LockPersonality=yes
+        MemoryDenyWriteExecute=yes
+        SystemCallArchitectures=native
+        SystemCallFilter=@system-service
+        SystemCallFilter=~@privileged @resources
+        # libdispatch lowers its worker threads' priority; the rest of @resources stays denied.
+        SystemCallFilter=setpriority
+        SystemCallErrorNumber=EPERM
+        IPAddressDeny=
+        KeyringMode=private
 
-    [Install]
-    WantedBy=multi-user.target
+        [Install]
+        WantedBy=multi-user.target
 
-    """
+        """
 
     /// The template, one agent per profile (`gpiobridge@garage` runs /etc/gpiobridge/garage.yml):
     /// the single unit with the instance's name put in.
@@ -93,8 +93,10 @@ enum Units {
                 ["ExecStart=/usr/local/bin/gpiobridge agent --instance %i"],
             "ExecReload=/usr/local/bin/gpiobridge reload": ["ExecReload=/usr/local/bin/gpiobridge reload --instance %i"],
             "RuntimeDirectoryMode=0750":
-                ["RuntimeDirectoryMode=0750", "# Shared by every instance: one stopping must not remove the others' sockets.",
-                 "RuntimeDirectoryPreserve=yes"],
+                [
+                    "RuntimeDirectoryMode=0750", "# Shared by every instance: one stopping must not remove the others' sockets.",
+                    "RuntimeDirectoryPreserve=yes",
+                ],
             "# LoadCredential=mqtt-password:/etc/gpiobridge/mqtt-password": ["# LoadCredential=mqtt-password:/etc/gpiobridge/%i-mqtt-password"],
         ]
         return service.split(separator: "\n", omittingEmptySubsequences: false)
@@ -114,8 +116,10 @@ enum Units {
             "Documentation=man:gpiobridge-agent(1)": ["Documentation=man:gpiobridge-relay(1)"],
             "ConditionPathExists=/etc/gpiobridge/profile.yml": ["ConditionPathExists=/etc/gpiobridge/relay.yml"],
             "ExecStart=/usr/local/bin/gpiobridge agent --profile /etc/gpiobridge/profile.yml":
-                ["ExecStartPre=/usr/local/bin/gpiobridge relay --check --profile /etc/gpiobridge/relay.yml",
-                 "ExecStart=/usr/local/bin/gpiobridge relay --profile /etc/gpiobridge/relay.yml"],
+                [
+                    "ExecStartPre=/usr/local/bin/gpiobridge relay --check --profile /etc/gpiobridge/relay.yml",
+                    "ExecStart=/usr/local/bin/gpiobridge relay --profile /etc/gpiobridge/relay.yml",
+                ],
             "# Reloads through the agent's control socket and fails when the agent refuses the profile.": [],
             "ExecReload=/usr/local/bin/gpiobridge reload": [],
             "# The agent's event loop answers each watchdog ping; a hung agent is restarted.":
@@ -137,9 +141,9 @@ enum Units {
 
     /// Lets the gpio and i2c groups open the character devices (Raspberry Pi OS ships the same).
     static let udevRules = """
-    # gpiobridge: /dev/gpiochip* for group gpio, /dev/i2c-* for group i2c
-    SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
-    SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"
+        # gpiobridge: /dev/gpiochip* for group gpio, /dev/i2c-* for group i2c
+        SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
+        SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"
 
-    """
+        """
 }

@@ -5,8 +5,8 @@ import Logging
 import MQTT
 import Profile
 import Scheme
-import ServiceSupport
 import ServiceLifecycle
+import ServiceSupport
 import Testing
 
 /// An agent on a simulated chip (Raspberry Pi line names) and a simulated I²C bus, run with its
@@ -56,9 +56,11 @@ struct AgentRig: Sendable {
 
 /// Runs an agent with the profile `yaml` (its broker set to `broker`) for the duration of `body`,
 /// then shuts the group down gracefully and waits for it.
-func withAgent(_ yaml: String, broker: Mosquitto, lineNames: [String] = (0...27).map { "GPIO\($0)" },
-               prepare: @Sendable (SimulatedChip, SimulatedI2CBus) -> Void = { _, _ in },
-               _ body: @escaping @Sendable (AgentRig) async throws -> Void) async throws {
+func withAgent(
+    _ yaml: String, broker: Mosquitto, lineNames: [String] = (0...27).map { "GPIO\($0)" },
+    prepare: @Sendable (SimulatedChip, SimulatedI2CBus) -> Void = { _, _ in },
+    _ body: @escaping @Sendable (AgentRig) async throws -> Void
+) async throws {
     let profile = try ProfileLoader.decode(yaml, file: "test.yml")
     let chip = SimulatedChip(name: "gpiochip0", lineNames: lineNames)
     let bus = SimulatedI2CBus(number: 1)
@@ -66,8 +68,9 @@ func withAgent(_ yaml: String, broker: Mosquitto, lineNames: [String] = (0...27)
     var configuration = try Agent.clientConfiguration(for: profile, override: BrokerURL("mqtt://127.0.0.1:\(broker.ports.plain)"))
     configuration.reconnect = .exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
     let log = CapturedLog()
-    let agent = try Agent(profile: profile, configuration: configuration, hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus }),
-                          logger: log.logger("agent", level: .info), clientLogger: testLogger("agent-mqtt"))
+    let agent = try Agent(
+        profile: profile, configuration: configuration, hardware: AgentHardware(chips: GPIOChips(chips: [chip]), openBus: { _ in bus }),
+        logger: log.logger("agent", level: .info), clientLogger: testLogger("agent-mqtt"))
     let observer = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "observer"), logger: testLogger("observer"))
     let inbox = Inbox(observer)
     let group = ServiceGroup(configuration: .init(services: [.init(service: agent.client), .init(service: agent)], logger: testLogger("group")))

@@ -27,15 +27,17 @@ final class TasmotaBoard: Sendable {
         client = try MQTTClient(configuration: configuration, logger: testLogger("tasmota"))
         let states = client.connectionStates()
         tasks.withLock { tasks in
-            tasks.append(Task { [self] in
-                for await state in states where state.isConnected {
-                    _ = try? await client.subscribe(to: "cmnd/\(topic)/#", qos: .atMostOnce)
-                    try? await client.publish(to: "tele/\(topic)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
-                }
-            })
-            tasks.append(Task { [self] in
-                for await message in client.messages { await handle(message.topic, message.payloadString) }
-            })
+            tasks.append(
+                Task { [self] in
+                    for await state in states where state.isConnected {
+                        _ = try? await client.subscribe(to: "cmnd/\(topic)/#", qos: .atMostOnce)
+                        try? await client.publish(to: "tele/\(topic)/LWT", payload: "Online", qos: .atLeastOnce, retain: true)
+                    }
+                })
+            tasks.append(
+                Task { [self] in
+                    for await message in client.messages { await handle(message.topic, message.payloadString) }
+                })
         }
     }
 
@@ -73,7 +75,8 @@ final class TasmotaBoard: Sendable {
         if upper == "STATE" {
             // Tasmota's STATE answer: time, uptime and Wi-Fi around the POWERn states.
             let members = power.value.indices.map { "\"\(key($0 + 1))\":\"\(power.value[$0] ? "ON" : "OFF")\"" }
-            let payload = #"{"Time":"2026-11-27T10:00:00","Uptime":"0T01:02:03","Heap":25,"LoadAvg":19,"#
+            let payload =
+                #"{"Time":"2026-11-27T10:00:00","Uptime":"0T01:02:03","Heap":25,"LoadAvg":19,"#
                 + members.joined(separator: ",") + #","Wifi":{"AP":1,"SSId":"lan","RSSI":62,"Signal":-69}}"#
             try? await client.publish(to: "stat/\(topic)/RESULT", payload: payload)
             return
@@ -104,10 +107,13 @@ final class TasmotaBoard: Sendable {
     /// Its own announcement for auto-discovery, retained.
     func announce(mac: String) async throws {
         let relayKinds = power.value.map { _ in "1" }.joined(separator: ",")
-        let config = #"{"ip":"192.168.1.50","dn":"Tasmota","hn":"\#(topic)-1234","mac":"\#(mac)","md":"Sonoff Basic","ofln":"Offline","onln":"Online","sw":"13.1.0","t":"\#(topic)","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[\#(relayKinds)],"ver":1}"#
+        let config =
+            #"{"ip":"192.168.1.50","dn":"Tasmota","hn":"\#(topic)-1234","mac":"\#(mac)","md":"Sonoff Basic","ofln":"Offline","onln":"Online","sw":"13.1.0","t":"\#(topic)","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[\#(relayKinds)],"ver":1}"#
         try await client.publish(to: "tasmota/discovery/\(mac)/config", payload: config, qos: .atLeastOnce, retain: true)
-        try await client.publish(to: "tasmota/discovery/\(mac)/sensors", payload: #"{"sn":{"Time":"2026-11-27T10:00:00","AM2301":{"Temperature":19.5,"Humidity":48.2},"TempUnit":"C"},"ver":1}"#,
-                                 qos: .atLeastOnce, retain: true)
+        try await client.publish(
+            to: "tasmota/discovery/\(mac)/sensors",
+            payload: #"{"sn":{"Time":"2026-11-27T10:00:00","AM2301":{"Temperature":19.5,"Humidity":48.2},"TempUnit":"C"},"ver":1}"#,
+            qos: .atLeastOnce, retain: true)
     }
 
     deinit { for task in tasks.value { task.cancel() } }
@@ -133,12 +139,15 @@ final class ESPHomeNode: Sendable {
 
     /// ESPHome's object id: the name in lower case, spaces as `_`, anything but `a-z0-9-_` as `_`.
     static func objectID(_ name: String) -> String {
-        String(name.lowercased().map { $0 == " " ? "_" : $0 }.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" ? $0 : "_" })
+        String(
+            name.lowercased().map { $0 == " " ? "_" : $0 }.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" ? $0 : "_" })
     }
 
     /// `ownTopics` is keyed by entity name; `hasStatus` false is `birth_message:` and `will_message:` empty.
-    init(node: String, port: Int, switches: [String], binarySensors: [String] = [], sensors: [String] = [],
-         ownTopics: [String: (state: String, command: String?)] = [:], hasStatus: Bool = true) throws {
+    init(
+        node: String, port: Int, switches: [String], binarySensors: [String] = [], sensors: [String] = [],
+        ownTopics: [String: (state: String, command: String?)] = [:], hasStatus: Bool = true
+    ) throws {
         self.node = node
         self.hasStatus = hasStatus
         names = Dictionary((switches + binarySensors + sensors).map { (Self.objectID($0), $0) }, uniquingKeysWith: { first, _ in first })
@@ -152,17 +161,21 @@ final class ESPHomeNode: Sendable {
         client = try MQTTClient(configuration: configuration, logger: testLogger("esphome"))
         let states = client.connectionStates()
         tasks.withLock { tasks in
-            tasks.append(Task { [self] in
-                for await state in states where state.isConnected {
-                    _ = try? await client.subscribe(to: "\(node)/switch/+/command", qos: .atMostOnce)
-                    for command in self.ownTopics.values.compactMap(\.command) { _ = try? await client.subscribe(to: command, qos: .atMostOnce) }
-                    if hasStatus { try? await client.publish(to: "\(node)/status", payload: "online", qos: .atLeastOnce, retain: true) }
-                    for (id, on) in self.switches.value { try? await client.publish(to: stateTopic("switch", id), payload: on ? "ON" : "OFF", retain: true) }
-                }
-            })
-            tasks.append(Task { [self] in
-                for await message in client.messages { await handle(message.topic, message.payloadString) }
-            })
+            tasks.append(
+                Task { [self] in
+                    for await state in states where state.isConnected {
+                        _ = try? await client.subscribe(to: "\(node)/switch/+/command", qos: .atMostOnce)
+                        for command in self.ownTopics.values.compactMap(\.command) { _ = try? await client.subscribe(to: command, qos: .atMostOnce) }
+                        if hasStatus { try? await client.publish(to: "\(node)/status", payload: "online", qos: .atLeastOnce, retain: true) }
+                        for (id, on) in self.switches.value {
+                            try? await client.publish(to: stateTopic("switch", id), payload: on ? "ON" : "OFF", retain: true)
+                        }
+                    }
+                })
+            tasks.append(
+                Task { [self] in
+                    for await message in client.messages { await handle(message.topic, message.payloadString) }
+                })
         }
     }
 
@@ -208,7 +221,8 @@ final class ESPHomeNode: Sendable {
         let id = Self.objectID(name)
         let command = ownTopics[id]?.command ?? "\(node)/switch/\(id)/command"
         let availability = hasStatus ? #","avty_t":"\#(node)/status""# : ""
-        let config = #"{"name":"\#(name)","stat_t":"\#(stateTopic("switch", id))","cmd_t":"\#(command)"\#(availability),"uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
+        let config =
+            #"{"name":"\#(name)","stat_t":"\#(stateTopic("switch", id))","cmd_t":"\#(command)"\#(availability),"uniq_id":"ESPswitch\#(id)","dev":{"ids":"240ac4a1b2c3","name":"\#(node)","sw":"esphome v2024.6.1 Nov 27 2026, 10:00:00","mdl":"nodemcuv2","mf":"espressif"}}"#
         try await client.publish(to: "homeassistant/switch/\(node)/\(id)/config", payload: config, qos: .atLeastOnce, retain: true)
     }
 
@@ -234,12 +248,14 @@ final class TutorialBoard: Sendable {
         client = try MQTTClient(configuration: configuration, logger: testLogger("tutorial"))
         let states = client.connectionStates()
         tasks.withLock { tasks in
-            tasks.append(Task { [client] in
-                for await state in states where state.isConnected { _ = try? await client.subscribe(to: "test", qos: .atMostOnce) }
-            })
-            tasks.append(Task { [client, received] in
-                for await message in client.messages { received.withLock { $0.append(message.payloadString) } }
-            })
+            tasks.append(
+                Task { [client] in
+                    for await state in states where state.isConnected { _ = try? await client.subscribe(to: "test", qos: .atMostOnce) }
+                })
+            tasks.append(
+                Task { [client, received] in
+                    for await message in client.messages { received.withLock { $0.append(message.payloadString) } }
+                })
         }
         startPublishing()
     }

@@ -11,7 +11,12 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ operation: 
     async throws -> T
 {
     let resumed = Locked(false)
-    let claim: @Sendable () -> Bool = { resumed.withLock { wasResumed in defer { wasResumed = true }; return !wasResumed } }
+    let claim: @Sendable () -> Bool = {
+        resumed.withLock { wasResumed in
+            defer { wasResumed = true }
+            return !wasResumed
+        }
+    }
     return try await withCheckedThrowingContinuation { continuation in
         let work = Task {
             do {
@@ -117,7 +122,9 @@ final class Inbox: Sendable {
                 return found
             }
             guard ContinuousClock.now < deadline else {
-                throw HarnessError("no message \(payload.map { "\"\($0)\" " } ?? "")on \(topic); got: \(messages.dropFirst(after).map { "\($0.topic) \($0.payloadString)" })")
+                throw HarnessError(
+                    "no message \(payload.map { "\"\($0)\" " } ?? "")on \(topic); got: \(messages.dropFirst(after).map { "\($0.topic) \($0.payloadString)" })"
+                )
             }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -141,8 +148,10 @@ func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: @
 extension MQTTClient {
     /// Waits for the first state that satisfies `predicate`.
     @discardableResult
-    func waitForState(_ what: String, timeout: Duration = .seconds(10),
-                      _ predicate: @escaping @Sendable (MQTTConnectionState) -> Bool) async throws -> MQTTConnectionState {
+    func waitForState(
+        _ what: String, timeout: Duration = .seconds(10),
+        _ predicate: @escaping @Sendable (MQTTConnectionState) -> Bool
+    ) async throws -> MQTTConnectionState {
         let states = connectionStates()
         return try await withTimeout(timeout, what) {
             for await state in states where predicate(state) { return state }
@@ -156,8 +165,10 @@ extension MQTTClient {
 }
 
 /// Runs `client` for the duration of `body`, then stops it gracefully and waits for `run()` to return.
-func withRunningClients<T: Sendable>(_ clients: [MQTTClient], waitForConnection: Bool = true,
-                                     _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+func withRunningClients<T: Sendable>(
+    _ clients: [MQTTClient], waitForConnection: Bool = true,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         for client in clients {
             group.addTask {
@@ -187,12 +198,15 @@ func withRunningClients<T: Sendable>(_ clients: [MQTTClient], waitForConnection:
 }
 
 /// A client configuration for `port` on 127.0.0.1 with a unique client id.
-func clientConfiguration(port: Int, _ name: String = "client", version: MQTTVersion = .v5,
-                         reconnect: MQTTReconnectPolicy = .exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400)))
+func clientConfiguration(
+    port: Int, _ name: String = "client", version: MQTTVersion = .v5,
+    reconnect: MQTTReconnectPolicy = .exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
+)
     -> MQTTClientConfiguration
 {
-    var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port,
-                                                clientID: "\(name)-\(UUID().uuidString.prefix(8))")
+    var configuration = MQTTClientConfiguration(
+        host: "127.0.0.1", port: port,
+        clientID: "\(name)-\(UUID().uuidString.prefix(8))")
     configuration.version = version
     configuration.reconnect = reconnect
     configuration.keepAlive = 30

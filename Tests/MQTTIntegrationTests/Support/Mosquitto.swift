@@ -163,8 +163,9 @@ final class Mosquitto: @unchecked Sendable {
     }
 
     private static func freshPorts() throws -> Ports {
-        Ports(plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(), wrongHost: try freePort(),
-              expired: try freePort())
+        Ports(
+            plain: try freePort(), auth: try freePort(), tls: try freePort(), mtls: try freePort(), wrongHost: try freePort(),
+            expired: try freePort())
     }
 
     /// Writes mosquitto.conf for the current ports. Mosquitto started as root drops to user
@@ -249,8 +250,9 @@ final class Mosquitto: @unchecked Sendable {
 
     private func launch() async throws {
         try? FileManager.default.removeItem(atPath: directory + "/stderr.log")
-        let child = try ChildProcess("/usr/sbin/mosquitto", ["-c", directory + "/mosquitto.conf"],
-                                     outputPath: directory + "/stderr.log")
+        let child = try ChildProcess(
+            "/usr/sbin/mosquitto", ["-c", directory + "/mosquitto.conf"],
+            outputPath: directory + "/stderr.log")
         process.withLock { $0 = child }
         let ports = self.ports
         let all = [ports.plain, ports.auth, ports.tls, ports.mtls, ports.wrongHost, ports.expired]
@@ -267,7 +269,12 @@ final class Mosquitto: @unchecked Sendable {
 
     /// Stops the broker with SIGTERM (it saves its persistence file) and waits for it to exit.
     func stop() async {
-        guard let child = process.withLock({ process in defer { process = nil }; return process }) else { return }
+        guard
+            let child = process.withLock({ process in
+                defer { process = nil }
+                return process
+            })
+        else { return }
         await child.terminate()
     }
 
@@ -310,8 +317,9 @@ extension Trait where Self == ConditionTrait {
     /// Skips a suite that starts Mosquitto on a machine without it, saying how to get it, instead
     /// of failing each test. scripts/test.sh installs it and runs every stage.
     static var needsMosquitto: Self {
-        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
-                     && FileManager.default.isExecutableFile(atPath: "/usr/bin/mosquitto_passwd"),
-                 "needs Mosquitto (/usr/sbin/mosquitto): run scripts/setup.sh, or scripts/test.sh unit for the tests without a broker")
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
+                && FileManager.default.isExecutableFile(atPath: "/usr/bin/mosquitto_passwd"),
+            "needs Mosquitto (/usr/sbin/mosquitto): run scripts/setup.sh, or scripts/test.sh unit for the tests without a broker")
     }
 }

@@ -3,8 +3,8 @@ import MQTT
 import Profile
 import Relay
 import Scheme
-import ServiceSupport
 import ServiceLifecycle
+import ServiceSupport
 
 /// A relay run with its clients in a ServiceGroup against test brokers, plus an observer on the
 /// fleet broker subscribed to everything.
@@ -30,17 +30,23 @@ struct RelayRig: Sendable {
 /// broker when nil) for the duration of `body`, then shuts it down gracefully and waits for it.
 /// With `asWritten`, the profile's own broker settings are used (for TLS and passwords).
 /// `afterStop` sees the observer's messages once the relay has stopped.
-func withRelay(_ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWritten: Bool = false,
-               _ body: @escaping @Sendable (RelayRig) async throws -> Void,
-               afterStop: @escaping @Sendable (Inbox) async throws -> Void = { _ in }) async throws {
+func withRelay(
+    _ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWritten: Bool = false,
+    _ body: @escaping @Sendable (RelayRig) async throws -> Void,
+    afterStop: @escaping @Sendable (Inbox) async throws -> Void = { _ in }
+) async throws {
     let profile = try ProfileLoader.decodeRelay(yaml, file: "relay.yml")
-    var configurations = asWritten ? try RelayService.clientConfigurations(for: profile) : try RelayService.clientConfigurations(
-        for: profile, fleetOverride: BrokerURL("mqtt://127.0.0.1:\(fleet.ports.plain)"),
-        boardsOverride: boards.flatMap { BrokerURL("mqtt://127.0.0.1:\($0.ports.plain)") })
+    var configurations =
+        asWritten
+        ? try RelayService.clientConfigurations(for: profile)
+        : try RelayService.clientConfigurations(
+            for: profile, fleetOverride: BrokerURL("mqtt://127.0.0.1:\(fleet.ports.plain)"),
+            boardsOverride: boards.flatMap { BrokerURL("mqtt://127.0.0.1:\($0.ports.plain)") })
     let fast = MQTTReconnectPolicy.exponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(400))
     configurations.fleet.reconnect = fast
     configurations.boards?.reconnect = fast
-    let relay = try RelayService(profile: profile, configurations: configurations, logger: testLogger("relay"), clientLogger: testLogger("relay-mqtt"))
+    let relay = try RelayService(
+        profile: profile, configurations: configurations, logger: testLogger("relay"), clientLogger: testLogger("relay-mqtt"))
     let services = relay.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("relay-group")))
     let observer = try MQTTClient(configuration: clientConfiguration(port: fleet.ports.plain, "fleet-observer"), logger: testLogger("observer"))
