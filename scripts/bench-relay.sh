@@ -43,7 +43,8 @@ row "ratio translated / board's own (goal p50 <= 1.5)" "$(ratio "$command_rtt50_
     "$(ratio "$command_rtt50_tuned" "$board_rtt50_tuned")" "$(ratio "$command_rtt99_tuned" "$board_rtt99_tuned")"
 echo "boards connected before the relay starts (stock):     $(value "boards connected" connected stock) in $(value "boards connected" in_ms stock) ms"
 echo "relay start until every board is mirrored online:     $(value "relay start_to_mirrored_ms" start_to_mirrored_ms stock) ms (stock), $(value "relay start_to_mirrored_ms" start_to_mirrored_ms tuned) ms (tuned)"
-echo "relay RSS after start (stock; goal <= 22000 kB):      $(value "relay rss_after_start_kb" rss_after_start_kb stock) kB"
+memory() { echo "$(value "$1" "$2" stock) kB (anonymous $(value "$1" anon_kb stock) kB, file-backed $(value "$1" file_kb stock) kB)"; }
+echo "relay RSS after start (stock; goal <= 22000 kB):      $(memory "relay rss_after_start_kb" rss_after_start_kb)"
 echo "relay CPU under telemetry ($(value "relay load_cpu_percent" messages_per_s stock) SENSOR messages/s for $load s): $(value "relay load_cpu_percent" load_cpu_percent stock) %"
-echo "relay RSS after telemetry:                            $(value "relay rss_after_load_kb" rss_after_load_kb stock) kB"
+echo "relay RSS after telemetry:                            $(memory "relay rss_after_load_kb" rss_after_load_kb)"
 echo "relay CPU while idle for $idle s:                        $(value "relay idle_cpu_percent" idle_cpu_percent stock) % ($(value "relay idle_cpu_percent" ticks stock) clock ticks)"

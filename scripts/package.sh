@@ -36,8 +36,8 @@ log() { printf "[package %6.1fs] %s\n" "$((SECONDS - started))" "$*" >&2; }
 die() { echo "package.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap and chroot need it)"
 
-version=$(sed -n 's/^public let gpiobridgeVersion = "\(.*\)"$/\1/p' Sources/Scheme/DeviceInfo.swift)
-[ -n "$version" ] || die "cannot read gpiobridgeVersion from Sources/Scheme/DeviceInfo.swift"
+version=$(sed -n 's/^public let gpiobridgeVersion = "\(.*\)"$/\1/p' Sources/Scheme/Version.swift)
+[ -n "$version" ] || die "cannot read gpiobridgeVersion from Sources/Scheme/Version.swift"
 
 needed=(mmdebstrap dpkg-dev lintian binutils file)
 for arch in "${archs[@]}"; do [ "$arch" = arm64 ] && needed+=(binutils-aarch64-linux-gnu); done

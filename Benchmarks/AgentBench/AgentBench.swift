@@ -62,7 +62,7 @@ enum AgentBench {
             print("agent start_to_online_ms \(toOnline.milliseconds)")
             try await inbox.next { $0.topic == "gpiobridge/bench/relay" }
             try await Task.sleep(for: .milliseconds(200))
-            print("agent rss_after_start_kb \(rss(agent))")
+            print("agent rss_after_start_kb \(residentMemory(agent))")
 
             let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
             defer { stop(echo) }
@@ -113,7 +113,7 @@ enum AgentBench {
                 try await inbox.next { $0.topic == "gpiobridge/bench/marker" && $0.payloadString == marker }
             }
             print("agent commands_per_s \(Int(Double(commands) / (ContinuousClock.now - burst).seconds)) count \(commands)")
-            print("agent rss_after_commands_kb \(rss(agent)) count \(commands)")
+            print("agent rss_after_commands_kb \(residentMemory(agent)) count \(commands)")
 
             // Idle: no traffic; the agent should not wake up (no polling).
             guard idleSeconds > 0 else { return }

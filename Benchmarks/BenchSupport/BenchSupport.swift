@@ -179,9 +179,16 @@ public func writeFile(_ path: String, _ text: String) throws {
     _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
 }
 
-/// VmRSS of `pid` in kB.
-public func rss(_ pid: pid_t) -> Int {
-    for line in readText("/proc/\(pid)/status").split(separator: "\n") where line.hasPrefix("VmRSS:") {
+/// The resident memory of `pid` as the benchmarks print it: `<total> anon_kb <anonymous> file_kb
+/// <file-backed>`. File-backed pages are the binary's code, shared and reclaimable; a kernel with
+/// large page-cache folios maps more of them than were touched.
+public func residentMemory(_ pid: pid_t) -> String {
+    "\(status(pid, "VmRSS")) anon_kb \(status(pid, "RssAnon")) file_kb \(status(pid, "RssFile"))"
+}
+
+/// A `kB` field of /proc/<pid>/status.
+private func status(_ pid: pid_t, _ field: String) -> Int {
+    for line in readText("/proc/\(pid)/status").split(separator: "\n") where line.hasPrefix(field + ":") {
         return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
     }
     return 0

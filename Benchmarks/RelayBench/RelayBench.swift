@@ -95,7 +95,7 @@ enum RelayBench {
         }
         print("relay start_to_mirrored_ms \((ContinuousClock.now - started).milliseconds) boards \(names.count)")
         try await Task.sleep(for: .milliseconds(500))
-        print("relay rss_after_start_kb \(rss(relay))")
+        print("relay rss_after_start_kb \(residentMemory(relay))")
 
         // Round trips, interleaved so that all see the same conditions: the bare two-hop echo
         // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
@@ -174,7 +174,7 @@ enum RelayBench {
             "relay load_cpu_percent \(formatted(Double(loadTicks) / hz / loadElapsed * 100)) messages_per_s \(formatted(Double(sent.value) / loadElapsed)) seconds \(Int(loadElapsed))"
         )
         try await Task.sleep(for: .milliseconds(500))
-        print("relay rss_after_load_kb \(rss(relay))")
+        print("relay rss_after_load_kb \(residentMemory(relay))")
 
         guard idleSeconds > 0 else { return }
         let idleBefore = cpuTicks(relay)

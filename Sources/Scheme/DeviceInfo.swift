@@ -77,9 +77,6 @@ public struct DeviceInfo: Sendable, Equatable {
     }
 }
 
-/// The version gpiobridge reports to brokers and Home Assistant.
-public let gpiobridgeVersion = "0.1.0"
-
 /// The wall clock, in Unix seconds: for `seen`, which readers compare with their own clocks.
 public func unixTimeNow() -> Int {
     var now = timespec()
