@@ -76,6 +76,7 @@ let package = Package(
                 "MQTT", "Profile", "Scheme",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // A small JSON value type with a parser and a serializer (no Foundation).

@@ -75,7 +75,7 @@ public final class Agent: Service, Sendable {
     /// Returns once the agent's event loop has run it: the loop turns and is not stuck (for
     /// READY=1 and the systemd watchdog).
     public func ping() async {
-        _ = try? await client.eventLoop.submit {}.get()
+        await LoopService.ping(client.eventLoop)
     }
 
     /// Requests the lines and runs until graceful shutdown or cancellation, then sets the safe
@@ -83,17 +83,6 @@ public final class Agent: Service, Sendable {
     /// Throws ``AgentStartError`` when the lines cannot be had.
     public func run() async throws {
         let runner = self.runner
-        let stopped = try await client.eventLoop.flatSubmit { () -> EventLoopFuture<EventLoopFuture<Void>> in
-            do {
-                return runner.value!.eventLoop.makeSucceededFuture(try runner.value!.start())
-            } catch {
-                return runner.value!.eventLoop.makeFailedFuture(error)
-            }
-        }.get()
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await stopped.get()
-        } onCancelOrGracefulShutdown: { [client] in
-            client.eventLoop.execute { runner.value!.stop() }
-        }
+        try await LoopService.run(on: client.eventLoop, start: { try runner.value!.start() }, stop: { runner.value!.stop() })
     }
 }

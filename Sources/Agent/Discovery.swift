@@ -88,10 +88,7 @@ public struct Discovery: Sendable {
         var members = components.map { JSONMember(key: $0.id, value: $0.config) }
         members += removed.map { JSONMember(key: $0.id, value: .object(["p": .string($0.platform)])) }
         return .object([
-            "dev": .object([
-                "ids": .array([.string(deviceIdentifier)]), "name": .string(profile.device.name), "mf": .string("gpiobridge"),
-                "mdl": .string("gpiobridge agent"), "sw": .string(gpiobridgeVersion),
-            ]),
+            "dev": HomeAssistantDiscovery.device(profile.device.id, name: profile.device.name, model: "gpiobridge agent"),
             "o": HomeAssistantDiscovery.origin,
             "avty_t": .string(profile.statusTopic),
             "pl_avail": .string(SchemeWord.online),

@@ -53,19 +53,10 @@ struct BoardHomeAssistant {
             if let deviceClass = sensor.description.deviceClass { members.append(JSONMember(key: "dev_cla", value: .string(deviceClass))) }
             components.append(JSONMember(key: sensor.name, value: .object(members)))
         }
-        var deviceMembers: [JSONMember] = [
-            JSONMember(key: "ids", value: .array(([deviceIdentifier] + identifiers).map { .string($0) })),
-            JSONMember(key: "name", value: .string(board)),
-            JSONMember(key: "mf", value: .string("gpiobridge")),
-            JSONMember(key: "mdl", value: .string("\(kind.rawValue) board mirrored by gpiobridge")),
-            JSONMember(key: "sw", value: .string(gpiobridgeVersion)),
-            JSONMember(key: "via_device", value: .string(HomeAssistantDiscovery.deviceIdentifier(relayID))),
-        ]
-        if !connections.isEmpty {
-            deviceMembers.append(JSONMember(key: "cns", value: .array(connections.map { .array([.string($0.0), .string($0.1)]) })))
-        }
         return .object([
-            "dev": .object(deviceMembers),
+            "dev": HomeAssistantDiscovery.device(
+                board, name: board, model: "\(kind.rawValue) board mirrored by gpiobridge", otherIdentifiers: identifiers, via: relayID,
+                connections: connections),
             "o": HomeAssistantDiscovery.origin,
             "avty": .array([.object(["t": .string(DeviceTopics(device: relayID).status)]), .object(["t": .string(topics.status)])]),
             "avty_mode": .string("all"),

@@ -403,12 +403,7 @@ public struct RelayCore: Sendable {
                     actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason, at: now)
                 } else {
                     actions.append(.log("\(board): \(name): \(reason)"))
-                    actions.append(
-                        .publish(
-                            topic: topic(board, "error"),
-                            payload: JSONValue.object([
-                                "source": .string(name), "error": .string(reason),
-                            ]).serialized, qos: 1))
+                    actions.append(.publish(topic: topic(board, "error"), payload: ErrorReport(source: name, error: reason).json, qos: 1))
                 }
             }
         }
@@ -428,12 +423,7 @@ public struct RelayCore: Sendable {
             scheduleSummaries()
         }
         return actions + [
-            .publish(
-                topic: topic(board, "error"),
-                payload: JSONValue.object([
-                    "topic": .string(commandTopic), "payload": .string(leadingBytes(of: payload)), "error": .string(reason),
-                    "payload_bytes": .number(Double(payload.utf8.count)),
-                ]).serialized, qos: 1)
+            .publish(topic: topic(board, "error"), payload: ErrorReport(topic: commandTopic, payload: payload, error: reason).json, qos: 1)
         ]
     }
 
@@ -459,8 +449,7 @@ public struct RelayCore: Sendable {
     private func reportError(_ text: String) -> [Action] {
         [
             .log(text),
-            .publish(
-                topic: relayTopic("error"), payload: JSONValue.object(["source": .string("discovery"), "error": .string(text)]).serialized, qos: 1),
+            .publish(topic: relayTopic("error"), payload: ErrorReport(source: "discovery", error: text).json, qos: 1),
         ]
     }
 
@@ -828,10 +817,7 @@ public struct RelayCore: Sendable {
     private var relayHomeAssistant: Action {
         let identifier = HomeAssistantDiscovery.deviceIdentifier(profile.id)
         let config = JSONValue.object([
-            "dev": .object([
-                "ids": .array([.string(identifier)]), "name": .string(profile.id), "mf": .string("gpiobridge"),
-                "mdl": .string("gpiobridge relay"), "sw": .string(gpiobridgeVersion),
-            ]),
+            "dev": HomeAssistantDiscovery.device(profile.id, name: profile.id, model: "gpiobridge relay"),
             "o": HomeAssistantDiscovery.origin,
             "qos": .number(1),
             "cmps": .object([

@@ -72,18 +72,13 @@ public final class RelayService: Service, Sendable {
 
     /// Returns once the event loop has run it (READY=1 and the systemd watchdog).
     public func ping() async {
-        _ = try? await fleet.eventLoop.submit {}.get()
+        await LoopService.ping(fleet.eventLoop)
     }
 
     /// Subscribes and runs until graceful shutdown or cancellation, then reports every board and
     /// itself offline, waiting at most 2 s for the fleet broker's acknowledgement.
     public func run() async throws {
         let runner = self.runner
-        let stopped = try await fleet.eventLoop.submit { runner.value!.start() }.get()
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await stopped.get()
-        } onCancelOrGracefulShutdown: { [fleet] in
-            fleet.eventLoop.execute { runner.value!.stop() }
-        }
+        try await LoopService.run(on: fleet.eventLoop, start: { runner.value!.start() }, stop: { runner.value!.stop() })
     }
 }

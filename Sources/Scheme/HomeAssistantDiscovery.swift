@@ -39,6 +39,27 @@ public enum HomeAssistantDiscovery {
         ])
     }
 
+    /// The device block of a config: `device` (the gpiobridge id), the board's own identifiers
+    /// and connections (its MAC) so Home Assistant merges our device with the board's, and the
+    /// relay it is reached through.
+    public static func device(
+        _ device: String, name: String, model: String, otherIdentifiers: [String] = [], via: String? = nil,
+        connections: [(String, String)] = []
+    ) -> JSONValue {
+        var members: [JSONMember] = [
+            JSONMember(key: "ids", value: .array(([deviceIdentifier(device)] + otherIdentifiers).map { .string($0) })),
+            JSONMember(key: "name", value: .string(name)),
+            JSONMember(key: "mf", value: .string("gpiobridge")),
+            JSONMember(key: "mdl", value: .string(model)),
+            JSONMember(key: "sw", value: .string(gpiobridgeVersion)),
+        ]
+        if let via { members.append(JSONMember(key: "via_device", value: .string(deviceIdentifier(via)))) }
+        if !connections.isEmpty {
+            members.append(JSONMember(key: "cns", value: .array(connections.map { .array([.string($0.0), .string($0.1)]) })))
+        }
+        return .object(members)
+    }
+
     /// The origin every config names: gpiobridge and its version.
     public static var origin: JSONValue { .object(["name": .string("gpiobridge"), "sw": .string(gpiobridgeVersion)]) }
 }

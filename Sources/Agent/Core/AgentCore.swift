@@ -178,7 +178,7 @@ public struct AgentCore: Sendable {
     public mutating func skippedMessage(topic: String, size: Int, limit: Int) -> [Action] {
         let error = CommandRefusal.oversized(size: size, limit: limit)
         noteError("\(topic): \(error)")
-        return [errorReport(["topic": .string(topic), "error": .string(error)])]
+        return [errorReport(ErrorReport(topic: topic, payload: nil, error: error))]
     }
 
     /// An input's level changed.
@@ -351,11 +351,7 @@ public struct AgentCore: Sendable {
                     ]))
         }
         noteError("\(topic): \(error)")
-        actions.append(
-            errorReport([
-                "topic": .string(topic), "payload": .string(leadingBytes(of: payload)), "error": .string("\(error)"),
-                "payload_bytes": .number(Double(payload.utf8.count)),
-            ]))
+        actions.append(errorReport(ErrorReport(topic: topic, payload: payload, error: "\(error)")))
         return actions
     }
 
@@ -366,7 +362,7 @@ public struct AgentCore: Sendable {
         noteError("\(topic): \(error)")
         return [
             .log(.warning, "ignored a retained command", ["topic": "\(topic)", "reason": "\(error)"]),
-            errorReport(["topic": .string(topic), "error": .string(error)]),
+            errorReport(ErrorReport(topic: topic, payload: nil, error: error)),
         ]
     }
 
@@ -568,14 +564,11 @@ public struct AgentCore: Sendable {
 
     private mutating func report(source: String, error: String) -> [Action] {
         noteError("\(source): \(error)")
-        return [errorReport(["source": .string(source), "error": .string(error)])]
+        return [errorReport(ErrorReport(source: source, error: error))]
     }
 
-    private func errorReport(_ members: [String: JSONValue]) -> Action {
-        let ordered = ["source", "topic", "payload", "error", "payload_bytes"].compactMap { key in
-            members[key].map { JSONMember(key: key, value: $0) }
-        }
-        return .publish(topic: profile.errorTopic, payload: JSONValue.object(ordered).serialized, qos: .atLeastOnce, retain: false)
+    private func errorReport(_ report: ErrorReport) -> Action {
+        .publish(topic: profile.errorTopic, payload: report.json, qos: .atLeastOnce, retain: false)
     }
 
     private mutating func noteError(_ text: String) {
