@@ -14,6 +14,8 @@ public final class StateOutbox: Sendable {
         var pending: [String: String] = [:]
         var order: [String] = []
         var inFlight = 0
+        var draining = false
+        var drainAgain = false
         /// Waiting for everything handed over to be acknowledged.
         var flushes: [EventLoopPromise<Void>] = []
     }
@@ -84,10 +86,21 @@ public final class StateOutbox: Sendable {
     }
 
     private func sendPending() {
-        while state.value.inFlight < Self.window, !state.value.order.isEmpty {
-            let topic = state.value.order.removeFirst()
-            send(topic, state.value.pending.removeValue(forKey: topic)!)
+        // A publish that fails at once (the client has stopped) completes inside send: the outer
+        // call goes on draining instead of recursing once per waiting state.
+        guard !state.value.draining else {
+            state.value.drainAgain = true
+            return
         }
+        state.value.draining = true
+        repeat {
+            state.value.drainAgain = false
+            while state.value.inFlight < Self.window, !state.value.order.isEmpty {
+                let topic = state.value.order.removeFirst()
+                send(topic, state.value.pending.removeValue(forKey: topic)!)
+            }
+        } while state.value.drainAgain
+        state.value.draining = false
         guard state.value.inFlight == 0, state.value.order.isEmpty else { return }
         let flushes = state.value.flushes
         state.value.flushes = []

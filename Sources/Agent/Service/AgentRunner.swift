@@ -50,7 +50,9 @@ final class AgentRunner {
 
     /// Requests the lines and starts; the future completes when the agent has stopped.
     func start() throws -> EventLoopFuture<Void> {
-        precondition(core == nil, "the agent starts once")
+        guard core == nil, stopped == nil else {
+            throw AgentStartError(problems: ["the agent is running already, or has stopped: make a new one"])
+        }
         let lines = try AgentLines(profile: profile, hardware: hardware)
         self.lines = lines
         core = AgentCore(
@@ -162,7 +164,8 @@ final class AgentRunner {
     /// Runs `body` on the core and carries out the actions it returns, then sets the timer for
     /// the core's next deadline.
     private func update(_ body: (inout AgentCore) -> [AgentCore.Action]) {
-        guard core != nil else { return }
+        // After `offline` nothing moves a line: a command in the last 2 s before the stop is dropped.
+        guard core != nil, !stopping else { return }
         let actions = body(&core!)
         carryOut(actions)
         setTimer()
