@@ -60,7 +60,7 @@ let package = Package(
         // value types both cores keep time with (the deadline queue, the log limiter). No I/O.
         .target(
             name: "Scheme",
-            dependencies: ["JSON", "MQTTCore"]
+            dependencies: ["JSON", "MQTTCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // YAML profiles -> validated Profile values; every error located (file:line:column, key path).
         .target(

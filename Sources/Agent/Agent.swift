@@ -47,7 +47,7 @@ public final class Agent: Service, Sendable {
 
     /// The will the client must carry: `offline`, retained, on the status topic.
     public static func will(for profile: Profile) -> WillMessage {
-        WillMessage(topic: profile.statusTopic, payload: ByteBuffer(string: SchemeWord.offline), qos: .atLeastOnce, retain: true)
+        profile.topics.will
     }
 
     /// The client configuration for `profile`: its broker (or `override`), the password from its

@@ -5,8 +5,8 @@ import Profile
 import Scheme
 import ServiceSupport
 
-/// Carries out a ``RelayCore``'s actions on the clients' event loop and feeds it what happens:
-/// messages and connection changes of both clients (delivered on the loop) and its deadlines (one
+/// Carries out a ``RelayCore``'s actions on the relay's event loop and feeds it what happens:
+/// messages and connection changes of both clients (moved to the loop) and its deadlines (one
 /// timer on the loop). Only the loop touches it.
 final class RelayRunner {
     private let profile: RelayProfile
@@ -14,6 +14,7 @@ final class RelayRunner {
     /// nil when the boards live on the fleet's broker.
     private let boards: MQTTClient?
     private let logger: Logger
+    private let loop: any EventLoop
     private let states: StateOutbox
     private var core: RelayCore
     private var timer = DeadlineTimer()
@@ -23,7 +24,8 @@ final class RelayRunner {
     /// How long the stop waits for the fleet broker to acknowledge `offline`.
     static let offlineWait = Duration.seconds(2)
 
-    init(profile: RelayProfile, fleet: MQTTClient, boards: MQTTClient?, logger: Logger) {
+    init(profile: RelayProfile, fleet: MQTTClient, boards: MQTTClient?, loop: any EventLoop, logger: Logger) {
+        self.loop = loop
         self.profile = profile
         self.fleet = fleet
         self.boards = boards
@@ -32,11 +34,11 @@ final class RelayRunner {
         core = RelayCore(profile: profile, at: .now, unixNow: unixTimeNow(), boardsShareFleetBroker: boards == nil)
     }
 
-    private var bound: NIOLoopBound<RelayRunner> { NIOLoopBound(self, eventLoop: fleet.eventLoop) }
+    private var bound: NIOLoopBound<RelayRunner> { NIOLoopBound(self, eventLoop: loop) }
 
     /// Subscribes; the future completes when the relay has stopped.
     func start() -> EventLoopFuture<Void> {
-        let stopped = fleet.eventLoop.makePromise(of: Void.self)
+        let stopped = loop.makePromise(of: Void.self)
         self.stopped = stopped
         update { $0.start() }
         logger.info("relay started", metadata: ["id": "\(profile.id)", "boards": "\(core.boardNames.joined(separator: ", "))"])
@@ -117,7 +119,7 @@ final class RelayRunner {
         guard !stopping else { return }
         carryOut(body(&core))
         let bound = self.bound
-        timer.follow(core.nextDeadline(), on: fleet.eventLoop) { bound.value.timerFired() }
+        timer.follow(core.nextDeadline(), on: loop) { bound.value.timerFired() }
     }
 
     private func carryOut(_ actions: [RelayCore.Action]) {

@@ -8,9 +8,15 @@ import ServiceLifecycle
 import ServiceSupport
 
 /// The relay: mirrors a relay profile's ESP8266 boards into the gpiobridge topic scheme, both
-/// ways, on one broker or two (the boards' and the fleet's). All state lives in a ``RelayCore``;
-/// both clients live on one event loop and hand it their messages and connection changes there,
+/// ways, on one broker or two (the boards' and the fleet's). All state lives in a ``RelayCore`` on
+/// the relay's own event loop: both clients hand it their messages and connection changes there,
 /// and one timer on that loop follows the core's next deadline.
+///
+/// Unlike the agent, the relay works on its own thread, and its clients acknowledge a message as
+/// soon as they read it: a broker sends a subscriber only a few unacknowledged messages at once
+/// (stock Mosquitto: 20) and queues at most 1,000 more, so a relay that acknowledged a flood of
+/// retained announcements only as it mirrored each board would make the broker drop the rest.
+/// (A command to the agent is small work; the agent answers it in the same turn.)
 ///
 /// It is a `Service`. Run it in one `ServiceGroup` after its clients (``services`` lists them in
 /// order), so that on shutdown it reports every board and itself offline before they disconnect.
@@ -20,6 +26,10 @@ public final class RelayService: Service, Sendable {
     /// The client of the boards' broker; nil when the boards live on the fleet's.
     public let boards: MQTTClient?
     private let runner: NIOLoopBoundBox<RelayRunner?>
+    /// The relays' own thread, one per process like the clients' group: a relay's work never
+    /// holds up its clients' reading and acknowledging.
+    private static let worker = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let loop: any EventLoop
 
     /// A relay whose clients connect with `configurations` (see
     /// ``clientConfigurations(for:fleetOverride:boardsOverride:)``). A bad TLS file fails here.
@@ -27,23 +37,27 @@ public final class RelayService: Service, Sendable {
         profile: RelayProfile, configurations: (fleet: MQTTClientConfiguration, boards: MQTTClientConfiguration?),
         logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
-        let loop = eventLoopGroup.next()
+        let clientLoop = eventLoopGroup.next()
+        let loop = Self.worker.next()
         let runner = NIOLoopBoundBox<RelayRunner?>.makeEmptyBox(valueType: RelayRunner.self, eventLoop: loop)
         self.runner = runner
+        self.loop = loop
         let fleet = try MQTTClient(
-            configuration: configurations.fleet, eventLoopGroup: loop, logger: clientLogger,
+            configuration: configurations.fleet, eventLoopGroup: clientLoop, logger: clientLogger,
             delivery: MQTTDelivery(
-                message: { runner.value?.fleetMessage($0) }, connection: { runner.value?.fleetConnection($0) }))
+                message: { message in loop.execute { runner.value?.fleetMessage(message) } },
+                connection: { state in loop.execute { runner.value?.fleetConnection(state) } }))
         let boards = try configurations.boards.map {
             try MQTTClient(
-                configuration: $0, eventLoopGroup: loop, logger: clientLogger,
+                configuration: $0, eventLoopGroup: clientLoop, logger: clientLogger,
                 delivery: MQTTDelivery(
-                    message: { runner.value?.boardsMessage($0) }, connection: { runner.value?.boardsConnection($0) }))
+                    message: { message in loop.execute { runner.value?.boardsMessage(message) } },
+                    connection: { state in loop.execute { runner.value?.boardsConnection(state) } }))
         }
         self.fleet = fleet
         self.boards = boards
         // Queued before either client can connect: the runner hears the first delivery.
-        loop.execute { runner.value = RelayRunner(profile: profile, fleet: fleet, boards: boards, logger: logger) }
+        loop.execute { runner.value = RelayRunner(profile: profile, fleet: fleet, boards: boards, loop: loop, logger: logger) }
     }
 
     /// The services to run, in order: the clients, then the relay.
@@ -52,7 +66,7 @@ public final class RelayService: Service, Sendable {
     /// The will the fleet client must carry: the relay's `offline`, retained. Boards it mirrors
     /// name the relay in their info (`via`), and Home Assistant sees them unavailable with it.
     public static func will(for profile: RelayProfile) -> WillMessage {
-        WillMessage(topic: DeviceTopics(device: profile.id).status, payload: ByteBuffer(string: SchemeWord.offline), qos: .atLeastOnce, retain: true)
+        DeviceTopics(device: profile.id).will
     }
 
     /// The clients a relay profile needs: the fleet's, and the boards' when they live elsewhere.
@@ -72,13 +86,13 @@ public final class RelayService: Service, Sendable {
 
     /// Returns once the event loop has run it (READY=1 and the systemd watchdog).
     public func ping() async {
-        await LoopService.ping(fleet.eventLoop)
+        await LoopService.ping(loop)
     }
 
     /// Subscribes and runs until graceful shutdown or cancellation, then reports every board and
     /// itself offline, waiting at most 2 s for the fleet broker's acknowledgement.
     public func run() async throws {
         let runner = self.runner
-        try await LoopService.run(on: fleet.eventLoop, start: { runner.value!.start() }, stop: { runner.value!.stop() })
+        try await LoopService.run(on: loop, start: { runner.value!.start() }, stop: { runner.value!.stop() })
     }
 }

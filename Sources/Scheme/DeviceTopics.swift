@@ -1,3 +1,6 @@
+import MQTTCore
+import NIOCore
+
 /// The topics of one device in the gpiobridge scheme, an agent or a mirrored board: everything is
 /// under its base topic, `gpiobridge/<id>` unless an agent's profile moves it.
 ///
@@ -24,6 +27,12 @@ public struct DeviceTopics: Sendable, Hashable {
     }
 
     public var status: String { base + "/status" }
+
+    /// The will every gpiobridge client carries: `offline`, retained, at QoS 1 on the status topic,
+    /// so the fleet and Home Assistant see a device that vanished without a word as offline.
+    public var will: WillMessage {
+        WillMessage(topic: status, payload: ByteBuffer(string: SchemeWord.offline), qos: .atLeastOnce, retain: true)
+    }
     public var info: String { base + "/info" }
     public var error: String { base + "/error" }
     /// Every command topic of the device.

@@ -159,7 +159,8 @@ class Agent:
 
     def start(self):
         env = dict(os.environ, GPIOBRIDGE_DIR=self.dir, GPIOBRIDGE_RUN_DIR=self.dir)
-        self.process = subprocess.Popen([self.binary, "agent", "--simulate", "--profile", self.profile],
+        # At debug level the agent logs each command it ran: the campaign counts them from that.
+        self.process = subprocess.Popen([self.binary, "agent", "--simulate", "--profile", self.profile, "--log-level", "debug"],
                                         stdout=open(self.log, "a"), stderr=subprocess.STDOUT, env=env)
 
     def status(self):
