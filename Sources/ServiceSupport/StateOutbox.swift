@@ -40,7 +40,7 @@ public final class StateOutbox: Sendable {
     }
 
     /// Succeeds once every state handed over so far has been acknowledged by the broker.
-    public func flush() -> EventLoopFuture<Void> {
+    private func flush() -> EventLoopFuture<Void> {
         client.eventLoop.flatSubmit {
             guard self.state.value.inFlight > 0 || !self.state.value.order.isEmpty else { return self.client.eventLoop.makeSucceededVoidFuture() }
             let promise = self.client.eventLoop.makePromise(of: Void.self)

@@ -107,7 +107,7 @@ struct ConnectionStateMachine {
         guard state != .closed else { return [] }
         if let decodeError = error as? MQTTDecodeError { return violation(decodeError.reasonCode, decodeError.detail) }
         endReason = endReason ?? reason()
-        state = state == .closed ? .closed : .closing
+        state = .closing
         return [.close]
     }
 
