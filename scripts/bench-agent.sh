@@ -41,5 +41,5 @@ echo "time from start to online (stock; goal <= 20 ms):     $(value "agent start
 memory() { echo "$(value "$1" "$2" stock) kB (anonymous $(value "$1" anon_kb stock) kB, file-backed $(value "$1" file_kb stock) kB)"; }
 echo "RSS after start (stock; goal <= 14000 kB):           $(memory "agent rss_after_start_kb" rss_after_start_kb)"
 echo "RSS after $commands commands (stock; goal: as after start): $(memory "agent rss_after_commands_kb" rss_after_commands_kb)"
-echo "  (file-backed: the binary's code pages, shared and reclaimable; a kernel with large page-cache folios maps more than is touched)"
+echo "  (file-backed: the binary's code, shared and reclaimable; the kernel maps code 64 kB around each page that runs)"
 echo "CPU while idle for $idle s (stock):                    $(value "agent idle_cpu_percent" idle_cpu_percent stock) % ($(value "agent idle_cpu_percent" ticks stock) clock ticks)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release agent binary with the Swift runtime linked in statically and checks what a
 # Raspberry Pi needs to run it: its size once stripped (goal <= 25 MB), the shared libraries it
-# asks for (libc and friends only), and that neither Foundation nor FoundationEssentials is linked in.
+# asks for (libc and friends only), that neither Foundation nor FoundationEssentials is linked in,
+# and that the release link's memory savings took effect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -23,6 +24,22 @@ for library in $needed; do
         *) echo "FAIL: unexpected shared library $library"; status=1 ;;
     esac
 done
+# The release link (Package.swift) packs relative relocations, exports no symbol and places the
+# functions of scripts/link/gpiobridge.order first; losing any of them costs megabytes of RSS.
+if ! readelf -SW "$stripped" | grep -q ' \.relr\.dyn '; then
+    echo "FAIL: no packed relative relocations (.relr.dyn): the release link flags were not applied"
+    status=1
+fi
+exported=$(readelf --dyn-syms -W "$stripped" | awk '$5 == "GLOBAL" && $7 != "UND"' | wc -l)
+if [ "$exported" -gt 20 ]; then
+    echo "FAIL: the binary exports $exported symbols (--no-export-dynamic was not applied)"
+    status=1
+fi
+unordered=$(nm -n .build/release/gpiobridge | awk '$2 == "t" || $2 == "T" { print $3 }' | head -n 50 | grep -cvxFf scripts/link/gpiobridge.order || true)
+if [ "$unordered" -gt 0 ]; then
+    echo "FAIL: $unordered of the first 50 functions are not in scripts/link/gpiobridge.order: the order was not applied"
+    status=1
+fi
 # Swift mangles a module's name with its length: s10Foundation, s20FoundationEssentials,
 # s26FoundationInternationalization. The swift-foundation split would slip past a check for the first alone.
 if nm .build/release/gpiobridge | grep -q 'Foundation.*NSObject\|s10Foundation\|s20FoundationEssentials\|s26FoundationInternationalization'; then

@@ -180,8 +180,8 @@ public func writeFile(_ path: String, _ text: String) throws {
 }
 
 /// The resident memory of `pid` as the benchmarks print it: `<total> anon_kb <anonymous> file_kb
-/// <file-backed>`. File-backed pages are the binary's code, shared and reclaimable; a kernel with
-/// large page-cache folios maps more of them than were touched.
+/// <file-backed>`. File-backed pages are the binary's code, shared and reclaimable; the kernel maps
+/// code 64 kB around each page that runs.
 public func residentMemory(_ pid: pid_t) -> String {
     "\(status(pid, "VmRSS")) anon_kb \(status(pid, "RssAnon")) file_kb \(status(pid, "RssFile"))"
 }

@@ -1,3 +1,4 @@
+import CMalloc
 import Hardware
 import Scheme
 
@@ -33,6 +34,9 @@ enum GPIOBridge {
     static let version = "\(releaseName) (libgpiod \(LibgpiodChip.libraryVersion))"
 
     static func main() async {
+        // One malloc arena for all threads, before the event loops start theirs: with one arena
+        // each, a relay's memory for 1,000 boards was 1.7 MB larger, most of it free space.
+        mallopt(M_ARENA_MAX, 1)
         let code = await CommandLineTool.run(commands, version: version, arguments: Array(CommandLine.arguments.dropFirst()))
         fflush(nil)
         exit(code)

@@ -385,6 +385,8 @@ struct TopicTests {
             ("a/+", "a/b", true), ("a/+", "a/b/c", false), ("a/+", "a", false), ("a/#", "a", true), ("a/#", "a/b/c", true),
             ("+/+", "/x", true), ("+", "/x", false), ("#", "$SYS/x", false), ("+/x", "$SYS/x", false), ("$SYS/#", "$SYS/x", true),
             ("a/+/b", "a//b", true), ("a/b", "a/b", true), ("a/b", "a/B", false), ("$share/g/a/+", "a/q", true),
+            ("a/+", "a/", true), ("a", "a/b", false), ("a/b/c", "a/b", false), ("/", "/", true), ("a//", "a//", true),
+            ("ab/+", "a/b", false), ("#", "a/b", true), ("$share/g/#", "$SYS/x", false),
         ])
     func matching(filter: String, topic: String, matches: Bool) {
         #expect(TopicFilter(filter)!.matches(topic) == matches)

@@ -20,8 +20,9 @@ public enum TopicName {
 public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     /// The filter as written, including any `$share/<group>/` prefix.
     public let rawValue: String
-    /// The levels that are matched against topic names (the part after a shared-subscription prefix).
-    private let levels: [Substring]
+    /// Where the levels matched against topic names start (after a shared-subscription prefix).
+    /// Only this index is kept: a relay holds thousands of filters, and split levels cost 135 bytes each.
+    private let levelsStart: String.Index
 
     /// Creates a filter after checking the wildcard rules: `#` alone in the last level, `+` alone in
     /// its level, non-empty [MQTT-4.7.1-1, -2, 4.7.3-1], and a well-formed `$share/<group>/<filter>`.
@@ -43,21 +44,39 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
             if level.contains("+") && level != "+" { return nil }
         }
         self.rawValue = rawValue
-        self.levels = levels
+        self.levelsStart = filterPart.startIndex
     }
 
     /// Whether a PUBLISH on `topic` is delivered to a subscription with this filter.
     ///
     /// Wildcards in the first level never match a topic that starts with `$` [MQTT-4.7.2-1].
     public func matches(_ topic: String) -> Bool {
-        var topicLevels = topic.split(separator: "/", omittingEmptySubsequences: false)[...]
-        if topic.hasPrefix("$"), let first = levels.first, first == "+" || first == "#" { return false }
-        for level in levels {
-            if level == "#" { return true }
-            guard let topicLevel = topicLevels.popFirst() else { return false }
-            if level != "+" && level != topicLevel { return false }
+        let filter = rawValue.utf8
+        let name = topic.utf8
+        var level = levelsStart
+        if name.first == UInt8(ascii: "$"), Self.isWildcard(filter, level, UInt8(ascii: "+")) || Self.isWildcard(filter, level, UInt8(ascii: "#")) {
+            return false
         }
-        return topicLevels.isEmpty
+        var nameLevel: String.Index? = name.startIndex  // nil once the topic has no level left
+        while true {
+            let levelEnd = filter[level...].firstIndex(of: UInt8(ascii: "/")) ?? filter.endIndex
+            if Self.isWildcard(filter, level, UInt8(ascii: "#")) { return true }
+            guard let nameStart = nameLevel else { return false }
+            let nameEnd = name[nameStart...].firstIndex(of: UInt8(ascii: "/")) ?? name.endIndex
+            if !Self.isWildcard(filter, level, UInt8(ascii: "+")) && !filter[level..<levelEnd].elementsEqual(name[nameStart..<nameEnd]) {
+                return false
+            }
+            nameLevel = nameEnd == name.endIndex ? nil : name.index(after: nameEnd)
+            guard levelEnd != filter.endIndex else { return nameLevel == nil }
+            level = filter.index(after: levelEnd)
+        }
+    }
+
+    /// Whether the level of `filter` starting at `start` is the single character `wildcard`.
+    private static func isWildcard(_ filter: String.UTF8View, _ start: String.Index, _ wildcard: UInt8) -> Bool {
+        guard start != filter.endIndex, filter[start] == wildcard else { return false }
+        let next = filter.index(after: start)
+        return next == filter.endIndex || filter[next] == UInt8(ascii: "/")
     }
 
     public var description: String { rawValue }
