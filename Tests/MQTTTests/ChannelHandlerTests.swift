@@ -86,13 +86,4 @@ struct ChannelHandlerTests {
         }
         _ = try? channel.finish()
     }
-
-    @Test("the encoder handler writes the packet's bytes")
-    func encoder() throws {
-        let channel = EmbeddedChannel(handler: MessageToByteHandler(MQTTFrameEncoder(encoder: MQTTPacketEncoder(version: .v3_1_1))))
-        try channel.writeOutbound(MQTTPacket.pingreq)
-        let bytes = try channel.readOutbound(as: ByteBuffer.self)
-        #expect(bytes.map { Array($0.readableBytesView) } == [0xC0, 0x00])
-        _ = try channel.finish()
-    }
 }

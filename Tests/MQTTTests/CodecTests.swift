@@ -233,6 +233,38 @@ struct PacketBytesTests {
         }
     }
 
+    @Test("lengths written in place are right on both sides of each size step, for packets and property blocks, behind other bytes")
+    func inPlaceLengths() throws {
+        for size in [0, 1, 120, 127, 128, 129, 200, 16_383, 16_384, 16_400, 2_097_151, 2_097_152] {
+            // A string holds at most 65,535 bytes: longer property blocks need many properties.
+            for (payloadSize, userValueSize) in [(size, 0), (0, size)] where userValueSize <= 60_000 {
+                var properties = MQTTProperties()
+                // A user property adds 5 bytes around its value: name "k" (2 + 1) and the value's length (2).
+                if userValueSize > 0 { properties.userProperties = [UserProperty("k", String(repeating: "v", count: userValueSize))] }
+                let packet = MQTTPacket.publish(
+                    PublishPacket(
+                        topic: "t", payload: ByteBuffer(repeating: 0x61, count: payloadSize), qos: .atLeastOnce, packetID: 9,
+                        properties: properties))
+                var buffer = ByteBuffer(bytes: [0xAA, 0xBB])
+                try MQTTPacketEncoder(version: .v5).encode(packet, into: &buffer)
+                #expect(buffer.readSlice(length: 2).map { Array($0.readableBytesView) } == [0xAA, 0xBB], "bytes before stay")
+                var expected = ByteBuffer()
+                expected.writeMQTTVariableByteInteger(buffer.readableBytes - 1 - expectedLengthBytes(buffer.readableBytes))
+                #expect(buffer.getSlice(at: buffer.readerIndex + 1, length: expected.readableBytes) == expected, "size \(size)")
+                var decoder = MQTTPacketDecoder(version: .v5, maximumPacketSize: 1 << 24)
+                #expect(try decoder.decode(from: &buffer) == packet, "payload \(payloadSize), user property \(userValueSize)")
+                #expect(buffer.readableBytes == 0)
+            }
+        }
+        /// How many bytes the remaining length takes in a packet of `total` bytes (type byte included).
+        func expectedLengthBytes(_ total: Int) -> Int {
+            (1...4).first { bytes in
+                let remaining = total - 1 - bytes
+                return remaining < 1 << (7 * bytes) && (bytes == 1 || remaining >= 1 << (7 * (bytes - 1)))
+            }!
+        }
+    }
+
     @Test("3.1.1 round trips drop what 3.1.1 cannot carry")
     func roundTripsV3() throws {
         let publish = MQTTPacket.publish(

@@ -16,8 +16,11 @@ final class AgentRunner {
     private let logger: Logger
     private let outbox: StateOutbox
     private var profile: Profile
-    /// nil until the agent starts; the core and the lines are mutated in place.
+    /// nil until the agent starts; the core and the lines are mutated in place. The hot paths
+    /// reach the core only through ``withCore(_:)``: reading a stored optional struct copies it.
     private var core: AgentCore?
+    /// The core is there: started, not yet finished.
+    private var isRunning = false
     private var lines: AgentLines?
     private var stopped: EventLoopPromise<Void>?
     private var stopping = false
@@ -58,6 +61,7 @@ final class AgentRunner {
         core = AgentCore(
             profile: profile, outputStates: lines.initialOutputStates, inputLevels: lines.initialInputLevels,
             at: .now, unixNow: unixTimeNow())
+        isRunning = true
         let stopped = eventLoop.makePromise(of: Void.self)
         self.stopped = stopped
         watch(profile.inputs.map(\.name))
@@ -93,6 +97,7 @@ final class AgentRunner {
         for index in status.outputs.indices { status.outputs[index].state = nil }
         for index in status.inputs.indices { status.inputs[index].state = nil }
         finalStatus = status
+        isRunning = false
         core = nil
         lines = nil
     }
@@ -100,7 +105,7 @@ final class AgentRunner {
     // MARK: What happens
 
     func received(_ message: MQTTMessage) {
-        guard core != nil else {
+        guard isRunning else {
             guard stopped == nil else { return }
             guard early.count < Self.earlyLimit else {
                 logger.warning("a message arrived before the agent started and was dropped", metadata: ["topic": "\(message.topic)"])
@@ -165,10 +170,15 @@ final class AgentRunner {
     /// the core's next deadline.
     private func update(_ body: (inout AgentCore) -> [AgentCore.Action]) {
         // After `offline` nothing moves a line: a command in the last 2 s before the stop is dropped.
-        guard core != nil, !stopping else { return }
-        let actions = body(&core!)
+        guard isRunning, !stopping, let actions = withCore(body) else { return }
         carryOut(actions)
         setTimer()
+    }
+
+    /// `body` on the core in place, or nil before the start and after the stop.
+    private func withCore<Result>(_ body: (inout AgentCore) -> Result) -> Result? {
+        guard isRunning else { return nil }
+        return body(&core!)
     }
 
     /// Carries out `actions` in order; a drive that fails hands the rest back to the core.
@@ -204,9 +214,9 @@ final class AgentRunner {
     }
 
     private func setTimer() {
-        guard !stopping, core != nil else { return }
+        guard !stopping, let deadline = withCore({ $0.nextDeadline() }) else { return }
         let bound = self.bound
-        timer.follow(core!.nextDeadline(), on: eventLoop) { bound.value.timerFired() }
+        timer.follow(deadline, on: eventLoop) { bound.value.timerFired() }
     }
 
     // MARK: Inputs and sensors

@@ -22,16 +22,6 @@ struct MQTTFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Encodes outbound packets with ``MQTTPacketEncoder``.
-struct MQTTFrameEncoder: MessageToByteEncoder {
-    typealias OutboundIn = MQTTPacket
-    let encoder: MQTTPacketEncoder
-
-    func encode(data: MQTTPacket, out: inout ByteBuffer) throws {
-        try encoder.encode(data, into: &out)
-    }
-}
-
 /// Hands what a connection's channel sees (packets, errors, close) to its owner on the event loop.
 final class MQTTConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = MQTTFrame
@@ -41,6 +31,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         func connection(received packet: MQTTPacket)
         func connection(skipped publish: OversizedPublish)
         func connection(caught error: any Error)
+        /// The socket read that carried the last packets is done: time to flush their answers.
+        func connectionReadComplete()
         func connectionClosed()
     }
 
@@ -55,6 +47,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         case .packet(let packet): delegate?.connection(received: packet)
         case .oversizedPublish(let publish): delegate?.connection(skipped: publish)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.connectionReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

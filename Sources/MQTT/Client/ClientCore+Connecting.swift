@@ -12,19 +12,57 @@ final class Connection: MQTTConnectionHandler.Delegate {
     let ended: EventLoopPromise<MQTTConnectionError>
     var handshakeTimer: Scheduled<Void>?
     var keepAliveTimer: Scheduled<Void>?
-    /// The last write, which a close waits for (a DISCONNECT must leave before the socket shuts).
+    /// The connection's own last write (CONNECT, PINGREQ, DISCONNECT), which a close waits for:
+    /// a DISCONNECT must leave before the socket shuts.
     var lastWrite: EventLoopFuture<Void>?
     private weak var core: ClientCore?
+    private let encoder: MQTTPacketEncoder
+    /// Packets encoded and not yet handed to the channel: those of one turn leave together, as
+    /// one buffer and one write system call.
+    private var output = ByteBuffer()
 
     init(core: ClientCore, machine: ConnectionStateMachine, eventLoop: any EventLoop) {
         self.core = core
         self.machine = machine
+        self.encoder = MQTTPacketEncoder(version: machine.version)
         self.established = eventLoop.makePromise()
         self.ended = eventLoop.makePromise()
     }
 
+    /// Encodes `packet` behind those waiting to be written. A packet that cannot be encoded ends
+    /// the connection, as any channel error does.
+    func queue(_ packet: MQTTPacket) {
+        guard channel != nil else { return }
+        do {
+            try encoder.encode(packet, into: &output)
+        } catch {
+            connection(caught: error)
+        }
+    }
+
+    /// Hands the encoded packets to the channel (without flushing); the future completes once they
+    /// are written, nil when there was nothing to write.
+    @discardableResult
+    func writeQueued(withPromise: Bool = false) -> EventLoopFuture<Void>? {
+        guard let channel, output.readableBytes > 0 else { return nil }
+        let promise = withPromise ? channel.eventLoop.makePromise(of: Void.self) : nil
+        channel.write(output, promise: promise)
+        // The channel holds the bytes until they are written: the next turn encodes into a new
+        // buffer, of the same size unless a large packet made this one large.
+        if output.capacity > Self.keptCapacity {
+            output = channel.allocator.buffer(capacity: 0)
+        } else {
+            output.clear()
+        }
+        return promise?.futureResult
+    }
+
+    /// Above this, the output buffer is not kept for the next turn.
+    static let keptCapacity = 16 * 1024
+
     func connection(received packet: MQTTPacket) {
         guard let core else { return }
+        core.isReading = true
         core.carryOut(machine.received(packet, at: core.eventLoop.now), on: self)
     }
 
@@ -37,6 +75,10 @@ final class Connection: MQTTConnectionHandler.Delegate {
         guard let core else { return }
         let host = core.configuration.tls?.serverName ?? core.configuration.host
         core.carryOut(machine.caught(error, classifiedAs: ErrorClassification.classify(channelError: error, host: host)), on: self)
+    }
+
+    func connectionReadComplete() {
+        core?.readComplete()
     }
 
     func connectionClosed() {
@@ -144,7 +186,6 @@ extension ClientCore {
                 }
                 let decoder = MQTTPacketDecoder(version: version, maximumPacketSize: maximumPacketSize)
                 try pipeline.addHandler(ByteToMessageHandler(MQTTFrameDecoder(decoder: decoder)))
-                try pipeline.addHandler(MessageToByteHandler(MQTTFrameEncoder(encoder: MQTTPacketEncoder(version: version))))
                 try pipeline.addHandler(MQTTConnectionHandler(delegate: bound.value))
                 return channel.eventLoop.makeSucceededVoidFuture()
             } catch {
@@ -173,8 +214,10 @@ extension ClientCore {
         for action in actions {
             switch action {
             case .write(let packet):
-                connection.lastWrite = connection.channel?.write(packet)
+                connection.queue(packet)
+                connection.lastWrite = connection.writeQueued(withPromise: true) ?? connection.lastWrite
             case .flush:
+                connection.writeQueued()
                 connection.channel?.flush()
             case .close:
                 guard let channel = connection.channel else { continue }
@@ -211,8 +254,10 @@ extension ClientCore {
         }
     }
 
-    /// The connection's next PUBLISH as it goes on the wire (with a topic alias when granted).
+    /// Encodes the session's next packet as it goes on the wire (a PUBLISH with a topic alias when
+    /// granted), to leave with the next flush. A close waits only for the connection's own last
+    /// write (its DISCONNECT), which leaves after everything written before it.
     func write(_ packet: MQTTPacket, on connection: Connection) {
-        connection.lastWrite = connection.channel?.write(connection.machine.outbound(packet, at: eventLoop.now))
+        connection.queue(connection.machine.outbound(packet, at: eventLoop.now))
     }
 }

@@ -34,10 +34,15 @@ final class ClientCore {
     private var hasConnected = false
     private(set) var isStopping = false
     private var isFinished = false
-    /// Inside a delivery: what the consumer writes in answer (an agent's state) is flushed with
-    /// the session's own writes (the PUBACK) when the delivery returns, in one segment.
-    private var delivering = 0
-    private var flushAfterDelivery = false
+    /// Between the first packet of a socket read and the read's end: the answers to all of its
+    /// packets (PUBACKs, and what a consumer publishes in reply, such as an agent's states) leave
+    /// in one flush, one segment, instead of a write system call each.
+    var isReading = false
+    /// Written and not yet flushed.
+    private var flushPending = false
+    /// Outside a read, a flush waits in a task queued behind the writes: publications handed over
+    /// from other threads in a burst (one loop task each) leave together.
+    private var flushQueued = false
 
     init(
         configuration: MQTTClientConfiguration, sslContext: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger,
@@ -118,7 +123,11 @@ final class ClientCore {
     }
 
     func connectionEnded(_ connection: Connection, reason: MQTTConnectionError, wasEstablished: Bool) {
-        if self.connection === connection { self.connection = nil }
+        if self.connection === connection {
+            self.connection = nil
+            isReading = false
+            flushPending = false
+        }
         settleQuiet()
         if wasEstablished { session.disconnected() }
     }
@@ -205,11 +214,27 @@ final class ClientCore {
                 if let connection { carryOut(connection.machine.violation(code, detail), on: connection) }
             }
         }
-        guard wrote || flushAfterDelivery, delivering == 0 else {
-            if wrote { flushAfterDelivery = true }
-            return
+        guard wrote else { return }
+        flushPending = true
+        guard !isReading, !flushQueued else { return }
+        flushQueued = true
+        let core = bound
+        eventLoop.execute {
+            core.value.flushQueued = false
+            core.value.flushIfPending()
         }
-        flushAfterDelivery = false
+    }
+
+    /// The socket read is done: its packets' answers leave together.
+    func readComplete() {
+        isReading = false
+        flushIfPending()
+    }
+
+    private func flushIfPending() {
+        guard flushPending, !isReading else { return }
+        flushPending = false
+        connection?.writeQueued()
         connection?.channel?.flush()
     }
 
@@ -218,8 +243,6 @@ final class ClientCore {
             messages.yield(message)
             return
         }
-        delivering += 1
-        defer { delivering -= 1 }
         delivery.message(message)
     }
 

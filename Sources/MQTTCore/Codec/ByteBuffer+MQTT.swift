@@ -42,6 +42,39 @@ extension ByteBuffer {
         return written
     }
 
+    /// Writes what `body` writes, preceded by its length as a Variable Byte Integer, in place: the
+    /// length gets the room `atLeast` (a lower bound of the body's length) needs, and a longer body
+    /// moves up to make room for a longer length. Returns the body's length; `tooLong` is thrown
+    /// for one beyond the MQTT maximum.
+    @discardableResult
+    mutating func writeMQTTLengthPrefixed(
+        atLeast: Int = 0, tooLong: (Int) -> MQTTEncodeError, _ body: (inout ByteBuffer) throws(MQTTEncodeError) -> Void
+    ) throws(MQTTEncodeError) -> Int {
+        func size(_ length: Int) -> Int { length < 128 ? 1 : length < 16_384 ? 2 : length < 2_097_152 ? 3 : 4 }
+        let lengthAt = writerIndex
+        let reserved = size(atLeast)
+        writeRepeatingByte(0, count: reserved)
+        let bodyStart = writerIndex
+        try body(&self)
+        let length = writerIndex - bodyStart
+        guard length <= MQTTLimits.maximumVariableByteInteger else { throw tooLong(length) }
+        let lengthBytes = size(length)
+        if lengthBytes > reserved {
+            writeRepeatingByte(0, count: lengthBytes - reserved)
+            do {
+                try copyBytes(at: bodyStart, to: bodyStart + lengthBytes - reserved, length: length)
+            } catch {
+                throw MQTTEncodeError("cannot make room for a length: \(error)")
+            }
+        }
+        var remaining = length
+        for index in 0..<lengthBytes {
+            setInteger(UInt8(remaining & 0x7F) | (index < lengthBytes - 1 ? 0x80 : 0), at: lengthAt + index)
+            remaining >>= 7
+        }
+        return length
+    }
+
     /// Reads a UTF-8 Encoded String: well-formed, without U+0000 [MQTT-1.5.4-1, -2].
     mutating func readMQTTString(_ field: @autoclosure () -> String) throws(MQTTDecodeError) -> String {
         guard let length = readInteger(as: UInt16.self) else {

@@ -13,37 +13,45 @@ public struct MQTTPacketEncoder: Sendable {
 
     /// Appends the encoded packet to `out`. On error nothing is appended.
     public func encode(_ packet: MQTTPacket, into out: inout ByteBuffer) throws(MQTTEncodeError) {
-        var header = ByteBuffer()
-        var payload: ByteBuffer?
+        let start = out.writerIndex
         var flags: UInt8 = packet.type.requiredFlags
-        switch packet {
-        case .connect(let connect): try encodeConnect(connect, into: &header)
-        case .connack(let connack): try encodeConnAck(connack, into: &header)
-        case .publish(let publish):
-            try encodePublishHeader(publish, into: &header)
+        if case .publish(let publish) = packet {
             flags = (publish.dup ? 0x08 : 0) | (publish.qos.rawValue << 1) | (publish.retain ? 0x01 : 0)
-            payload = publish.payload
+        }
+        out.writeInteger(packet.type.rawValue << 4 | flags)
+        // A large payload is not moved to make room for its length.
+        var atLeast = 0
+        if case .publish(let publish) = packet { atLeast = 2 + publish.topic.utf8.count + publish.payload.readableBytes }
+        do {
+            let tooLong = { (length: Int) in MQTTEncodeError("\(packet.type) of \(length) bytes exceeds the MQTT maximum of 268435455") }
+            try out.writeMQTTLengthPrefixed(atLeast: atLeast, tooLong: tooLong) { (out: inout ByteBuffer) throws(MQTTEncodeError) in
+                try encodeBody(packet, into: &out)
+            }
+        } catch {
+            out.moveWriterIndex(to: start)
+            throw error
+        }
+    }
+
+    private func encodeBody(_ packet: MQTTPacket, into out: inout ByteBuffer) throws(MQTTEncodeError) {
+        switch packet {
+        case .connect(let connect): try encodeConnect(connect, into: &out)
+        case .connack(let connack): try encodeConnAck(connack, into: &out)
+        case .publish(let publish):
+            try encodePublishHeader(publish, into: &out)
+            out.writeImmutableBuffer(publish.payload)
         case .puback(let ack), .pubrec(let ack), .pubrel(let ack), .pubcomp(let ack):
-            try encodePublishAck(ack, into: &header)
-        case .subscribe(let subscribe): try encodeSubscribe(subscribe, into: &header)
-        case .suback(let ack): try encodeSubscriptionAck(ack, type: .suback, into: &header)
-        case .unsubscribe(let unsubscribe): try encodeUnsubscribe(unsubscribe, into: &header)
-        case .unsuback(let ack): try encodeSubscriptionAck(ack, type: .unsuback, into: &header)
+            try encodePublishAck(ack, into: &out)
+        case .subscribe(let subscribe): try encodeSubscribe(subscribe, into: &out)
+        case .suback(let ack): try encodeSubscriptionAck(ack, type: .suback, into: &out)
+        case .unsubscribe(let unsubscribe): try encodeUnsubscribe(unsubscribe, into: &out)
+        case .unsuback(let ack): try encodeSubscriptionAck(ack, type: .unsuback, into: &out)
         case .pingreq, .pingresp: break
-        case .disconnect(let reason): try encodeReasonPacket(reason, into: &header)
+        case .disconnect(let reason): try encodeReasonPacket(reason, into: &out)
         case .auth(let reason):
             guard version == .v5 else { throw MQTTEncodeError("AUTH does not exist in MQTT 3.1.1") }
-            try encodeReasonPacket(reason, into: &header)
+            try encodeReasonPacket(reason, into: &out)
         }
-        let remainingLength = header.readableBytes + (payload?.readableBytes ?? 0)
-        guard remainingLength <= MQTTLimits.maximumVariableByteInteger else {
-            throw MQTTEncodeError("\(packet.type) of \(remainingLength) bytes exceeds the MQTT maximum of 268435455")
-        }
-        out.reserveCapacity(minimumWritableBytes: 5 + remainingLength)
-        out.writeInteger(packet.type.rawValue << 4 | flags)
-        out.writeMQTTVariableByteInteger(remainingLength)
-        out.writeBuffer(&header)
-        if let payload { out.writeImmutableBuffer(payload) }
     }
 
     private func writeProperties(_ properties: MQTTProperties, into buffer: inout ByteBuffer) throws(MQTTEncodeError) {

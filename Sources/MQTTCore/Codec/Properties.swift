@@ -10,42 +10,87 @@ public struct UserProperty: Hashable, Sendable {
     }
 }
 
-/// The MQTT 5.0 properties of a packet [MQTT-2.2.2]. A nil field is absent from the wire.
+/// The MQTT 5.0 properties of a packet [MQTT-2.2.2]. A nil field is absent from the wire. Read and
+/// set the fields as if they were the struct's own (`properties.topicAlias = 3`).
 ///
-/// Under MQTT 3.1.1 properties are not encoded at all.
+/// Under MQTT 3.1.1 properties are not encoded at all. The fields live out of line, shared until
+/// one is changed: most packets carry none, and a packet is copied several times between the
+/// socket and its consumer, so an empty set costs a word instead of some 300 bytes each time.
+@dynamicMemberLookup
 public struct MQTTProperties: Hashable, Sendable {
-    public var payloadFormatIndicator: UInt8?
-    public var messageExpiryInterval: UInt32?
-    public var contentType: String?
-    public var responseTopic: String?
-    public var correlationData: ByteBuffer?
-    public var subscriptionIdentifiers: [Int] = []
-    public var sessionExpiryInterval: UInt32?
-    public var assignedClientIdentifier: String?
-    public var serverKeepAlive: UInt16?
-    public var authenticationMethod: String?
-    public var authenticationData: ByteBuffer?
-    public var requestProblemInformation: UInt8?
-    public var willDelayInterval: UInt32?
-    public var requestResponseInformation: UInt8?
-    public var responseInformation: String?
-    public var serverReference: String?
-    public var reasonString: String?
-    public var receiveMaximum: UInt16?
-    public var topicAliasMaximum: UInt16?
-    public var topicAlias: UInt16?
-    public var maximumQoS: UInt8?
-    public var retainAvailable: UInt8?
-    public var userProperties: [UserProperty] = []
-    public var maximumPacketSize: UInt32?
-    public var wildcardSubscriptionAvailable: UInt8?
-    public var subscriptionIdentifierAvailable: UInt8?
-    public var sharedSubscriptionAvailable: UInt8?
+    /// Every property, one field each.
+    public struct Fields: Hashable, Sendable {
+        public var payloadFormatIndicator: UInt8?
+        public var messageExpiryInterval: UInt32?
+        public var contentType: String?
+        public var responseTopic: String?
+        public var correlationData: ByteBuffer?
+        public var subscriptionIdentifiers: [Int] = []
+        public var sessionExpiryInterval: UInt32?
+        public var assignedClientIdentifier: String?
+        public var serverKeepAlive: UInt16?
+        public var authenticationMethod: String?
+        public var authenticationData: ByteBuffer?
+        public var requestProblemInformation: UInt8?
+        public var willDelayInterval: UInt32?
+        public var requestResponseInformation: UInt8?
+        public var responseInformation: String?
+        public var serverReference: String?
+        public var reasonString: String?
+        public var receiveMaximum: UInt16?
+        public var topicAliasMaximum: UInt16?
+        public var topicAlias: UInt16?
+        public var maximumQoS: UInt8?
+        public var retainAvailable: UInt8?
+        public var userProperties: [UserProperty] = []
+        public var maximumPacketSize: UInt32?
+        public var wildcardSubscriptionAvailable: UInt8?
+        public var subscriptionIdentifierAvailable: UInt8?
+        public var sharedSubscriptionAvailable: UInt8?
+
+        public init() {}
+    }
+
+    /// Written only while uniquely referenced (copy on write), so sharing it between threads is safe.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage?
 
     public init() {}
 
+    init(_ fields: Fields) {
+        storage = fields == Fields() ? nil : Storage(fields)
+    }
+
+    /// All fields at once.
+    public var fields: Fields { storage?.fields ?? Fields() }
+
+    /// One field.
+    public subscript<Value>(dynamicMember field: WritableKeyPath<Fields, Value>) -> Value {
+        get { storage?.fields[keyPath: field] ?? Fields()[keyPath: field] }
+        set {
+            if storage == nil {
+                storage = Storage(Fields())
+            } else if !isKnownUniquelyReferenced(&storage) {
+                storage = Storage(fields)
+            }
+            storage!.fields[keyPath: field] = newValue
+        }
+    }
+
     /// True when no property is set.
-    public var isEmpty: Bool { self == MQTTProperties() }
+    public var isEmpty: Bool { storage.map { $0.fields == Fields() } ?? true }
+
+    public static func == (lhs: MQTTProperties, rhs: MQTTProperties) -> Bool {
+        lhs.storage === rhs.storage || lhs.fields == rhs.fields
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fields)
+    }
 }
 
 /// Property identifiers [MQTT-2.2.2.2] and the packets each may appear in.
@@ -130,7 +175,7 @@ extension MQTTProperties {
         guard var block = buffer.readSlice(length: length) else {
             throw .malformed("property block of \(length) bytes is truncated")
         }
-        var properties = MQTTProperties()
+        var fields = MQTTProperties.Fields()
         var seen: Set<UInt8> = []
         while block.readableBytes > 0 {
             guard let rawID = try block.readMQTTVariableByteInteger() else {
@@ -147,12 +192,25 @@ extension MQTTProperties {
                     throw .protocolError("property 0x\(hex2(id.rawValue)) appears more than once")
                 }
             }
-            try properties.decodeValue(id, from: &block)
+            try fields.decodeValue(id, from: &block)
         }
-        return properties
+        return MQTTProperties(fields)
     }
 
-    private mutating func decodeValue(_ id: PropertyID, from block: inout ByteBuffer) throws(MQTTDecodeError) {
+    /// Encodes the property block with its length prefix.
+    func encode(into buffer: inout ByteBuffer) throws(MQTTEncodeError) {
+        guard let storage else {
+            buffer.writeMQTTVariableByteInteger(0)
+            return
+        }
+        try buffer.writeMQTTLengthPrefixed(tooLong: { MQTTEncodeError("property block of \($0) bytes is too large") }) {
+            (block: inout ByteBuffer) throws(MQTTEncodeError) in try storage.fields.encodeBody(into: &block)
+        }
+    }
+}
+
+extension MQTTProperties.Fields {
+    fileprivate mutating func decodeValue(_ id: PropertyID, from block: inout ByteBuffer) throws(MQTTDecodeError) {
         switch id {
         case .payloadFormatIndicator:
             let value = try block.readMQTTByte("payload format indicator")
@@ -228,18 +286,7 @@ extension MQTTProperties {
         }
     }
 
-    /// Encodes the property block with its length prefix.
-    func encode(into buffer: inout ByteBuffer) throws(MQTTEncodeError) {
-        var block = ByteBuffer()
-        try encodeBody(into: &block)
-        guard block.readableBytes <= MQTTLimits.maximumVariableByteInteger else {
-            throw MQTTEncodeError("property block too large")
-        }
-        buffer.writeMQTTVariableByteInteger(block.readableBytes)
-        buffer.writeBuffer(&block)
-    }
-
-    private func encodeBody(into block: inout ByteBuffer) throws(MQTTEncodeError) {
+    fileprivate func encodeBody(into block: inout ByteBuffer) throws(MQTTEncodeError) {
         func id(_ id: PropertyID) { block.writeInteger(id.rawValue) }
         if let payloadFormatIndicator {
             id(.payloadFormatIndicator)

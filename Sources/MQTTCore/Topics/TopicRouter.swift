@@ -3,9 +3,22 @@
 /// message must find its board. A trie by topic level, with `+` and `#` children.
 public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
     private final class Node: @unchecked Sendable {
+        /// The next levels by name; `+` has a slot of its own, looked at on every level.
         var children: [Substring: Node] = [:]
+        var anyLevel: Node?
         var owners: Set<Owner> = []
         var multiLevelOwners: Set<Owner> = []
+
+        var isEmpty: Bool { owners.isEmpty && multiLevelOwners.isEmpty && children.isEmpty && anyLevel == nil }
+
+        func copy() -> Node {
+            let new = Node()
+            new.owners = owners
+            new.multiLevelOwners = multiLevelOwners
+            new.children = children.mapValues { $0.copy() }
+            new.anyLevel = anyLevel?.copy()
+            return new
+        }
     }
 
     // The trie is rebuilt, never shared while mutated: copies are made by `copyOnWrite`.
@@ -19,14 +32,16 @@ public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
         copyOnWrite()
         var node = root
         for level in filter.split(separator: "/", omittingEmptySubsequences: false) {
-            if level == "#" {
+            switch level {
+            case "#":
                 node.multiLevelOwners.insert(owner)
                 return
-            }
-            if let next = node.children[level] {
+            case "+":
+                let next = node.anyLevel ?? Node()
+                node.anyLevel = next
                 node = next
-            } else {
-                let next = Node()
+            default:
+                let next = node.children[level] ?? Node()
                 node.children[level] = next
                 node = next
             }
@@ -42,7 +57,11 @@ public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
             node.multiLevelOwners.remove(owner)
             for (level, child) in node.children {
                 prune(child)
-                if child.owners.isEmpty && child.multiLevelOwners.isEmpty && child.children.isEmpty { node.children[level] = nil }
+                if child.isEmpty { node.children[level] = nil }
+            }
+            if let child = node.anyLevel {
+                prune(child)
+                if child.isEmpty { node.anyLevel = nil }
             }
         }
         prune(root)
@@ -52,30 +71,37 @@ public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
     /// match topics starting with `$` [MQTT-4.7.2-1].
     public func owners(of topic: String) -> Set<Owner> {
         var found: Set<Owner> = []
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        func walk(_ node: Node, _ index: Int) {
-            let wildcardsAllowed = !(index == 0 && topic.hasPrefix("$"))
-            if wildcardsAllowed { found.formUnion(node.multiLevelOwners) }
-            guard index < levels.count else {
-                found.formUnion(node.owners)
-                return
-            }
-            if let child = node.children[levels[index]] { walk(child, index + 1) }
-            if wildcardsAllowed, let child = node.children["+"] { walk(child, index + 1) }
-        }
-        walk(root, 0)
+        Self.collect(root, remaining: topic[...], wildcards: !topic.hasPrefix("$"), into: &found)
         return found
+    }
+
+    /// Adds the owners under `node` of the filters matching `remaining`, the topic's levels not
+    /// yet walked (nil once all are). Walks the topic in place: nothing is split or allocated.
+    private static func collect(_ node: Node, remaining: Substring?, wildcards: Bool, into found: inout Set<Owner>) {
+        if wildcards { insert(node.multiLevelOwners, into: &found) }
+        guard let remaining else {
+            insert(node.owners, into: &found)
+            return
+        }
+        let level: Substring
+        let rest: Substring?
+        if let slash = remaining.utf8.firstIndex(of: UInt8(ascii: "/")) {
+            level = remaining[..<slash]
+            rest = remaining[remaining.utf8.index(after: slash)...]
+        } else {
+            level = remaining
+            rest = nil
+        }
+        if let child = node.children[level] { collect(child, remaining: rest, wildcards: true, into: &found) }
+        if wildcards, let child = node.anyLevel { collect(child, remaining: rest, wildcards: true, into: &found) }
+    }
+
+    private static func insert(_ owners: Set<Owner>, into found: inout Set<Owner>) {
+        for owner in owners { found.insert(owner) }
     }
 
     private mutating func copyOnWrite() {
         guard !isKnownUniquelyReferenced(&root) else { return }
-        func copy(_ node: Node) -> Node {
-            let new = Node()
-            new.owners = node.owners
-            new.multiLevelOwners = node.multiLevelOwners
-            new.children = node.children.mapValues(copy)
-            return new
-        }
-        root = copy(root)
+        root = root.copy()
     }
 }
