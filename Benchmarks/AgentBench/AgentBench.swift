@@ -36,13 +36,20 @@ enum AgentBench {
         var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, clientID: "agent-bench-\(getpid())")
         configuration.maximumQueuedMessages = 1_000_000
         configuration.receiveMaximum = 65535
-        let client = try MQTTClient(configuration: configuration, logger: logger)
-        let inbox = Inbox(client)
+        let inbox = Inbox()
+        let client = try MQTTClient(configuration: configuration, logger: logger, delivery: inbox.delivery)
 
         let directory = "/tmp/agent-bench-\(getpid())"
         mkdir(directory, 0o755)
-        let profile =
-            "device: {id: bench}\noutputs:\n  - {name: relay, line: GPIO17}\n  - {name: marker, line: GPIO18}\nsafety: {broker_grace: never}\n"
+        let profile = """
+            device: {id: bench}
+            outputs:
+              - {name: relay, line: GPIO17}
+              - {name: marker0, line: GPIO18}
+              - {name: marker1, line: GPIO19}
+            safety: {broker_grace: never}
+
+            """
         try writeFile(directory + "/profile.yml", profile)
 
         try await withRunningClient(client) {
@@ -86,33 +93,49 @@ enum AgentBench {
             print("bare echo_rtt p50_us \(percentile(bare, 50).microseconds) p99_us \(percentile(bare, 99).microseconds)")
             print("agent command_rtt p50_us \(percentile(roundTrips, 50).microseconds) p99_us \(percentile(roundTrips, 99).microseconds)")
 
-            // Sustained: commands on QoS 1, pipelined in windows of 500, so that no broker queue
-            // overflows (stock Mosquitto keeps 1,000 messages per client and drops the rest). A
-            // window ends when its last command's answer arrives: the echo answers each one; the
-            // agent's states of one topic coalesce, so each window ends with a command to another
-            // output, and the agent handles commands in order.
-            let window = 500
+            // Sustained: commands on QoS 1 in windows of 400, the next window sent before waiting
+            // for the one before, so that the pipeline never drains; two windows stay under the
+            // 1,000 messages stock Mosquitto queues per client (it drops the rest). A window ends
+            // when its last command's answer arrives: the echo answers each one; the agent's
+            // states of one topic coalesce, so each window ends with a command to a marker output
+            // (two markers, taking turns, so that a marker's states are never coalesced), and the
+            // agent handles commands in order.
+            let window = 400
             var burst = ContinuousClock.now
+            var waiting: Int?
             for first in stride(from: 0, to: commands, by: window) {
                 let last = min(first + window, commands) - 1
                 for index in first...last {
                     client.enqueue(MQTTMessage(topic: "bench/echo/set", payload: "\(index)", qos: .atLeastOnce))
                 }
-                try await inbox.next { $0.topic == "bench/echo/state" && $0.payloadString == "\(last)" }
+                if let waiting { try await inbox.next { $0.topic == "bench/echo/state" && $0.payloadString == "\(waiting)" } }
+                waiting = last
             }
+            if let waiting { try await inbox.next { $0.topic == "bench/echo/state" && $0.payloadString == "\(waiting)" } }
             print("bare echo_commands_per_s \(Int(Double(commands) / (ContinuousClock.now - burst).seconds)) count \(commands)")
 
             burst = ContinuousClock.now
+            var marker: (topic: String, state: String)?
             for (round, first) in stride(from: 0, to: commands, by: window).enumerated() {
                 for index in first..<min(first + window, commands) {
                     client.enqueue(
                         MQTTMessage(topic: "gpiobridge/bench/relay/set", payload: index.isMultiple(of: 2) ? "ON" : "OFF", qos: .atLeastOnce))
                 }
-                let marker = round.isMultiple(of: 2) ? "ON" : "OFF"
-                client.enqueue(MQTTMessage(topic: "gpiobridge/bench/marker/set", payload: marker, qos: .atLeastOnce))
-                try await inbox.next { $0.topic == "gpiobridge/bench/marker" && $0.payloadString == marker }
+                let next = (topic: "gpiobridge/bench/marker\(round % 2)", state: (round / 2).isMultiple(of: 2) ? "ON" : "OFF")
+                client.enqueue(MQTTMessage(topic: next.topic + "/set", payload: next.state, qos: .atLeastOnce))
+                if let marker { try await inbox.next { $0.topic == marker.topic && $0.payloadString == marker.state } }
+                marker = next
             }
-            print("agent commands_per_s \(Int(Double(commands) / (ContinuousClock.now - burst).seconds)) count \(commands)")
+            if let marker { try await inbox.next { $0.topic == marker.topic && $0.payloadString == marker.state } }
+            let rate = Int(Double(commands) / (ContinuousClock.now - burst).seconds)
+            // The relay's retained state, sent before the last marker's, must be the last command's.
+            let expected = (commands - 1).isMultiple(of: 2) ? "ON" : "OFF"
+            _ = try await client.subscribe(to: "gpiobridge/bench/relay", qos: .atMostOnce)
+            let right = await inbox.waitFor(timeout: .seconds(5)) {
+                $0.topic == "gpiobridge/bench/relay" && $0.retain && $0.payloadString == expected
+            }
+            print("agent final_state_right \(right ? "yes" : "no") expected \(expected)")
+            print("agent commands_per_s \(rate) count \(commands)")
             print("agent rss_after_commands_kb \(residentMemory(agent)) count \(commands)")
 
             // Idle: no traffic; the agent should not wake up (no polling).

@@ -8,8 +8,9 @@ import Synchronization
 // What the benchmarks share: a waiting inbox, spawning the gpiobridge binary, and reading a
 // process's RSS and CPU time from /proc.
 
-/// The bench client's messages. ``next(_:)`` waits without spinning: the consumer hands a
-/// message straight to a waiting predicate, so the measured round trips are not inflated.
+/// The bench client's messages, handed over on the client's event loop (``delivery``): no stream
+/// or task between. ``next(_:)`` waits without spinning: a message is handed straight to a waiting
+/// predicate, so the measured round trips are not inflated.
 public final class Inbox: Sendable {
     public typealias Predicate = @Sendable (MQTTMessage) -> Bool
 
@@ -20,26 +21,27 @@ public final class Inbox: Sendable {
 
     private final class Storage: Sendable {
         let state = Mutex(State())
+
+        func take(_ message: MQTTMessage) {
+            let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiter, waiter.predicate(message) {
+                    state.waiter = nil
+                    return waiter.continuation
+                }
+                if state.messages.count < 100_000 { state.messages.append(message) }
+                return nil
+            }
+            waiting?.resume()
+        }
     }
 
     private let storage = Storage()
-    private let task: Task<Void, Never>
 
-    public init(_ client: MQTTClient) {
-        let storage = self.storage
-        task = Task {
-            for await message in client.messages {
-                let waiting = storage.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    if let waiter = state.waiter, waiter.predicate(message) {
-                        state.waiter = nil
-                        return waiter.continuation
-                    }
-                    if state.messages.count < 100_000 { state.messages.append(message) }
-                    return nil
-                }
-                waiting?.resume()
-            }
-        }
+    public init() {}
+
+    /// Pass to the client: it hands each message to the inbox as it is decoded.
+    public var delivery: MQTTDelivery {
+        MQTTDelivery(message: { [storage] in storage.take($0) }, connection: { _ in })
     }
 
     /// Drops what arrived so far.

@@ -46,8 +46,8 @@ enum RelayBench {
         var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, clientID: "relay-bench-\(getpid())")
         configuration.maximumQueuedMessages = 1_000_000
         configuration.receiveMaximum = 65535
-        let client = try MQTTClient(configuration: configuration, logger: logger)
-        let inbox = Inbox(client)
+        let inbox = Inbox()
+        let client = try MQTTClient(configuration: configuration, logger: logger, delivery: inbox.delivery)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             for board in boards { group.addTask { try await board.client.run() } }
