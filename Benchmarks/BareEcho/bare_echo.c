@@ -1,30 +1,52 @@
 /*
- * The bare reference for the command round trip: a minimal libmosquitto client that republishes
- * every message on PREFIX/set to PREFIX/state (QoS 0), the same two hops as the agent's
- * command -> state path, with no work between them.
+ * The bare references: a minimal libmosquitto client that republishes each message it gets on one
+ * topic to another (QoS 0), with no work between.
  *
- * usage: bare-echo PORT PREFIX
+ *   bare-echo PORT PREFIX              PREFIX/set -> PREFIX/state: the same two hops as the
+ *                                      agent's command -> state path
+ *   bare-echo PORT IN OUT [IN OUT...]  each IN -> its OUT: with a board's command and state
+ *                                      topics, a relay that does no work (four hops, like the
+ *                                      relay's translated command)
  */
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char state_topic[256];
+#define MAX_MAPS 8
+
+static const char *inputs[MAX_MAPS];
+static const char *outputs[MAX_MAPS];
+static int map_count;
 
 static void on_message(struct mosquitto *mosq, void *data, const struct mosquitto_message *message) {
     (void)data;
-    mosquitto_publish(mosq, NULL, state_topic, message->payloadlen, message->payload, 0, false);
+    for (int i = 0; i < map_count; i++) {
+        if (strcmp(message->topic, inputs[i]) == 0) {
+            mosquitto_publish(mosq, NULL, outputs[i], message->payloadlen, message->payload, 0, false);
+            return;
+        }
+    }
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bare-echo PORT PREFIX\n");
+    static char set_topic[256], state_topic[256];
+    if (argc == 3) {
+        snprintf(set_topic, sizeof set_topic, "%s/set", argv[2]);
+        snprintf(state_topic, sizeof state_topic, "%s/state", argv[2]);
+        inputs[0] = set_topic;
+        outputs[0] = state_topic;
+        map_count = 1;
+    } else if (argc >= 4 && argc % 2 == 0 && (argc - 2) / 2 <= MAX_MAPS) {
+        for (int i = 2; i < argc; i += 2) {
+            inputs[map_count] = argv[i];
+            outputs[map_count] = argv[i + 1];
+            map_count++;
+        }
+    } else {
+        fprintf(stderr, "usage: bare-echo PORT PREFIX | bare-echo PORT IN OUT [IN OUT...]\n");
         return 2;
     }
-    char set_topic[256];
-    snprintf(set_topic, sizeof set_topic, "%s/set", argv[2]);
-    snprintf(state_topic, sizeof state_topic, "%s/state", argv[2]);
     mosquitto_lib_init();
     struct mosquitto *mosq = mosquitto_new(NULL, true, NULL);
     if (!mosq) return 1;
@@ -35,7 +57,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bare-echo: cannot connect to 127.0.0.1:%s\n", argv[1]);
         return 1;
     }
-    mosquitto_subscribe(mosq, NULL, set_topic, 0);
+    for (int i = 0; i < map_count; i++) mosquitto_subscribe(mosq, NULL, inputs[i], 0);
     int rc = mosquitto_loop_forever(mosq, -1, 1);
     mosquitto_destroy(mosq);
     mosquitto_lib_cleanup();

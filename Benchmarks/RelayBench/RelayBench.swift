@@ -10,9 +10,10 @@ import Glibc
 
 // Prints the relay's figures with many emulated Tasmota boards, each its own MQTT connection with
 // its LWT will, and the relay as its own process (`gpiobridge relay`): time until every board is
-// mirrored, RSS, the round trip of a translated command beside the boards' own round trip and the
-// bare two-hop echo's (Benchmarks/BareEcho), CPU under telemetry, and CPU while idle (each skipped
-// when its seconds are 0). scripts/bench-relay.sh runs it on a stock and a tuned broker.
+// mirrored, RSS, the round trip of a translated command beside the boards' own round trip, the
+// bare two-hop echo's and the bare relay's (Benchmarks/BareEcho: a relay that does no work), CPU
+// under telemetry, and CPU while idle (each skipped when its seconds are 0).
+// scripts/bench-relay.sh runs it on a stock and a tuned broker.
 //
 // usage: relay-bench GPIOBRIDGE BARE_ECHO PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS
 
@@ -77,9 +78,27 @@ enum RelayBench {
             Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
             Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
             Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce),
+            Subscription(TopicFilter("bench/bare-relay/state")!, qos: .atMostOnce),
         ])
         let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
         defer { stop(echo) }
+        // The bare relay: the first board's command and state topics, each passed on as it came,
+        // by a minimal client. That board is kept for it; the others are picked at random below.
+        let bareBoard = "tasmota_\(names[0])"
+        let bareRelay = try spawn(
+            bareEcho,
+            [String(port), "bench/bare-relay/set", "cmnd/\(bareBoard)/POWER1", "stat/\(bareBoard)/RESULT", "bench/bare-relay/state"],
+            environment: [])
+        defer { stop(bareRelay) }
+        var bareRelayUp = false
+        for _ in 0..<100 where !bareRelayUp {
+            client.enqueue(MQTTMessage(topic: "bench/bare-relay/set", payload: "ON"))
+            bareRelayUp = await inbox.waitFor(timeout: .milliseconds(100)) {
+                $0.topic == "bench/bare-relay/state" && $0.payloadString == "{\"POWER\":\"ON\"}"
+            }
+        }
+        guard bareRelayUp else { throw BenchError("the bare relay did not answer within 10 s") }
+        var bareOn = true
         let started = ContinuousClock.now
         let relay = try spawn(
             binary, ["relay", "--profile", directory + "/relay.yml", "--log-level", "warning"],
@@ -101,6 +120,7 @@ enum RelayBench {
         // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
         // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
         var bare: [Duration] = []
+        var bareRelayed: [Duration] = []
         var board: [Duration] = []
         var translated: [Duration] = []
         var generator = SystemRandomNumberGenerator()
@@ -111,7 +131,17 @@ enum RelayBench {
             try await inbox.next { $0.topic == "bench/echo/state" && $0.payloadString == "\(index)" }
             bare.append(ContinuousClock.now - start)
 
-            var which = Int.random(in: 0..<names.count, using: &generator)
+            bareOn.toggle()
+            let bareCommand = bareOn ? "ON" : "OFF"
+            let bareResult = "{\"POWER\":\"\(bareCommand)\"}"
+            start = ContinuousClock.now
+            client.enqueue(MQTTMessage(topic: "bench/bare-relay/set", payload: bareCommand))
+            try await inbox.next { $0.topic == "bench/bare-relay/state" && $0.payloadString == bareResult }
+            bareRelayed.append(ContinuousClock.now - start)
+            // Let the relay mirror that change before the next command.
+            try await inbox.next { $0.topic == "gpiobridge/\(names[0])/light" && $0.payloadString == bareCommand }
+
+            var which = Int.random(in: 1..<names.count, using: &generator)
             states[which].toggle()
             var word = states[which] ? "ON" : "OFF"
             let result = "{\"POWER\":\"\(word)\"}"
@@ -125,7 +155,7 @@ enum RelayBench {
             let expected = word
             try await inbox.next { $0.topic == mirrored && $0.payloadString == expected }
 
-            which = Int.random(in: 0..<names.count, using: &generator)
+            which = Int.random(in: 1..<names.count, using: &generator)
             states[which].toggle()
             word = states[which] ? "ON" : "OFF"
             let stateTopic = "gpiobridge/\(names[which])/light"
@@ -138,6 +168,7 @@ enum RelayBench {
         func figures(_ values: [Duration]) -> String { "p50_us \(percentile(values, 50).microseconds) p99_us \(percentile(values, 99).microseconds)" }
         print("bare echo_rtt \(figures(bare))")
         print("bare board_rtt \(figures(board))")
+        print("bare relay_rtt \(figures(bareRelayed))")
         print("relay command_rtt \(figures(translated)) samples \(samples)")
 
         // Telemetry: every board sends SENSOR every 10 s (Tasmota's TelePeriod is 300 s by default),
