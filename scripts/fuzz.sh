@@ -29,7 +29,15 @@ for target in "${targets[@]}"; do
     # see the code's edges, or the run fails.
     rm -rf "$work/probe" "$work/corpus" && mkdir -p "$work/probe" "$work/corpus"
     cp "$corpus"/* "$work/probe/"
-    SWIFT_BACKTRACE=enable=no ".build-fuzz/release/$product" "$work/probe" -runs=2000 >"$work/probe.log" 2>&1 || true
+    # The probe mutates too: a crash here fails the run like one in the timed run below.
+    status=0
+    SWIFT_BACKTRACE=enable=no ".build-fuzz/release/$product" "$work/probe" -runs=2000 -artifact_prefix="fuzz-artifacts/$product-" \
+        >"$work/probe.log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        grep -E "ERROR|SUMMARY|Fatal error|Precondition" "$work/probe.log" || true
+        echo "fuzzing FAILED: $product crashed in its probe run; see fuzz-artifacts/" >&2
+        exit 1
+    fi
     if grep -q "no interesting inputs" "$work/probe.log" || ! grep -qE "INITED cov: [1-9]" "$work/probe.log"; then
         tail -n 5 "$work/probe.log"
         echo "fuzzing FAILED: $product has no coverage feedback" >&2

@@ -161,15 +161,22 @@ final class ProfileDecoder {
         return milliseconds
     }
 
+    /// Milliseconds, or `Int.max` for a duration beyond that (`2e280s`), which every range refuses.
     static func parseDuration(_ text: String) -> Int? {
         let trimmed = text.trimmingSpaces().lowercased()
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             guard let number = Double(String(trimmed.dropLast(suffix.count)).trimmingSpaces()), number >= 0, number.isFinite else { return nil }
-            return Int((number * scale).rounded())
+            return milliseconds(number * scale)
         }
         guard let seconds = Double(trimmed), seconds >= 0, seconds.isFinite else { return nil }
-        return Int((seconds * 1000).rounded())
+        return milliseconds(seconds * 1000)
+    }
+
+    private static func milliseconds(_ value: Double) -> Int {
+        // Converting a Double beyond Int's range traps.
+        let rounded = value.rounded()
+        return rounded < Double(Int.max) ? Int(rounded) : Int.max
     }
 
     static func formatDuration(_ milliseconds: Int) -> String {

@@ -215,6 +215,32 @@ struct ExampleProfileTests {
         #expect(ProfileDecoder.parseDuration("-1s") == nil)
     }
 
+    @Test("a duration too large for any clock (the fuzzer's 2e280) is refused as out of range, located, not a crash")
+    func hugeDuration() {
+        #expect(ProfileDecoder.parseDuration("2e280") == Int.max)
+        #expect(ProfileDecoder.parseDuration("1e300h") == Int.max)
+        do {
+            _ = try ProfileLoader.decode("device: {id: t}\ninputs:\n  - {name: b, line: GPIO5, debounce: 2e280}\n", file: "t.yml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.issues.map(\.path) == ["inputs[0].debounce"])
+            #expect(error.issues.first?.message.contains("out of range") == true, "\(error)")
+        }
+    }
+
+    @Test(
+        "an INA219 shunt and current no calibration can serve, however extreme, are refused, located, not a crash",
+        arguments: ["shunt_ohms: 1e300", "shunt_ohms: 1e-300, max_current: 1e-300"])
+    func extremeCalibration(options: String) {
+        do {
+            _ = try ProfileLoader.decode(
+                "device: {id: t}\nsensors:\n  - {name: p, model: ina219, bus: 1, address: 0x40, \(options)}\n", file: "t.yml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.issues.map(\.path) == ["sensors[0].max_current"], "\(error)")
+        }
+    }
+
     @Test("lines by chip and offset, as text or as a mapping")
     func chipOffset() throws {
         let profile = try ProfileLoader.decode(

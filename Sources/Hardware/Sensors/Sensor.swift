@@ -170,9 +170,12 @@ public func hexByte(_ value: UInt8) -> String {
     return "0x" + String([digits[Int(value >> 4)], digits[Int(value & 0x0F)]])
 }
 
-/// A reading with at most three decimals and no trailing zeros: `25.08`, `1006.533`, `-55`.
+/// A reading with at most three decimals and no trailing zeros: `25.08`, `1006.533`, `-55`. A
+/// value too large for that (a profile's `1e300`) or not finite is written as Swift writes it.
 public func formatReading(_ value: Double) -> String {
     let scaled = (value * 1000).rounded()
+    // Converting a Double beyond Int64's range traps.
+    guard scaled.isFinite, abs(scaled) < 9e18 else { return "\(value)" }
     let negative = scaled < 0
     let magnitude = Int64(abs(scaled))
     var text = String(magnitude / 1000)

@@ -105,7 +105,7 @@ public final class INA219: Sensor {
             throw SensorError.invalidOption(
                 model: .ina219,
                 detail:
-                    "a \(formatReading(shuntOhms)) Ω shunt at \(formatReading(maxCurrentAmps)) A needs calibration \(Int(value)), outside 1...65534; change the maximum current"
+                    "a \(formatReading(shuntOhms)) Ω shunt at \(formatReading(maxCurrentAmps)) A needs calibration \(formatReading(value)), outside 1...65534; change the maximum current"
             )
         }
         return UInt16(value) & 0xFFFE  // bit 0 is read-only
