@@ -172,6 +172,12 @@ let package = Package(
         ),
         // Prints the relay's figures with 1,000 emulated Tasmota boards (RSS, CPU, translated command
         // latency beside the boards' bare round trip); run by scripts/bench-relay.sh.
+        // Prints the relay core's cost per message, without sockets; run by scripts/bench-relay.sh.
+        .executableTarget(
+            name: "relay-core-bench",
+            dependencies: ["Relay", "Profile"],
+            path: "Benchmarks/RelayCoreBench"
+        ),
         .executableTarget(
             name: "relay-bench",
             dependencies: [

@@ -6,7 +6,9 @@
 #   the boards: Benchmarks/RelayBench (relay-bench): one MQTT connection per board, with its will
 #   bare:       Benchmarks/BareEcho (a libmosquitto client republishing each command on a state
 #               topic); a board's own cmnd -> stat RESULT; and the bare relay, BareEcho passing one
-#               board's command and state topics on unchanged: a relay that does no work
+#               board's command and state topics on unchanged: a relay that does no work, at QoS 0
+#               and at QoS 1 as the relay sends
+#   the core:   Benchmarks/RelayCoreBench, the relay core's own cost per message, without sockets
 # Telemetry load and idle CPU are measured on the stock broker only. BENCH_QUICK=1 takes 300
 # samples, 10 s of telemetry and 5 s of idle (CI); the full run 2,000, 60 s and 60 s.
 set -euo pipefail
@@ -17,7 +19,7 @@ boards=${BENCH_BOARDS:-1000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then samples=300; load=10; idle=5; else samples=2000; load=60; idle=60; fi
 
 source scripts/bench-build.sh
-build_release gpiobridge relay-bench
+build_release gpiobridge relay-bench relay-core-bench
 # A connection per board, for the broker and the bench.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 source scripts/bench-broker.sh
@@ -31,7 +33,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 row() { printf '%-52s %9s %9s %11s %9s\n' "$@"; }
 row "" "stock" "" "tuned" ""
 row "round trip (us)" "p50" "p99" "p50" "p99"
-for what in "bare echo_rtt" "bare board_rtt" "bare relay_rtt" "relay command_rtt"; do
+for what in "bare echo_rtt" "bare board_rtt" "bare relay_rtt" "bare relay_qos1_rtt" "relay command_rtt"; do
     for broker in stock tuned; do
         key=${what#* }
         eval "${key}50_$broker=$(value "$what" p50_us $broker) ${key}99_$broker=$(value "$what" p99_us $broker)"
@@ -43,12 +45,16 @@ row "translated: gpiobridge/<b>/light/set -> state" "$command_rtt50_stock" "$com
 row "ratio translated / board's own (goal p50 <= 1.5)" "$(ratio "$command_rtt50_stock" "$board_rtt50_stock")" "$(ratio "$command_rtt99_stock" "$board_rtt99_stock")" \
     "$(ratio "$command_rtt50_tuned" "$board_rtt50_tuned")" "$(ratio "$command_rtt99_tuned" "$board_rtt99_tuned")"
 row "bare relay: the same board through a minimal client" "$relay_rtt50_stock" "$relay_rtt99_stock" "$relay_rtt50_tuned" "$relay_rtt99_tuned"
+row "bare relay at QoS 1, as the relay sends" "$relay_qos1_rtt50_stock" "$relay_qos1_rtt99_stock" "$relay_qos1_rtt50_tuned" "$relay_qos1_rtt99_tuned"
 # A translated command crosses the broker four times, a board's own twice: a relay that does no
 # work at all (the bare relay) is the floor, and its ratio to the board's own is above 1.5 here.
 row "  bare relay / board's own: the floor of the ratio" "$(ratio "$relay_rtt50_stock" "$board_rtt50_stock")" "$(ratio "$relay_rtt99_stock" "$board_rtt99_stock")" \
     "$(ratio "$relay_rtt50_tuned" "$board_rtt50_tuned")" "$(ratio "$relay_rtt99_tuned" "$board_rtt99_tuned")"
-row "  translated / bare relay: the relay's own cost" "$(ratio "$command_rtt50_stock" "$relay_rtt50_stock")" "$(ratio "$command_rtt99_stock" "$relay_rtt99_stock")" \
-    "$(ratio "$command_rtt50_tuned" "$relay_rtt50_tuned")" "$(ratio "$command_rtt99_tuned" "$relay_rtt99_tuned")"
+row "  bare relay at QoS 1 / board's own" "$(ratio "$relay_qos1_rtt50_stock" "$board_rtt50_stock")" "$(ratio "$relay_qos1_rtt99_stock" "$board_rtt99_stock")" \
+    "$(ratio "$relay_qos1_rtt50_tuned" "$board_rtt50_tuned")" "$(ratio "$relay_qos1_rtt99_tuned" "$board_rtt99_tuned")"
+row "  translated / bare relay at QoS 1: the relay's own cost" "$(ratio "$command_rtt50_stock" "$relay_qos1_rtt50_stock")" "$(ratio "$command_rtt99_stock" "$relay_qos1_rtt99_stock")" \
+    "$(ratio "$command_rtt50_tuned" "$relay_qos1_rtt50_tuned")" "$(ratio "$command_rtt99_tuned" "$relay_qos1_rtt99_tuned")"
+echo "relay core without sockets (one broker, 1,000 boards): $(.build/release/relay-core-bench | awk '{print $4 " ns a command, " $6 " ns an answer"}')"
 echo "boards connected before the relay starts (stock):     $(value "boards connected" connected stock) in $(value "boards connected" in_ms stock) ms"
 echo "relay start until every board is mirrored online:     $(value "relay start_to_mirrored_ms" start_to_mirrored_ms stock) ms (stock), $(value "relay start_to_mirrored_ms" start_to_mirrored_ms tuned) ms (tuned)"
 memory() { echo "$(value "$1" "$2" stock) kB (anonymous $(value "$1" anon_kb stock) kB, file-backed $(value "$1" file_kb stock) kB)"; }

@@ -79,25 +79,28 @@ enum RelayBench {
             Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
             Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce),
             Subscription(TopicFilter("bench/bare-relay/state")!, qos: .atMostOnce),
+            Subscription(TopicFilter("bench/bare-relay-qos1/state")!, qos: .atMostOnce),
         ])
         let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
         defer { stop(echo) }
-        // The bare relay: the first board's command and state topics, each passed on as it came,
-        // by a minimal client. That board is kept for it; the others are picked at random below.
-        let bareBoard = "tasmota_\(names[0])"
-        let bareRelay = try spawn(
-            bareEcho,
-            [String(port), "bench/bare-relay/set", "cmnd/\(bareBoard)/POWER1", "stat/\(bareBoard)/RESULT", "bench/bare-relay/state"],
-            environment: [])
-        defer { stop(bareRelay) }
-        var bareRelayUp = false
-        for _ in 0..<100 where !bareRelayUp {
-            client.enqueue(MQTTMessage(topic: "bench/bare-relay/set", payload: "ON"))
-            bareRelayUp = await inbox.waitFor(timeout: .milliseconds(100)) {
-                $0.topic == "bench/bare-relay/state" && $0.payloadString == "{\"POWER\":\"ON\"}"
-            }
+        // The bare relays: a board's command and state topics, each passed on as it came, by a
+        // minimal client, at QoS 0 (the first board) and at QoS 1 as the relay sends (the second).
+        // Those boards are kept for them; the others are picked at random below.
+        let bareRelays = try [(names[0], "bench/bare-relay", "0"), (names[1], "bench/bare-relay-qos1", "1")].map { name, prefix, qos in
+            try spawn(
+                bareEcho,
+                [String(port), "\(prefix)/set", "cmnd/tasmota_\(name)/POWER1", "stat/tasmota_\(name)/RESULT", "\(prefix)/state"],
+                environment: ["BARE_QOS=\(qos)"])
         }
-        guard bareRelayUp else { throw BenchError("the bare relay did not answer within 10 s") }
+        defer { bareRelays.forEach(stop) }
+        for prefix in ["bench/bare-relay", "bench/bare-relay-qos1"] {
+            var up = false
+            for _ in 0..<100 where !up {
+                client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: "ON"))
+                up = await inbox.waitFor(timeout: .milliseconds(100)) { $0.topic == "\(prefix)/state" && $0.payloadString == "{\"POWER\":\"ON\"}" }
+            }
+            guard up else { throw BenchError("the bare relay \(prefix) did not answer within 10 s") }
+        }
         var bareOn = true
         let started = ContinuousClock.now
         let relay = try spawn(
@@ -120,7 +123,7 @@ enum RelayBench {
         // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
         // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
         var bare: [Duration] = []
-        var bareRelayed: [Duration] = []
+        var bareRelayed: [[Duration]] = [[], []]
         var board: [Duration] = []
         var translated: [Duration] = []
         var generator = SystemRandomNumberGenerator()
@@ -132,16 +135,18 @@ enum RelayBench {
             bare.append(ContinuousClock.now - start)
 
             bareOn.toggle()
-            let bareCommand = bareOn ? "ON" : "OFF"
-            let bareResult = "{\"POWER\":\"\(bareCommand)\"}"
-            start = ContinuousClock.now
-            client.enqueue(MQTTMessage(topic: "bench/bare-relay/set", payload: bareCommand))
-            try await inbox.next { $0.topic == "bench/bare-relay/state" && $0.payloadString == bareResult }
-            bareRelayed.append(ContinuousClock.now - start)
-            // Let the relay mirror that change before the next command.
-            try await inbox.next { $0.topic == "gpiobridge/\(names[0])/light" && $0.payloadString == bareCommand }
+            for (relayIndex, prefix) in ["bench/bare-relay", "bench/bare-relay-qos1"].enumerated() {
+                let bareCommand = bareOn ? "ON" : "OFF"
+                let bareResult = "{\"POWER\":\"\(bareCommand)\"}"
+                start = ContinuousClock.now
+                client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: bareCommand))
+                try await inbox.next { $0.topic == "\(prefix)/state" && $0.payloadString == bareResult }
+                bareRelayed[relayIndex].append(ContinuousClock.now - start)
+                // Let the relay mirror that change before the next command.
+                try await inbox.next { $0.topic == "gpiobridge/\(names[relayIndex])/light" && $0.payloadString == bareCommand }
+            }
 
-            var which = Int.random(in: 1..<names.count, using: &generator)
+            var which = Int.random(in: 2..<names.count, using: &generator)
             states[which].toggle()
             var word = states[which] ? "ON" : "OFF"
             let result = "{\"POWER\":\"\(word)\"}"
@@ -155,7 +160,7 @@ enum RelayBench {
             let expected = word
             try await inbox.next { $0.topic == mirrored && $0.payloadString == expected }
 
-            which = Int.random(in: 1..<names.count, using: &generator)
+            which = Int.random(in: 2..<names.count, using: &generator)
             states[which].toggle()
             word = states[which] ? "ON" : "OFF"
             let stateTopic = "gpiobridge/\(names[which])/light"
@@ -168,7 +173,8 @@ enum RelayBench {
         func figures(_ values: [Duration]) -> String { "p50_us \(percentile(values, 50).microseconds) p99_us \(percentile(values, 99).microseconds)" }
         print("bare echo_rtt \(figures(bare))")
         print("bare board_rtt \(figures(board))")
-        print("bare relay_rtt \(figures(bareRelayed))")
+        print("bare relay_rtt \(figures(bareRelayed[0]))")
+        print("bare relay_qos1_rtt \(figures(bareRelayed[1]))")
         print("relay command_rtt \(figures(translated)) samples \(samples)")
 
         // Telemetry: every board sends SENSOR every 10 s (Tasmota's TelePeriod is 300 s by default),

@@ -5,10 +5,18 @@ import Profile
 import Scheme
 import ServiceSupport
 
-/// Carries out a ``RelayCore``'s actions on the relay's event loop and feeds it what happens:
-/// messages and connection changes of both clients (moved to the loop) and its deadlines (one
-/// timer on the loop). Only the loop touches it.
+/// Carries out a ``RelayCore``'s actions on the clients' event loop and feeds it what happens:
+/// messages and connection changes of both clients, as they are decoded (through a
+/// ``TurnInbox``), and its deadlines (one timer on the loop). Only the loop touches it.
 final class RelayRunner {
+    /// What the clients deliver.
+    enum Event {
+        case fleetMessage(MQTTMessage)
+        case boardsMessage(MQTTMessage)
+        case fleetConnection(MQTTConnectionState)
+        case boardsConnection(MQTTConnectionState)
+    }
+
     private let profile: RelayProfile
     private let fleet: MQTTClient
     /// nil when the boards live on the fleet's broker.
@@ -18,6 +26,10 @@ final class RelayRunner {
     private let states: StateOutbox
     private var core: RelayCore
     private var timer = DeadlineTimer()
+    private var inbox = TurnInbox<Event>()
+    /// How far ahead the next drain of the inbox is scheduled: the loop reads and acknowledges
+    /// in between.
+    static let drainPause = TimeAmount.microseconds(50)
     private var stopped: EventLoopPromise<Void>?
     private var stopping = false
 
@@ -50,6 +62,7 @@ final class RelayRunner {
         guard let stopped, !stopping else { return }
         update { $0.shutdown(at: .now) }
         stopping = true
+        inbox.removeAll()
         timer.cancel()
         logger.info("stopping: every board and the relay are offline to the fleet")
         states.flush(within: Self.offlineWait).whenSuccess { [logger] acknowledged in
@@ -60,24 +73,76 @@ final class RelayRunner {
 
     // MARK: What happens
 
-    func fleetMessage(_ message: MQTTMessage) {
+    /// A client delivered `event`, on the loop: handled now while the loop's turn has time left,
+    /// else queued in order.
+    func receive(_ event: Event) {
+        guard !stopping else { return }
+        switch inbox.arrived(event, at: .now) {
+        case .handle(let startsTurn):
+            if startsTurn {
+                let bound = self.bound
+                loop.execute { bound.value.inbox.turnEnded() }
+            }
+            handle(event)
+        case .queued(let startDrain, let pauseReading):
+            if pauseReading {
+                logger.warning("\(inbox.count) messages wait to be mirrored: reading from the brokers pauses until \(inbox.resumeAt) are left")
+                fleet.pauseReading()
+                boards?.pauseReading()
+            }
+            if startDrain { scheduleDrain() }
+        }
+    }
+
+    private func scheduleDrain() {
+        let bound = self.bound
+        loop.scheduleTask(in: Self.drainPause) { bound.value.drain() }
+    }
+
+    private func drain() {
+        let start = ContinuousClock.now
+        while !stopping, let event = inbox.drain(startedAt: start, now: .now) { handle(event) }
+        let after = inbox.drainEnded()
+        if after.resumeReading {
+            logger.notice("the mirroring caught up: reading from the brokers again (at most \(inbox.deepest) messages waited)")
+            fleet.resumeReading()
+            boards?.resumeReading()
+        }
+        if after.drainAgain, !stopping { scheduleDrain() }
+    }
+
+    private func handle(_ event: Event) {
+        switch event {
+        case .fleetMessage(let message): fleetMessage(message)
+        case .boardsMessage(let message): boardsMessage(message)
+        case .fleetConnection(let state): fleetConnection(state)
+        case .boardsConnection(let state): boardsConnection(state)
+        }
+    }
+
+    private func fleetMessage(_ message: MQTTMessage) {
         if let size = message.skippedPacketSize {
             update { $0.skippedFleetMessage(topic: message.topic, size: size, limit: fleet.configuration.maximumPacketSize, at: .now) }
             return
         }
         let payload = message.payloadString
-        // One broker for both: a message may be a board's.
-        if boards == nil { update { $0.boardMessage(topic: message.topic, payload: payload, at: .now) } }
-        update { $0.fleetMessage(topic: message.topic, payload: payload, qos: Int(message.qos.rawValue), retained: message.retain, at: .now) }
+        let now = ContinuousClock.now
+        let shared = boards == nil
+        update { core in
+            // One broker for both: a message may be a board's.
+            let asBoards = shared ? core.boardMessage(topic: message.topic, payload: payload, at: now) : []
+            let asFleet = core.fleetMessage(topic: message.topic, payload: payload, qos: Int(message.qos.rawValue), retained: message.retain, at: now)
+            return asBoards.isEmpty ? asFleet : asBoards + asFleet
+        }
     }
 
-    func boardsMessage(_ message: MQTTMessage) {
+    private func boardsMessage(_ message: MQTTMessage) {
         // A skipped one was logged by the client; nothing of it can be mirrored.
         guard message.skippedPacketSize == nil else { return }
         update { $0.boardMessage(topic: message.topic, payload: message.payloadString, at: .now) }
     }
 
-    func fleetConnection(_ state: MQTTConnectionState) {
+    private func fleetConnection(_ state: MQTTConnectionState) {
         if case .waitingToReconnect = state {
             if boards != nil { logger.warning("the fleet broker is unreachable: \(state)") }
             update { core in
@@ -90,7 +155,7 @@ final class RelayRunner {
         if state.isConnected { update { $0.fleetConnected(at: .now) } }
     }
 
-    func boardsConnection(_ state: MQTTConnectionState) {
+    private func boardsConnection(_ state: MQTTConnectionState) {
         boardsConnection(state, side: "boards")
     }
 

@@ -9,14 +9,16 @@ import ServiceSupport
 
 /// The relay: mirrors a relay profile's ESP8266 boards into the gpiobridge topic scheme, both
 /// ways, on one broker or two (the boards' and the fleet's). All state lives in a ``RelayCore`` on
-/// the relay's own event loop: both clients hand it their messages and connection changes there,
-/// and one timer on that loop follows the core's next deadline.
+/// its clients' event loop: both clients hand it their messages and connection changes there as
+/// they decode them, with no thread hop, and one timer on that loop follows the core's next
+/// deadline.
 ///
-/// Unlike the agent, the relay works on its own thread, and its clients acknowledge a message as
-/// soon as they read it: a broker sends a subscriber only a few unacknowledged messages at once
-/// (stock Mosquitto: 20) and queues at most 1,000 more, so a relay that acknowledged a flood of
-/// retained announcements only as it mirrored each board would make the broker drop the rest.
-/// (A command to the agent is small work; the agent answers it in the same turn.)
+/// A command is mirrored in the socket read that brought it, and its answer leaves in that read's
+/// flush. A flood (retained announcements of a thousand boards) does not stall the loop: past a
+/// millisecond of work per turn, messages wait in a ``TurnInbox`` worked off between reads, so
+/// the clients keep acknowledging (a broker sends a subscriber only a few unacknowledged messages
+/// at once, stock Mosquitto 20, and drops beyond 1,000 queued). A backlog of 10,000 pauses reading
+/// until it is down to 1,000.
 ///
 /// It is a `Service`. Run it in one `ServiceGroup` after its clients (``services`` lists them in
 /// order), so that on shutdown it reports every board and itself offline before they disconnect.
@@ -26,9 +28,6 @@ public final class RelayService: Service, Sendable {
     /// The client of the boards' broker; nil when the boards live on the fleet's.
     public let boards: MQTTClient?
     private let runner: NIOLoopBoundBox<RelayRunner?>
-    /// The relays' own thread, one per process like the clients' group: a relay's work never
-    /// holds up its clients' reading and acknowledging.
-    private static let worker = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let loop: any EventLoop
 
     /// A relay whose clients connect with `configurations` (see
@@ -37,22 +36,21 @@ public final class RelayService: Service, Sendable {
         profile: RelayProfile, configurations: (fleet: MQTTClientConfiguration, boards: MQTTClientConfiguration?),
         logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
-        let clientLoop = eventLoopGroup.next()
-        let loop = Self.worker.next()
+        let loop = eventLoopGroup.next()
         let runner = NIOLoopBoundBox<RelayRunner?>.makeEmptyBox(valueType: RelayRunner.self, eventLoop: loop)
         self.runner = runner
         self.loop = loop
         let fleet = try MQTTClient(
-            configuration: configurations.fleet, eventLoopGroup: clientLoop, logger: clientLogger,
+            configuration: configurations.fleet, eventLoopGroup: loop, logger: clientLogger,
             delivery: MQTTDelivery(
-                message: { message in loop.execute { runner.value?.fleetMessage(message) } },
-                connection: { state in loop.execute { runner.value?.fleetConnection(state) } }))
+                message: { message in runner.value?.receive(.fleetMessage(message)) },
+                connection: { state in runner.value?.receive(.fleetConnection(state)) }))
         let boards = try configurations.boards.map {
             try MQTTClient(
-                configuration: $0, eventLoopGroup: clientLoop, logger: clientLogger,
+                configuration: $0, eventLoopGroup: loop, logger: clientLogger,
                 delivery: MQTTDelivery(
-                    message: { message in loop.execute { runner.value?.boardsMessage(message) } },
-                    connection: { state in loop.execute { runner.value?.boardsConnection(state) } }))
+                    message: { message in runner.value?.receive(.boardsMessage(message)) },
+                    connection: { state in runner.value?.receive(.boardsConnection(state)) }))
         }
         self.fleet = fleet
         self.boards = boards

@@ -41,7 +41,7 @@ public struct TasmotaDialect: BoardDialect {
     /// The board's %prefix% words: commands, status and telemetry (Prefix1..3).
     public let prefixes: (command: String, stat: String, tele: String)
     /// The topics every message is compared with, expanded once rather than per message.
-    private let lwtTopic, stateTopic, sensorTopic, resultTopic, statPrefix: String
+    private let lwtTopic, stateTopic, sensorTopic, resultTopic, statPrefix, commandPrefix: String
 
     public init(
         topic: String, fullTopic: String = "%prefix%/%topic%/", relays: [Relay], sensorFields: [SensorField] = [],
@@ -58,6 +58,7 @@ public struct TasmotaDialect: BoardDialect {
         sensorTopic = expand(prefixes.tele, "SENSOR")
         resultTopic = expand(prefixes.stat, "RESULT")
         statPrefix = expand(prefixes.stat, "")
+        commandPrefix = expand(prefixes.command, "")
     }
 
     /// `%prefix%/%topic%/` with the prefix and topic put in, then `suffix`.
@@ -73,7 +74,7 @@ public struct TasmotaDialect: BoardDialect {
 
     public var subscriptions: [String] { [lwtTopic, stateTopic, sensorTopic, statPrefix + "+"] }
     /// STATE with no payload: answered on stat/<t>/RESULT with every POWERn, as Home Assistant asks.
-    public var stateQuery: [BoardMessage] { relays.isEmpty ? [] : [BoardMessage(topic: topic(prefixes.command, "STATE"), payload: "")] }
+    public var stateQuery: [BoardMessage] { relays.isEmpty ? [] : [BoardMessage(topic: commandPrefix + "STATE", payload: "")] }
     public var outputs: [String] { relays.map(\.name) }
     public var sensors: [String] { sensorFields.map(\.name) }
 
@@ -157,7 +158,7 @@ public struct TasmotaDialect: BoardDialect {
 
     public func command(_ command: OutputCommand, for name: String, current: Bool?) -> BoardCommandResult {
         guard let relay = relays.first(where: { $0.name == name }) else { return .refused("\(name) is not a relay of this board") }
-        let power = topic(prefixes.command, "POWER\(relay.index)")
+        let power = commandPrefix + "POWER\(relay.index)"
         switch command {
         case .query:
             return .send(stateQuery)
@@ -170,7 +171,7 @@ public struct TasmotaDialect: BoardDialect {
             let tenths = max(1, (pulse + 99) / 100)
             return .send([
                 BoardMessage(
-                    topic: topic(prefixes.command, "Backlog"),
+                    topic: commandPrefix + "Backlog",
                     payload: "POWER\(relay.index) ON; Delay \(tenths); POWER\(relay.index) OFF")
             ])
         }

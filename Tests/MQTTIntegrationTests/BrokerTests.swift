@@ -41,6 +41,20 @@ struct BrokerTests {
         }
     }
 
+    @Test("a client that pauses reading gets nothing until it resumes, then every QoS 1 message in order")
+    func pausedReading() async throws {
+        try await withPublisherAndSubscriber { publisher, subscriber, inbox in
+            _ = try await subscriber.subscribe([Subscription(TopicFilter("paused/#")!, qos: .atLeastOnce)])
+            try await subscriber.eventLoop.submit { subscriber.pauseReading() }.get()
+            for index in 0..<50 { try await publisher.publish(to: "paused/\(index)", payload: "\(index)", qos: .atLeastOnce) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(inbox.messages.isEmpty, "nothing is read while paused")
+            try await subscriber.eventLoop.submit { subscriber.resumeReading() }.get()
+            let messages = try await inbox.wait(for: 50)
+            #expect(messages.map(\.payloadString) == (0..<50).map { "\($0)" })
+        }
+    }
+
     @Test("subscribe and unsubscribe requests reach the broker in the order they were made")
     func requestOrder() async throws {
         try await withMosquitto { broker in
@@ -63,35 +77,30 @@ struct BrokerTests {
 
     @Test("5.0 properties survive the broker: content type, expiry, user properties, response topic")
     func properties() async throws {
-        try await withMosquitto { broker in
-            let publisher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "pub"), logger: testLogger("pub"))
-            let subscriber = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "sub"), logger: testLogger("sub"))
-            let inbox = Inbox(subscriber)
-            try await withRunningClients([publisher, subscriber]) {
-                _ = try await subscriber.subscribe(to: "test/props", qos: .atLeastOnce)
-                var properties = MQTTProperties()
-                properties.contentType = "application/json"
-                properties.messageExpiryInterval = 600
-                properties.responseTopic = "test/reply"
-                properties.correlationData = ByteBuffer(bytes: [1, 2, 3])
-                properties.userProperties = [UserProperty("source", "gpiobridge")]
-                // Several publishes on one topic: the publisher uses topic aliases (mosquitto allows 10).
-                for index in 0..<5 {
-                    try await publisher.publish(
-                        MQTTMessage(
-                            topic: "test/props", payload: "{\"n\":\(index)}", qos: .atLeastOnce,
-                            properties: properties))
-                }
-                let messages = try await inbox.wait(for: 5)
-                #expect(messages.map(\.payloadString) == (0..<5).map { "{\"n\":\($0)}" })
-                for message in messages {
-                    #expect(message.topic == "test/props")
-                    #expect(message.properties.contentType == "application/json")
-                    #expect(message.properties.responseTopic == "test/reply")
-                    #expect(message.properties.correlationData == ByteBuffer(bytes: [1, 2, 3]))
-                    #expect(message.properties.userProperties == [UserProperty("source", "gpiobridge")])
-                    #expect((message.properties.messageExpiryInterval ?? 0) > 590)
-                }
+        try await withPublisherAndSubscriber { publisher, subscriber, inbox in
+            _ = try await subscriber.subscribe(to: "test/props", qos: .atLeastOnce)
+            var properties = MQTTProperties()
+            properties.contentType = "application/json"
+            properties.messageExpiryInterval = 600
+            properties.responseTopic = "test/reply"
+            properties.correlationData = ByteBuffer(bytes: [1, 2, 3])
+            properties.userProperties = [UserProperty("source", "gpiobridge")]
+            // Several publishes on one topic: the publisher uses topic aliases (mosquitto allows 10).
+            for index in 0..<5 {
+                try await publisher.publish(
+                    MQTTMessage(
+                        topic: "test/props", payload: "{\"n\":\(index)}", qos: .atLeastOnce,
+                        properties: properties))
+            }
+            let messages = try await inbox.wait(for: 5)
+            #expect(messages.map(\.payloadString) == (0..<5).map { "{\"n\":\($0)}" })
+            for message in messages {
+                #expect(message.topic == "test/props")
+                #expect(message.properties.contentType == "application/json")
+                #expect(message.properties.responseTopic == "test/reply")
+                #expect(message.properties.correlationData == ByteBuffer(bytes: [1, 2, 3]))
+                #expect(message.properties.userProperties == [UserProperty("source", "gpiobridge")])
+                #expect((message.properties.messageExpiryInterval ?? 0) > 590)
             }
         }
     }
@@ -289,5 +298,15 @@ struct BrokerTests {
             keyFile: try await TestPKI.path("server.key"))
         let mismatch = #expect(throws: MQTTConfigurationError.self) { try MQTTClient(configuration: configuration, logger: testLogger("bad")) }
         #expect(mismatch?.description.contains("key") == true)
+    }
+}
+
+/// A publisher and a subscriber (with its inbox) running against a new Mosquitto.
+private func withPublisherAndSubscriber(_ body: @escaping @Sendable (MQTTClient, MQTTClient, Inbox) async throws -> Void) async throws {
+    try await withMosquitto { broker in
+        let publisher = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "pub"), logger: testLogger("pub"))
+        let subscriber = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "sub"), logger: testLogger("sub"))
+        let inbox = Inbox(subscriber)
+        try await withRunningClients([publisher, subscriber]) { try await body(publisher, subscriber, inbox) }
     }
 }

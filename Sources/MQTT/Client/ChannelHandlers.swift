@@ -65,23 +65,33 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 }
 
 #if os(Linux)
-/// Acknowledges every read at once instead of letting the kernel delay the ACK.
+/// Acknowledges at once a read we send nothing back for, instead of letting the kernel delay the ACK.
 ///
 /// Linux delays an ACK by up to 40 ms on a connection it considers interactive, hoping to send it
 /// with data. A broker with Nagle's algorithm on (Mosquitto's default, `set_tcp_nodelay false`)
-/// holds its next small packet until its previous one is acknowledged, so a PUBACK we read and do
-/// not answer stalled the next command for 40 ms. Setting TCP_QUICKACK after each read sends the
-/// pending ACK now; the kernel clears the mode again, hence every read.
-final class QuickAckHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// holds its next small packet until its previous one is acknowledged, so a PUBACK we read and did
+/// not answer stalled the next command for 40 ms. A read whose answers flush in its read-complete
+/// (a command and its state) is acknowledged by that data; after any other read, TCP_QUICKACK
+/// sends the pending ACK now. The kernel clears the mode again, hence every such read.
+final class QuickAckHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private static let option = ChannelOptions.Types.SocketOption(level: IPPROTO_TCP, name: TCP_QUICKACK)
+    private var flushed = false
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // A channel that cannot take the option (not TCP) simply keeps the kernel's behaviour.
-        try? context.channel.syncOptions?.setOption(Self.option, value: 1)
+        flushed = false
         context.fireChannelReadComplete()
+        // A channel that cannot take the option (not TCP) simply keeps the kernel's behaviour.
+        if !flushed { try? context.channel.syncOptions?.setOption(Self.option, value: 1) }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushed = true
+        context.flush()
     }
 }
 #endif

@@ -38,6 +38,8 @@ final class ClientCore {
     /// packets (PUBACKs, and what a consumer publishes in reply, such as an agent's states) leave
     /// in one flush, one segment, instead of a write system call each.
     var isReading = false
+    /// Asked by the consumer: see ``setReadingPaused(_:)``.
+    private var readingPaused = false
     /// Written and not yet flushed.
     private var flushPending = false
     /// Outside a read, a flush waits in a task queued behind the writes: publications handed over
@@ -225,6 +227,19 @@ final class ClientCore {
         }
     }
 
+    /// Stops (or resumes) reading from the broker: TCP then holds the broker back, within its own
+    /// queue limits. Outgoing packets still leave.
+    func setReadingPaused(_ paused: Bool) {
+        guard paused != readingPaused else { return }
+        readingPaused = paused
+        applyReading()
+    }
+
+    private func applyReading() {
+        guard let channel = connection?.channel else { return }
+        try? channel.syncOptions?.setOption(.autoRead, value: !readingPaused)
+    }
+
     /// The socket read is done: its packets' answers leave together.
     func readComplete() {
         isReading = false
@@ -370,6 +385,8 @@ final class ClientCore {
 
     private func setState(_ newState: MQTTConnectionState) {
         state = newState
+        // A new connection reads its CONNACK; a pause asked for before holds from then on.
+        if readingPaused, newState.isConnected { applyReading() }
         delivery?.connection(newState)
         for observer in observers.values { observer.yield(newState) }
     }

@@ -167,6 +167,19 @@ public final class MQTTClient: Service, Sendable {
         return eventLoop.flatSubmit { [core] in core.value.publish(message) }
     }
 
+    /// Stops reading from the broker until ``resumeReading()``, for a consumer whose queue of
+    /// delivered messages is full: TCP holds the broker back, which queues within its own limits
+    /// (Mosquitto: `max_queued_messages`). Outgoing packets still leave, and a reconnect keeps
+    /// the pause once its CONNACK is read. Only on ``eventLoop``.
+    public func pauseReading() {
+        core.value.setReadingPaused(true)
+    }
+
+    /// Reads from the broker again after ``pauseReading()``. Only on ``eventLoop``.
+    public func resumeReading() {
+        core.value.setReadingPaused(false)
+    }
+
     /// The connection's state now. Only on ``eventLoop``: with an ``MQTTDelivery``, every later
     /// change follows in order.
     public var connectionState: MQTTConnectionState {
