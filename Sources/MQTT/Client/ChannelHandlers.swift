@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// Frames inbound bytes into packets with ``MQTTPacketDecoder``, skipping an oversized PUBLISH
-/// without buffering it; decode errors go down the pipeline.
-struct MQTTFrameDecoder: ByteToMessageDecoder {
+/// without buffering it. The client decodes inside ``MQTTConnectionHandler`` (a single step per
+/// frame, no pipeline hop); as a `ByteToMessageDecoder` it serves tests and the scripted broker.
+struct MQTTFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessageDecoder {
     typealias InboundOut = MQTTFrame
     var decoder: MQTTPacketDecoder
 
@@ -20,11 +21,21 @@ struct MQTTFrameDecoder: ByteToMessageDecoder {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }
+
+    mutating func decode(buffer: inout ByteBuffer) throws -> MQTTFrame? {
+        try decoder.decodeFrame(from: &buffer)
+    }
+
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTFrame? {
+        try decode(buffer: &buffer)
+    }
 }
 
-/// Hands what a connection's channel sees (packets, errors, close) to its owner on the event loop.
+/// Decodes what a connection's channel reads and hands it (packets, errors, close) to its owner
+/// on the event loop. Frames are decoded here rather than by a decoder handler before it: a
+/// packet then reaches the owner without being boxed in `NIOAny` and cast back.
 final class MQTTConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = MQTTFrame
+    typealias InboundIn = ByteBuffer
 
     /// Receives the connection's events; called on the channel's event loop only.
     protocol Delegate: AnyObject {
@@ -37,15 +48,27 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     private weak var delegate: (any Delegate)?
+    private var frames: NIOSingleStepByteToMessageProcessor<MQTTFrameDecoder>
+    /// After a decoding error the stream is out of step: the rest is ignored while the connection closes.
+    private var failed = false
 
-    init(delegate: any Delegate) {
+    init(decoder: MQTTPacketDecoder, delegate: any Delegate) {
+        frames = NIOSingleStepByteToMessageProcessor(MQTTFrameDecoder(decoder: decoder))
         self.delegate = delegate
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .packet(let packet): delegate?.connection(received: packet)
-        case .oversizedPublish(let publish): delegate?.connection(skipped: publish)
+        guard !failed else { return }
+        do {
+            try frames.process(buffer: unwrapInboundIn(data)) { frame in
+                switch frame {
+                case .packet(let packet): delegate?.connection(received: packet)
+                case .oversizedPublish(let publish): delegate?.connection(skipped: publish)
+                }
+            }
+        } catch {
+            failed = true
+            delegate?.connection(caught: error)
         }
     }
 

@@ -185,8 +185,7 @@ extension ClientCore {
                     try pipeline.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                 }
                 let decoder = MQTTPacketDecoder(version: version, maximumPacketSize: maximumPacketSize)
-                try pipeline.addHandler(ByteToMessageHandler(MQTTFrameDecoder(decoder: decoder)))
-                try pipeline.addHandler(MQTTConnectionHandler(delegate: bound.value))
+                try pipeline.addHandler(MQTTConnectionHandler(decoder: decoder, delegate: bound.value))
                 return channel.eventLoop.makeSucceededVoidFuture()
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
