@@ -217,7 +217,8 @@ public struct RelayCore: Sendable {
         if let mac = tasmotaSensors { return tasmotaSensorsAnnounced(mac: mac, payload: payload, at: now) }
         if esphome { return esphomeConfig(topic: topic, payload: payload, at: now) }
         var actions: [Action] = []
-        for name in router.owners(of: topic).sorted() {
+        let owners = router.owners(of: topic)
+        for name in owners.count > 1 ? owners.sorted() : owners {
             actions += carryOut(boards[name]!.mirror.received(topic: topic, payload: payload, at: now), for: name, at: now)
         }
         return actions

@@ -10,15 +10,17 @@ struct TopicRouterTests {
         router.add("tele/kitchen/LWT", owner: "kitchen")
         router.add("porch/#", owner: "porch")
         router.add("+/status", owner: "any")
-        #expect(router.owners(of: "stat/kitchen/RESULT") == ["kitchen"])
-        #expect(router.owners(of: "stat/kitchen") == [])
-        #expect(router.owners(of: "porch") == ["porch"], "# also matches its parent level")
-        #expect(router.owners(of: "porch/status") == ["porch", "any"])
-        #expect(router.owners(of: "$SYS/status") == [])
+        #expect(Set(router.owners(of: "stat/kitchen/RESULT")) == ["kitchen"])
+        #expect(Set(router.owners(of: "stat/kitchen")) == [])
+        #expect(Set(router.owners(of: "porch")) == ["porch"], "# also matches its parent level")
+        #expect(Set(router.owners(of: "porch/status")) == ["porch", "any"])
+        router.add("porch/+", owner: "porch")
+        #expect(router.owners(of: "porch/status").count == 2, "an owner matched by two of its filters is named once")
+        #expect(Set(router.owners(of: "$SYS/status")) == [])
         let copy = router
         router.remove("kitchen")
-        #expect(router.owners(of: "tele/kitchen/LWT") == [])
-        #expect(copy.owners(of: "tele/kitchen/LWT") == ["kitchen"], "a copy is not changed by its original")
+        #expect(Set(router.owners(of: "tele/kitchen/LWT")) == [])
+        #expect(Set(copy.owners(of: "tele/kitchen/LWT")) == ["kitchen"], "a copy is not changed by its original")
     }
 
     @Test("the router agrees with TopicFilter.matches on every pair of generated filters and topics, empty levels included")
@@ -50,8 +52,9 @@ struct TopicRouterTests {
         for filter in removed { pruned.remove(filter) }
         for topic in topics {
             let expected = Set(filters.filter { TopicFilter($0)!.matches(topic) })
-            #expect(router.owners(of: topic) == expected, "topic \"\(topic)\"")
-            #expect(pruned.owners(of: topic) == expected.subtracting(removed), "topic \"\(topic)\" after removals")
+            #expect(Set(router.owners(of: topic)) == expected, "topic \"\(topic)\"")
+            #expect(router.owners(of: topic).count == expected.count, "each owner once for \"\(topic)\"")
+            #expect(Set(pruned.owners(of: topic)) == expected.subtracting(removed), "topic \"\(topic)\" after removals")
         }
         #expect(topics.count > 50 && filters.count > 100)
     }

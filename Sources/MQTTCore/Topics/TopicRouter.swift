@@ -67,17 +67,17 @@ public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
         prune(root)
     }
 
-    /// The owners of the filters that match `topic`. Filters starting with a wildcard do not
-    /// match topics starting with `$` [MQTT-4.7.2-1].
-    public func owners(of topic: String) -> Set<Owner> {
-        var found: Set<Owner> = []
+    /// The owners of the filters that match `topic`, each once, in no set order. Filters starting
+    /// with a wildcard do not match topics starting with `$` [MQTT-4.7.2-1].
+    public func owners(of topic: String) -> [Owner] {
+        var found: [Owner] = []
         Self.collect(root, remaining: topic[...], wildcards: !topic.hasPrefix("$"), into: &found)
         return found
     }
 
     /// Adds the owners under `node` of the filters matching `remaining`, the topic's levels not
     /// yet walked (nil once all are). Walks the topic in place: nothing is split or allocated.
-    private static func collect(_ node: Node, remaining: Substring?, wildcards: Bool, into found: inout Set<Owner>) {
+    private static func collect(_ node: Node, remaining: Substring?, wildcards: Bool, into found: inout [Owner]) {
         if wildcards { insert(node.multiLevelOwners, into: &found) }
         guard let remaining else {
             insert(node.owners, into: &found)
@@ -96,8 +96,9 @@ public struct TopicRouter<Owner: Hashable & Sendable>: Sendable {
         if wildcards, let child = node.anyLevel { collect(child, remaining: rest, wildcards: true, into: &found) }
     }
 
-    private static func insert(_ owners: Set<Owner>, into found: inout Set<Owner>) {
-        for owner in owners { found.insert(owner) }
+    /// A topic has a handful of owners at most: a linear check beats hashing into a set.
+    private static func insert(_ owners: Set<Owner>, into found: inout [Owner]) {
+        for owner in owners where !found.contains(owner) { found.append(owner) }
     }
 
     private mutating func copyOnWrite() {
