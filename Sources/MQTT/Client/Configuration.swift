@@ -68,8 +68,13 @@ public struct MQTTClientConfiguration: Sendable {
     public var reconnect: MQTTReconnectPolicy = .standard
     /// Largest inbound packet accepted; announced to 5.0 brokers, enforced for both versions.
     public var maximumPacketSize: Int = 1 << 20
-    /// Our Receive Maximum: inbound QoS 2 messages the broker may have unacknowledged at once.
-    public var receiveMaximum: UInt16 = 64
+    /// Our Receive Maximum: inbound QoS 2 messages the broker may have unacknowledged at once; more
+    /// is a protocol error that ends the connection. The default is the protocol's largest (what a
+    /// 3.1.1 broker, which is never told, assumes): Mosquitto 2.0.11 resends every message of a
+    /// session it restored from persistence at once, whatever the limit, and a smaller one turned
+    /// each reconnect after a broker restart into a disconnect, for ever. Packet ids bound the
+    /// state it keeps (65,535 ids).
+    public var receiveMaximum: UInt16 = 65_535
     /// Inbound topic aliases the broker may use.
     public var topicAliasMaximum: UInt16 = 32
     /// Use topic aliases for repeated outbound topics when the broker allows them.
