@@ -1,9 +1,9 @@
 /*
  * The bare references: a minimal libmosquitto client that republishes each message it gets on one
- * topic to another, with no work between: at QoS 0, or with BARE_QOS=1 subscribing and publishing
- * at QoS 1 as the relay does. At QoS 1 it also acknowledges each read at once (TCP_QUICKACK), as
- * the relay does: otherwise a stock Mosquitto (Nagle on) holds each message 40 ms behind the ACK
- * of the PUBACK before it.
+ * topic to another, with no work between: at QoS 0, or with BARE_QOS=1 subscribing with QoS 1 and
+ * passing each message on with the QoS it came with, as the relay does. Then it also acknowledges
+ * each read at once (TCP_QUICKACK), as the relay does: otherwise a stock Mosquitto (Nagle on)
+ * holds each message 40 ms behind the ACK of the PUBACK before it.
  *
  *   bare-echo PORT PREFIX              PREFIX/set -> PREFIX/state: the same two hops as the
  *                                      agent's command -> state path
@@ -43,7 +43,7 @@ static void on_message(struct mosquitto *mosq, void *data, const struct mosquitt
     acknowledge_now(mosq);
     for (int i = 0; i < map_count; i++) {
         if (strcmp(message->topic, inputs[i]) == 0) {
-            mosquitto_publish(mosq, NULL, outputs[i], message->payloadlen, message->payload, qos, false);
+            mosquitto_publish(mosq, NULL, outputs[i], message->payloadlen, message->payload, message->qos, false);
             return;
         }
     }

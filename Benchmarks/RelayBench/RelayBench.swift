@@ -11,11 +11,15 @@ import Glibc
 // Prints the relay's figures with many emulated Tasmota boards, each its own MQTT connection with
 // its LWT will, and the relay as its own process (`gpiobridge relay`): time until every board is
 // mirrored, RSS, the round trip of a translated command beside the boards' own round trip, the
-// bare two-hop echo's and the bare relay's (Benchmarks/BareEcho: a relay that does no work), CPU
-// under telemetry, and CPU while idle (each skipped when its seconds are 0).
+// bare two-hop echo's and the bare relay's (Benchmarks/BareEcho: a relay that does no work), with
+// the command at QoS 0 and at QoS 1, CPU under telemetry, and CPU while idle (each skipped when its
+// seconds are 0).
 // scripts/bench-relay.sh runs it on a stock and a tuned broker.
 //
 // usage: relay-bench GPIOBRIDGE BARE_ECHO PORT BOARDS SAMPLES LOAD_SECONDS IDLE_SECONDS
+
+/// The bare relays' topic prefixes: subscribed with QoS 0, and with QoS 1.
+let bareRelayPrefixes = ["bench/bare-relay/qos0", "bench/bare-relay/qos1"]
 
 @main
 enum RelayBench {
@@ -78,22 +82,21 @@ enum RelayBench {
             Subscription(TopicFilter("gpiobridge/+/light")!, qos: .atMostOnce),
             Subscription(TopicFilter("stat/+/RESULT")!, qos: .atMostOnce),
             Subscription(TopicFilter("bench/echo/state")!, qos: .atMostOnce),
-            Subscription(TopicFilter("bench/bare-relay/state")!, qos: .atMostOnce),
-            Subscription(TopicFilter("bench/bare-relay-qos1/state")!, qos: .atMostOnce),
+            Subscription(TopicFilter("bench/bare-relay/+/state")!, qos: .atMostOnce),
         ])
         let echo = try await startBareEcho(bareEcho, port: port, prefix: "bench/echo", client: client, inbox: inbox)
         defer { stop(echo) }
         // The bare relays: a board's command and state topics, each passed on as it came, by a
-        // minimal client, at QoS 0 (the first board) and at QoS 1 as the relay sends (the second).
-        // Those boards are kept for them; the others are picked at random below.
-        let bareRelays = try [(names[0], "bench/bare-relay", "0"), (names[1], "bench/bare-relay-qos1", "1")].map { name, prefix, qos in
+        // minimal client subscribed with QoS 0 (the first board) and with QoS 1 (the second), as
+        // the relay is. Those boards are kept for them; the others are picked at random below.
+        let bareRelays = try [(names[0], bareRelayPrefixes[0], "0"), (names[1], bareRelayPrefixes[1], "1")].map { name, prefix, qos in
             try spawn(
                 bareEcho,
                 [String(port), "\(prefix)/set", "cmnd/tasmota_\(name)/POWER1", "stat/tasmota_\(name)/RESULT", "\(prefix)/state"],
                 environment: ["BARE_QOS=\(qos)"])
         }
         defer { bareRelays.forEach(stop) }
-        for prefix in ["bench/bare-relay", "bench/bare-relay-qos1"] {
+        for prefix in bareRelayPrefixes {
             var up = false
             for _ in 0..<100 where !up {
                 client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: "ON"))
@@ -119,13 +122,14 @@ enum RelayBench {
         try await Task.sleep(for: .milliseconds(500))
         print("relay rss_after_start_kb \(residentMemory(relay))")
 
-        // Round trips, interleaved so that all see the same conditions: the bare two-hop echo
-        // (a minimal client answering on a state topic), a board's own (cmnd -> stat RESULT), and a translated command
-        // (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
+        // Round trips, interleaved so that all see the same conditions: the bare two-hop echo (a
+        // minimal client answering on a state topic); then with the command at QoS 0 and at QoS 1
+        // (as Home Assistant sends): a board's own (cmnd -> stat RESULT), the bare relay's, and a
+        // translated command (gpiobridge/<board>/light/set -> the board -> gpiobridge/<board>/light).
         var bare: [Duration] = []
+        var board: [[Duration]] = [[], []]
         var bareRelayed: [[Duration]] = [[], []]
-        var board: [Duration] = []
-        var translated: [Duration] = []
+        var translated: [[Duration]] = [[], []]
         var generator = SystemRandomNumberGenerator()
         var states = Array(repeating: false, count: names.count)
         for index in 0..<samples {
@@ -135,47 +139,49 @@ enum RelayBench {
             bare.append(ContinuousClock.now - start)
 
             bareOn.toggle()
-            for (relayIndex, prefix) in ["bench/bare-relay", "bench/bare-relay-qos1"].enumerated() {
+            for (qosIndex, qos) in [QoS.atMostOnce, .atLeastOnce].enumerated() {
+                let prefix = bareRelayPrefixes[qosIndex]
                 let bareCommand = bareOn ? "ON" : "OFF"
                 let bareResult = "{\"POWER\":\"\(bareCommand)\"}"
                 start = ContinuousClock.now
-                client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: bareCommand))
+                client.enqueue(MQTTMessage(topic: "\(prefix)/set", payload: bareCommand, qos: qos))
                 try await inbox.next { $0.topic == "\(prefix)/state" && $0.payloadString == bareResult }
-                bareRelayed[relayIndex].append(ContinuousClock.now - start)
+                bareRelayed[qosIndex].append(ContinuousClock.now - start)
                 // Let the relay mirror that change before the next command.
-                try await inbox.next { $0.topic == "gpiobridge/\(names[relayIndex])/light" && $0.payloadString == bareCommand }
+                try await inbox.next { $0.topic == "gpiobridge/\(names[qosIndex])/light" && $0.payloadString == bareCommand }
+
+                var which = Int.random(in: 2..<names.count, using: &generator)
+                states[which].toggle()
+                var word = states[which] ? "ON" : "OFF"
+                let result = "{\"POWER\":\"\(word)\"}"
+                let statTopic = "stat/tasmota_\(names[which])/RESULT"
+                start = ContinuousClock.now
+                client.enqueue(MQTTMessage(topic: "cmnd/tasmota_\(names[which])/POWER1", payload: word, qos: qos))
+                try await inbox.next { $0.topic == statTopic && $0.payloadString == result }
+                board[qosIndex].append(ContinuousClock.now - start)
+                // Let the relay mirror that change before the next command.
+                let mirrored = "gpiobridge/\(names[which])/light"
+                let expected = word
+                try await inbox.next { $0.topic == mirrored && $0.payloadString == expected }
+
+                which = Int.random(in: 2..<names.count, using: &generator)
+                states[which].toggle()
+                word = states[which] ? "ON" : "OFF"
+                let stateTopic = "gpiobridge/\(names[which])/light"
+                let commanded = word
+                start = ContinuousClock.now
+                client.enqueue(MQTTMessage(topic: "gpiobridge/\(names[which])/light/set", payload: word, qos: qos))
+                try await inbox.next { $0.topic == stateTopic && $0.payloadString == commanded }
+                translated[qosIndex].append(ContinuousClock.now - start)
             }
-
-            var which = Int.random(in: 2..<names.count, using: &generator)
-            states[which].toggle()
-            var word = states[which] ? "ON" : "OFF"
-            let result = "{\"POWER\":\"\(word)\"}"
-            let statTopic = "stat/tasmota_\(names[which])/RESULT"
-            start = ContinuousClock.now
-            client.enqueue(MQTTMessage(topic: "cmnd/tasmota_\(names[which])/POWER1", payload: word))
-            try await inbox.next { $0.topic == statTopic && $0.payloadString == result }
-            board.append(ContinuousClock.now - start)
-            // Let the relay mirror that change before the next command.
-            let mirrored = "gpiobridge/\(names[which])/light"
-            let expected = word
-            try await inbox.next { $0.topic == mirrored && $0.payloadString == expected }
-
-            which = Int.random(in: 2..<names.count, using: &generator)
-            states[which].toggle()
-            word = states[which] ? "ON" : "OFF"
-            let stateTopic = "gpiobridge/\(names[which])/light"
-            let commanded = word
-            start = ContinuousClock.now
-            client.enqueue(MQTTMessage(topic: "gpiobridge/\(names[which])/light/set", payload: word))
-            try await inbox.next { $0.topic == stateTopic && $0.payloadString == commanded }
-            translated.append(ContinuousClock.now - start)
         }
         func figures(_ values: [Duration]) -> String { "p50_us \(percentile(values, 50).microseconds) p99_us \(percentile(values, 99).microseconds)" }
         print("bare echo_rtt \(figures(bare))")
-        print("bare board_rtt \(figures(board))")
-        print("bare relay_rtt \(figures(bareRelayed[0]))")
-        print("bare relay_qos1_rtt \(figures(bareRelayed[1]))")
-        print("relay command_rtt \(figures(translated)) samples \(samples)")
+        for (qosIndex, suffix) in ["", "_qos1"].enumerated() {
+            print("bare board\(suffix)_rtt \(figures(board[qosIndex]))")
+            print("bare relay\(suffix)_rtt \(figures(bareRelayed[qosIndex]))")
+            print("relay command\(suffix)_rtt \(figures(translated[qosIndex])) samples \(samples)")
+        }
 
         // Telemetry: every board sends SENSOR every 10 s (Tasmota's TelePeriod is 300 s by default),
         // spread evenly, for the load window.

@@ -34,12 +34,12 @@ for round in 0..<rounds {
     var start = clock.now
     // On one broker, every message is offered to both sides, as the relay's runner does.
     actions += core.boardMessage(topic: commandTopic, payload: word, at: start).count
-    actions += core.fleetMessage(topic: commandTopic, payload: word, qos: 0, retained: false, at: start).count
+    actions += core.fleetMessage(topic: commandTopic, payload: word, qos: .atMostOnce, retained: false, at: start).count
     var end = clock.now
     commands += end - start
     start = end
     actions += core.boardMessage(topic: resultTopic, payload: result, at: start).count
-    actions += core.fleetMessage(topic: resultTopic, payload: result, qos: 0, retained: false, at: start).count
+    actions += core.fleetMessage(topic: resultTopic, payload: result, qos: .atMostOnce, retained: false, at: start).count
     end = clock.now
     answers += end - start
 }

@@ -25,10 +25,13 @@ public enum BoardEvent: Sendable, Equatable {
 public struct BoardMessage: Sendable, Equatable {
     public var topic: String
     public var payload: String
+    /// The QoS it is sent with: a command's own, or 1 for what the relay asks on its own.
+    public var qos: QoS
 
-    public init(topic: String, payload: String) {
+    public init(topic: String, payload: String, qos: QoS = .atLeastOnce) {
         self.topic = topic
         self.payload = payload
+        self.qos = qos
     }
 }
 

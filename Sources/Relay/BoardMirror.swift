@@ -1,3 +1,4 @@
+import MQTTCore
 import Scheme
 
 /// One board as the fleet sees it, as a value type driven by the caller's clock: its availability
@@ -39,7 +40,7 @@ public struct BoardMirror: Sendable {
     public private(set) var lastSeen: ContinuousClock.Instant?
     public private(set) var states: [String: Bool] = [:]
     public private(set) var values: [String: String] = [:]
-    private var waiting: [(name: String, command: OutputCommand, since: ContinuousClock.Instant)] = []
+    private var waiting: [(name: String, command: OutputCommand, qos: QoS, since: ContinuousClock.Instant)] = []
     /// Entities the board publishes and the profile does not name, each reported once.
     private var undeclared: Set<String> = []
     /// Outputs commanded or asked for: their next report is published even if unchanged.
@@ -137,9 +138,10 @@ public struct BoardMirror: Sendable {
         return availabilityChange(settled: !wasOnline && boardOnline == true, at: now) + actions + flush(at: now)
     }
 
-    /// A command from the fleet for the output `name`. For an unavailable board it waits only if
-    /// `mayWait` (it came with QoS 1 or 2); a QoS 0 command is refused at once, as it promises no delivery.
-    public mutating func command(_ command: OutputCommand, for name: String, mayWait: Bool = true, at now: ContinuousClock.Instant) -> [Action] {
+    /// A command from the fleet for the output `name`, delivered with `qos`: what it sends to the
+    /// board goes with the same QoS. For an unavailable board it waits only with QoS 1 or 2; a
+    /// QoS 0 command is refused at once, as it promises no delivery.
+    public mutating func command(_ command: OutputCommand, for name: String, qos: QoS = .atLeastOnce, at now: ContinuousClock.Instant) -> [Action] {
         guard dialect.outputs.contains(name) else {
             return [.refuse(name: name, reason: "\(name) is not an output of this board")]
         }
@@ -147,16 +149,16 @@ public struct BoardMirror: Sendable {
             return [.publishState(name: name, on: states[name]!)]
         }
         guard isAvailable else {
-            guard mayWait else {
+            guard qos > .atMostOnce else {
                 return [.refuse(name: name, reason: "the board is offline; send the command with QoS 1 to have it wait for the board")]
             }
             guard waiting.count < buffer.capacity else {
                 return [.refuse(name: name, reason: "the board is offline and \(buffer.capacity) commands already wait for it")]
             }
-            waiting.append((name, command, now))
+            waiting.append((name, command, qos, now))
             return []
         }
-        return carryOut(command, for: name)
+        return carryOut(command, for: name, qos: qos)
     }
 
     /// Time passing: a silent board goes offline; commands that waited too long are refused.
@@ -243,16 +245,20 @@ public struct BoardMirror: Sendable {
         let ready = waiting
         waiting = []
         var actions: [Action] = []
-        for command in ready { actions += carryOut(command.command, for: command.name) }
+        for command in ready { actions += carryOut(command.command, for: command.name, qos: command.qos) }
         return actions
     }
 
-    private mutating func carryOut(_ command: OutputCommand, for name: String) -> [Action] {
+    private mutating func carryOut(_ command: OutputCommand, for name: String, qos: QoS) -> [Action] {
         switch dialect.command(command, for: name, current: states[name]) {
         case .send(let messages):
             // The board's next report answers the command, even if nothing changed.
             queried.insert(name)
-            var actions = messages.map { Action.send($0) }
+            var actions = messages.map { message in
+                var message = message
+                message.qos = qos
+                return Action.send(message)
+            }
             // A board that never reports its state is taken at its word: it is what was sent.
             if !dialect.reportsState {
                 let on: Bool? =

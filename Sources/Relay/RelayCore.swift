@@ -10,12 +10,15 @@ import Scheme
 public struct RelayCore: Sendable {
     /// Something the relay service must do.
     public enum Action: Sendable, Equatable {
-        /// A retained state on the fleet broker (QoS 1; a newer one for the topic replaces it).
-        case retain(topic: String, payload: String)
+        /// A retained state on the fleet broker (a newer one for the topic replaces it). A board's
+        /// report, and what a command causes, go on with the QoS they came with; what the relay
+        /// states on its own (availability, info, states again after a reconnect) with QoS 1.
+        case retain(topic: String, payload: String, qos: QoS = .atLeastOnce)
         /// A message on the fleet broker, not retained.
-        case publish(topic: String, payload: String, qos: Int)
-        /// A message to a board, on the boards' broker (QoS 1).
-        case send(topic: String, payload: String)
+        case publish(topic: String, payload: String, qos: QoS)
+        /// A message to a board, on the boards' broker: a command with the QoS it came with, what
+        /// the relay asks on its own with QoS 1.
+        case send(topic: String, payload: String, qos: QoS = .atLeastOnce)
         /// Topic filters to subscribe to on the boards' broker (without hearing our own messages back).
         case subscribeBoards([String])
         /// Topic filters of a board no longer mirrored.
@@ -202,8 +205,8 @@ public struct RelayCore: Sendable {
         return actions
     }
 
-    /// A message on the boards' broker.
-    public mutating func boardMessage(topic: String, payload: String, at now: ContinuousClock.Instant) -> [Action] {
+    /// A message on the boards' broker, delivered with `qos`.
+    public mutating func boardMessage(topic: String, payload: String, qos: QoS = .atLeastOnce, at now: ContinuousClock.Instant) -> [Action] {
         let tasmota = watchesTasmotaAnnouncements
         let tasmotaConfig = tasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "config") : nil
         let tasmotaSensors = tasmota ? TasmotaAnnouncement.mac(in: topic, suffix: "sensors") : nil
@@ -219,7 +222,7 @@ public struct RelayCore: Sendable {
         var actions: [Action] = []
         let owners = router.owners(of: topic)
         for name in owners.count > 1 ? owners.sorted() : owners {
-            actions += carryOut(boards[name]!.mirror.received(topic: topic, payload: payload, at: now), for: name, at: now)
+            actions += carryOut(boards[name]!.mirror.received(topic: topic, payload: payload, at: now), for: name, at: now, qos: qos)
         }
         return actions
     }
@@ -231,7 +234,7 @@ public struct RelayCore: Sendable {
     /// commands wait for an unavailable board. A command from the broker's retained store
     /// (`retained`) is never carried out: it is reported once per topic with how to clear it.
     public mutating func fleetMessage(
-        topic: String, payload: String, qos: Int = 1, retained: Bool = false,
+        topic: String, payload: String, qos: QoS = .atLeastOnce, retained: Bool = false,
         at now: ContinuousClock.Instant
     ) -> [Action] {
         if profile.homeAssistant.enabled, topic == HomeAssistantDiscovery.statusTopic(prefix: profile.homeAssistant.prefix) {
@@ -247,7 +250,7 @@ public struct RelayCore: Sendable {
                 guard reportedRetainedCommands.insert(topic).inserted else { return [] }
                 return refuse(device, topic: topic, payload: payload, reason: CommandRefusal.retained(topic), at: now)
             }
-            return command(payload: payload, board: device, name: String(levels[2]), topic: topic, mayWait: qos > 0, at: now)
+            return command(payload: payload, board: device, name: String(levels[2]), topic: topic, qos: qos, at: now)
         }
         if levels.count == 3, boards[device] == nil, let on = stateWord(payload.trimmingWhitespace()) {
             return follow(links.observed(.init(device: device, name: String(levels[2])), on: on, at: now), at: now)
@@ -349,7 +352,7 @@ public struct RelayCore: Sendable {
     // MARK: Commands
 
     private mutating func command(
-        payload: String, board: String, name: String, topic: String, mayWait: Bool = true,
+        payload: String, board: String, name: String, topic: String, qos: QoS = .atLeastOnce,
         at now: ContinuousClock.Instant
     ) -> [Action] {
         let command: OutputCommand
@@ -358,8 +361,8 @@ public struct RelayCore: Sendable {
         } catch {
             return refuse(board, topic: topic, payload: payload, reason: "\(error)", at: now)
         }
-        let actions = boards[board]!.mirror.command(command, for: name, mayWait: mayWait, at: now)
-        return carryOut(actions, for: board, at: now, command: (topic, payload))
+        let actions = boards[board]!.mirror.command(command, for: name, qos: qos, at: now)
+        return carryOut(actions, for: board, at: now, command: (topic, payload), qos: qos)
     }
 
     /// Carries out what links ask: a mirrored board's output is commanded directly; another
@@ -373,16 +376,17 @@ public struct RelayCore: Sendable {
                 actions.append(.log("link: \(command.target) \(payload)"))
                 actions += self.command(payload: payload, board: command.target.device, name: command.target.name, topic: topic, at: now)
             } else {
-                actions.append(.publish(topic: topic, payload: payload, qos: 1))
+                actions.append(.publish(topic: topic, payload: payload, qos: .atLeastOnce))
             }
         }
         return actions
     }
 
-    /// Turns a board's mirror actions into broker actions.
+    /// Turns a board's mirror actions into broker actions; states and values go on with `qos`,
+    /// that of the message that caused them.
     private mutating func carryOut(
         _ mirrorActions: [BoardMirror.Action], for board: String, at now: ContinuousClock.Instant,
-        command: (topic: String, payload: String)? = nil
+        command: (topic: String, payload: String)? = nil, qos: QoS = .atLeastOnce
     ) -> [Action] {
         touch(board)
         var actions: [Action] = []
@@ -392,19 +396,19 @@ public struct RelayCore: Sendable {
                 actions.append(.retain(topic: topic(board, "status"), payload: online ? SchemeWord.online : SchemeWord.offline))
                 actions.append(info(board))
             case .publishState(let name, let on):
-                actions.append(.retain(topic: topic(board, name), payload: SchemeWord.state(on)))
+                actions.append(.retain(topic: topic(board, name), payload: SchemeWord.state(on), qos: qos))
                 actions += follow(links.observed(.init(device: board, name: name), on: on, at: now), at: now)
             case .publishValue(let name, let value):
                 // Retained as states are, so a dashboard that subscribes late sees it; no reading clears it.
-                actions.append(.retain(topic: topic(board, name), payload: value ?? ""))
+                actions.append(.retain(topic: topic(board, name), payload: value ?? "", qos: qos))
             case .send(let message):
-                actions.append(.send(topic: message.topic, payload: message.payload))
+                actions.append(.send(topic: message.topic, payload: message.payload, qos: message.qos))
             case .refuse(let name, let reason):
                 if let command, name != "board" {
                     actions += refuse(board, topic: command.topic, payload: command.payload, reason: reason, at: now)
                 } else {
                     actions.append(.log("\(board): \(name): \(reason)"))
-                    actions.append(.publish(topic: topic(board, "error"), payload: ErrorReport(source: name, error: reason).json, qos: 1))
+                    actions.append(.publish(topic: topic(board, "error"), payload: ErrorReport(source: name, error: reason).json, qos: .atLeastOnce))
                 }
             }
         }
@@ -424,7 +428,7 @@ public struct RelayCore: Sendable {
             scheduleSummaries()
         }
         return actions + [
-            .publish(topic: topic(board, "error"), payload: ErrorReport(topic: commandTopic, payload: payload, error: reason).json, qos: 1)
+            .publish(topic: topic(board, "error"), payload: ErrorReport(topic: commandTopic, payload: payload, error: reason).json, qos: .atLeastOnce)
         ]
     }
 
@@ -450,7 +454,7 @@ public struct RelayCore: Sendable {
     private func reportError(_ text: String) -> [Action] {
         [
             .log(text),
-            .publish(topic: relayTopic("error"), payload: ErrorReport(source: "discovery", error: text).json, qos: 1),
+            .publish(topic: relayTopic("error"), payload: ErrorReport(source: "discovery", error: text).json, qos: .atLeastOnce),
         ]
     }
 

@@ -130,8 +130,8 @@ final class RelayRunner {
         let shared = boards == nil
         update { core in
             // One broker for both: a message may be a board's.
-            let asBoards = shared ? core.boardMessage(topic: message.topic, payload: payload, at: now) : []
-            let asFleet = core.fleetMessage(topic: message.topic, payload: payload, qos: Int(message.qos.rawValue), retained: message.retain, at: now)
+            let asBoards = shared ? core.boardMessage(topic: message.topic, payload: payload, qos: message.qos, at: now) : []
+            let asFleet = core.fleetMessage(topic: message.topic, payload: payload, qos: message.qos, retained: message.retain, at: now)
             return asBoards.isEmpty ? asFleet : asBoards + asFleet
         }
     }
@@ -139,7 +139,7 @@ final class RelayRunner {
     private func boardsMessage(_ message: MQTTMessage) {
         // A skipped one was logged by the client; nothing of it can be mirrored.
         guard message.skippedPacketSize == nil else { return }
-        update { $0.boardMessage(topic: message.topic, payload: message.payloadString, at: .now) }
+        update { $0.boardMessage(topic: message.topic, payload: message.payloadString, qos: message.qos, at: .now) }
     }
 
     private func fleetConnection(_ state: MQTTConnectionState) {
@@ -190,12 +190,12 @@ final class RelayRunner {
     private func carryOut(_ actions: [RelayCore.Action]) {
         for action in actions {
             switch action {
-            case .retain(let topic, let payload):
-                states.publish(topic, payload)
+            case .retain(let topic, let payload, let qos):
+                states.publish(topic, payload, qos: qos)
             case .publish(let topic, let payload, let qos):
-                fleet.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos == 0 ? .atMostOnce : .atLeastOnce))
-            case .send(let topic, let payload):
-                (boards ?? fleet).enqueue(MQTTMessage(topic: topic, payload: payload, qos: .atLeastOnce))
+                fleet.enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos))
+            case .send(let topic, let payload, let qos):
+                (boards ?? fleet).enqueue(MQTTMessage(topic: topic, payload: payload, qos: qos))
             case .subscribeBoards(let filters):
                 // The relay must not hear its own commands to a board back (a plain sketch's topic
                 // carries both ways).

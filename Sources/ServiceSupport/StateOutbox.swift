@@ -11,7 +11,7 @@ import NIOCore
 /// no lock, task or hop; called elsewhere, it moves to the loop first.
 public final class StateOutbox: Sendable {
     private struct State {
-        var pending: [String: String] = [:]
+        var pending: [String: (payload: String, qos: QoS)] = [:]
         var order: [String] = []
         var inFlight = 0
         var draining = false
@@ -30,12 +30,14 @@ public final class StateOutbox: Sendable {
         state = .makeBoxSendingValue(State(), eventLoop: client.eventLoop)
     }
 
-    /// Publishes `payload` retained on `topic` (QoS 1), replacing a state for it not yet sent.
-    public func publish(_ topic: String, _ payload: String) {
+    /// Publishes `payload` retained on `topic`, replacing a state for it not yet sent. A state at
+    /// QoS 0 (one passed on as it came) counts as sent once written: it is lost with the
+    /// connection, and the publisher states it again after reconnecting.
+    public func publish(_ topic: String, _ payload: String, qos: QoS = .atLeastOnce) {
         if client.eventLoop.inEventLoop {
-            hand(topic, payload)
+            hand(topic, payload, qos)
         } else {
-            client.eventLoop.execute { self.hand(topic, payload) }
+            client.eventLoop.execute { self.hand(topic, payload, qos) }
         }
     }
 
@@ -69,17 +71,17 @@ public final class StateOutbox: Sendable {
         return answered.futureResult
     }
 
-    private func hand(_ topic: String, _ payload: String) {
+    private func hand(_ topic: String, _ payload: String, _ qos: QoS) {
         if state.value.inFlight < Self.window && state.value.order.isEmpty {
-            send(topic, payload)
-        } else if state.value.pending.updateValue(payload, forKey: topic) == nil {
+            send(topic, payload, qos)
+        } else if state.value.pending.updateValue((payload, qos), forKey: topic) == nil {
             state.value.order.append(topic)
         }
     }
 
-    private func send(_ topic: String, _ payload: String) {
+    private func send(_ topic: String, _ payload: String, _ qos: QoS) {
         state.value.inFlight += 1
-        client.requestPublication(MQTTMessage(topic: topic, payload: payload, qos: .atLeastOnce, retain: true)).whenComplete { _ in
+        client.requestPublication(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: true)).whenComplete { _ in
             self.state.value.inFlight -= 1
             self.sendPending()
         }
@@ -97,7 +99,8 @@ public final class StateOutbox: Sendable {
             state.value.drainAgain = false
             while state.value.inFlight < Self.window, !state.value.order.isEmpty {
                 let topic = state.value.order.removeFirst()
-                send(topic, state.value.pending.removeValue(forKey: topic)!)
+                let waiting = state.value.pending.removeValue(forKey: topic)!
+                send(topic, waiting.payload, waiting.qos)
             }
         } while state.value.drainAgain
         state.value.draining = false

@@ -228,6 +228,39 @@ struct RelayServiceTests {
         }
     }
 
+    @Test("each message goes on with the QoS it came with: a command to the board, a board's report to the fleet; the relay's own words with QoS 1")
+    func passedOnAtTheirQoS() async throws {
+        let yaml = "relay: {id: hub}\nfleet: {host: localhost}\nboards:\n  - {name: kitchen, tasmota: {topic: tasmota_A1B2C3, relays: {light: 1}}}\n"
+        try await withMosquitto { broker in
+            let kitchen = try TasmotaBoard(topic: "tasmota_A1B2C3", port: broker.ports.plain)
+            try await withRunningClients([kitchen.client]) {
+                try await withRelay(yaml, fleet: broker) { relay in
+                    // The observer subscribes to everything with QoS 1: it hears each message with
+                    // the QoS it was published with.
+                    #expect(try await relay.expectMessage("gpiobridge/kitchen/status", "online").qos == .atLeastOnce)
+                    try await relay.expectMessage("gpiobridge/kitchen/light", "OFF")
+                    for (word, qos) in [("ON", QoS.atMostOnce), ("OFF", .atLeastOnce), ("ON", .exactlyOnce)] {
+                        let mark = relay.seen
+                        try await relay.publish("gpiobridge/kitchen/light/set", word, qos: qos)
+                        let command = try await relay.expectMessage("cmnd/tasmota_A1B2C3/POWER1", word, after: mark)
+                        #expect(command.qos == min(qos, .atLeastOnce), "the command to the board, sent with \(qos)")
+                        // The board reports at QoS 0, as Tasmota does; so does the relay, passing it on.
+                        #expect(try await relay.expectMessage("stat/tasmota_A1B2C3/RESULT", after: mark).qos == .atMostOnce)
+                        #expect(try await relay.expectMessage("gpiobridge/kitchen/light", word, after: mark).qos == .atMostOnce)
+                    }
+                    #expect(kitchen.commands == ["POWER1 ON", "POWER1 OFF", "POWER1 ON"])
+                    // The broker keeps the record a QoS 0 state left.
+                    let late = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "late"), logger: testLogger("late"))
+                    let heard = Inbox(late)
+                    try await withRunningClients([late]) {
+                        _ = try await late.subscribe([Subscription(TopicFilter("gpiobridge/kitchen/light")!, qos: .atLeastOnce)])
+                        #expect(try await heard.expectMessage("gpiobridge/kitchen/light", "ON").retain)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("the fleet broker is lost: a board's change reaches the fleet when it returns, and a QoS 1 command sent meanwhile is delivered")
     func fleetBrokerLost() async throws {
         let yaml = """

@@ -13,7 +13,7 @@ private func core(_ yaml: String) throws -> RelayCore {
 
 private func retained(_ actions: [RelayCore.Action]) -> [String: String] {
     var topics: [String: String] = [:]
-    for case .retain(let topic, let payload) in actions { topics[topic] = payload }
+    for case .retain(let topic, let payload, _) in actions { topics[topic] = payload }
     return topics
 }
 

@@ -44,6 +44,31 @@ struct BoardMirrorTests {
         #expect(board.waitingCount == 0)
     }
 
+    @Test("a command goes to the board with the QoS it came with, also after waiting; QoS 0 never waits")
+    func commandQoS() {
+        var board = BoardMirror(dialect: tasmota)
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(0))
+        #expect(
+            board.command(.set(on: true, pulseMilliseconds: nil), for: "light", qos: .atMostOnce, at: at(1))
+                == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "ON", qos: .atMostOnce))])
+        #expect(
+            board.command(.toggle(pulseMilliseconds: nil), for: "light", qos: .exactlyOnce, at: at(1))
+                == [.send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE", qos: .exactlyOnce))])
+        _ = board.received(topic: "tele/kitchen/LWT", payload: "Offline", at: at(2))
+        #expect(board.command(.toggle(pulseMilliseconds: nil), for: "light", qos: .exactlyOnce, at: at(3)).isEmpty)
+        #expect(board.command(.set(on: false, pulseMilliseconds: nil), for: "light", qos: .atLeastOnce, at: at(3)).isEmpty)
+        guard case .refuse = board.command(.set(on: true, pulseMilliseconds: nil), for: "light", qos: .atMostOnce, at: at(3)).first else {
+            Issue.record("a QoS 0 command for an offline board must be refused")
+            return
+        }
+        #expect(
+            board.received(topic: "tele/kitchen/LWT", payload: "Online", at: at(4)) == [
+                .publishAvailability(true), askState,
+                .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "TOGGLE", qos: .exactlyOnce)),
+                .send(BoardMessage(topic: "cmnd/kitchen/POWER1", payload: "OFF", qos: .atLeastOnce)),
+            ], "the state query is the relay's own: QoS 1")
+    }
+
     @Test("a command that waits longer than the maximum age is refused, not sent late")
     func expiry() {
         var board = BoardMirror(dialect: tasmota, buffer: .init(capacity: 10, maximumAge: .seconds(30)))

@@ -1,4 +1,5 @@
 import JSON
+import MQTTCore
 import Profile
 import Scheme
 import Testing
@@ -24,12 +25,12 @@ private let fleetYAML = """
 
 private func retained(_ actions: [RelayCore.Action]) -> [String: String] {
     var topics: [String: String] = [:]
-    for case .retain(let topic, let payload) in actions { topics[topic] = payload }
+    for case .retain(let topic, let payload, _) in actions { topics[topic] = payload }
     return topics
 }
 
 private func sent(_ actions: [RelayCore.Action]) -> [String] {
-    actions.compactMap { if case .send(let topic, let payload) = $0 { "\(topic) \(payload)" } else { nil } }
+    actions.compactMap { if case .send(let topic, let payload, _) = $0 { "\(topic) \(payload)" } else { nil } }
 }
 
 private func published(_ actions: [RelayCore.Action]) -> [String] {
@@ -96,6 +97,41 @@ struct RelayCoreTests {
                 .first?.contains("fan is not an output of this board") == true)
     }
 
+    @Test("reports and commands go on with the QoS they came with; what the relay states on its own with QoS 1")
+    func passedOnAtTheirQoS() throws {
+        var core = RelayCore(profile: try profile(fleetYAML + "\nlinks: [{from: garage-pi/button, to: kitchen/light}]"), at: at(0), unixNow: 1_000)
+        _ = core.boardsBroker(up: true, at: at(0))
+        _ = core.fleetConnected(at: at(0))
+        let online = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", qos: .atMostOnce, at: at(1))
+        #expect(
+            online.contains(.retain(topic: "gpiobridge/kitchen/status", payload: "online", qos: .atLeastOnce)), "availability is the relay's word")
+        #expect(online.contains(.send(topic: "cmnd/tasmota_A1B2C3/STATE", payload: "", qos: .atLeastOnce)), "the relay's own question")
+        let report = core.boardMessage(topic: "stat/tasmota_A1B2C3/RESULT", payload: #"{"Power1":"ON"}"#, qos: .atMostOnce, at: at(2))
+        #expect(report == [.retain(topic: "gpiobridge/kitchen/light", payload: "ON", qos: .atMostOnce)])
+        let reading = core.boardMessage(
+            topic: "tele/tasmota_A1B2C3/SENSOR", payload: #"{"BME280":{"Temperature":21.5}}"#, qos: .atLeastOnce, at: at(3))
+        #expect(reading == [.retain(topic: "gpiobridge/kitchen/temperature", payload: "21.5", qos: .atLeastOnce)])
+        for qos in [QoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
+            #expect(
+                core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: qos, at: at(4))
+                    == [.send(topic: "cmnd/tasmota_A1B2C3/POWER1", payload: "OFF", qos: qos)])
+        }
+        // The tutorial board reports no state: the state a command sets goes on with the command's QoS.
+        _ = core.boardMessage(topic: "test", payload: "42", qos: .atMostOnce, at: at(5))
+        let led = core.fleetMessage(topic: "gpiobridge/tutorial/led/set", payload: "ON", qos: .atMostOnce, at: at(5))
+        #expect(
+            led == [.send(topic: "test", payload: "1", qos: .atMostOnce), .retain(topic: "gpiobridge/tutorial/led", payload: "ON", qos: .atMostOnce)])
+        // A link's command is the relay's own, whatever the QoS of the state that moved it.
+        _ = core.fleetMessage(topic: "gpiobridge/garage-pi/button", payload: "ON", qos: .atMostOnce, at: at(6))
+        let linked = core.fleetMessage(topic: "gpiobridge/garage-pi/button", payload: "OFF", qos: .atMostOnce, at: at(7))
+        #expect(linked.contains(.send(topic: "cmnd/tasmota_A1B2C3/POWER1", payload: "OFF", qos: .atLeastOnce)), "\(linked)")
+        // After a reconnect the relay states every record again, with QoS 1: a QoS 0 state lost
+        // with the old connection is repaired.
+        let again = core.fleetConnected(at: at(8))
+        #expect(again.contains(.retain(topic: "gpiobridge/kitchen/light", payload: "ON", qos: .atLeastOnce)))
+        #expect(again.contains(.retain(topic: "gpiobridge/tutorial/led", payload: "ON", qos: .atLeastOnce)))
+    }
+
     @Test("a retained command never reaches the board: it is reported once per topic with how to clear it")
     func retainedCommand() throws {
         var core = RelayCore(profile: try profile(fleetYAML), at: at(0), unixNow: 1_000)
@@ -133,7 +169,7 @@ struct RelayCoreTests {
         _ = core.boardMessage(topic: "tele/tasmota_A1B2C3/LWT", payload: "Online", at: at(0))
         #expect(retained(core.boardsBroker(up: false, at: at(1)))["gpiobridge/kitchen/status"] == "offline")
         #expect(sent(core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "ON", at: at(2))).isEmpty)
-        let atMostOnce = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: 0, at: at(2))
+        let atMostOnce = core.fleetMessage(topic: "gpiobridge/kitchen/light/set", payload: "OFF", qos: .atMostOnce, at: at(2))
         #expect(
             published(atMostOnce).first?.contains("the board is offline; send the command with QoS 1") == true,
             "QoS 0 promises nothing: refused at once")
