@@ -20,6 +20,7 @@ struct TasmotaAnnouncement: Equatable {
 
     /// The MAC in `tasmota/discovery/<MAC>/config` or `.../sensors`, or nil for other topics.
     static func mac(in topic: String, suffix: String) -> String? {
+        guard topic.hasPrefix("tasmota/discovery/") else { return nil }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count == 4, levels[0] == "tasmota", levels[1] == "discovery", levels[3] == suffix, !levels[2].isEmpty else { return nil }
         return String(levels[2])

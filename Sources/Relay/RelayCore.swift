@@ -241,8 +241,10 @@ public struct RelayCore: Sendable {
             guard payload == SchemeWord.online else { return [] }
             return [relayHomeAssistant] + boards.keys.sorted().flatMap { homeAssistant($0) } + boards.keys.sorted().flatMap { states($0) }
         }
+        // With one broker for both, every board message comes here too: it leaves before any work.
+        guard topic.hasPrefix(Self.schemePrefix) else { return [] }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard levels.count >= 3, levels[0] == DeviceTopics.root else { return [] }
+        guard levels.count >= 3 else { return [] }
         let device = String(levels[1])
         if levels.count == 3, levels[2] == "info" { return noteInfo(device: device, payload: payload) }
         if levels.count == 4, levels[3] == "set", boards[device] != nil {
@@ -332,6 +334,9 @@ public struct RelayCore: Sendable {
         deadlines.earliest()?.at
     }
 
+    /// The start of every topic of the scheme.
+    private static let schemePrefix = DeviceTopics.root + "/"
+
     /// The relay's own deadline (refreshing its info) in the queue; no board is called "".
     private static let relayKey = ""
     /// When the log limiters' counts are due; no board name has a space.
@@ -345,8 +350,16 @@ public struct RelayCore: Sendable {
 
     /// Files `board`'s next deadline after its mirror changed.
     private mutating func touch(_ board: String) {
-        guard let entry = boards[board] else { return deadlines.set(board, nil) }
-        deadlines.set(board, [entry.mirror.nextDeadline, entry.infoRefresh, entry.identityDeadline].compactMap { $0 }.min())
+        guard let index = boards.index(forKey: board) else { return deadlines.set(board, nil) }
+        deadlines.set(board, Self.nextDeadline(of: boards.values[index]))
+    }
+
+    /// Borrows the board (a copy would retain all it holds, on every message).
+    private static func nextDeadline(of board: Board) -> ContinuousClock.Instant {
+        var next = board.infoRefresh
+        if let mirror = board.mirror.nextDeadline, mirror < next { next = mirror }
+        if let identity = board.identityDeadline, identity < next { next = identity }
+        return next
     }
 
     // MARK: Commands

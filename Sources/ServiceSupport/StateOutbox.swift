@@ -31,7 +31,7 @@ public final class StateOutbox: Sendable {
     }
 
     /// Publishes `payload` retained on `topic`, replacing a state for it not yet sent. A state at
-    /// QoS 0 (one passed on as it came) counts as sent once written: it is lost with the
+    /// QoS 0 (one passed on as it came) is handed over and forgotten: it is lost with the
     /// connection, and the publisher states it again after reconnecting.
     public func publish(_ topic: String, _ payload: String, qos: QoS = .atLeastOnce) {
         if client.eventLoop.inEventLoop {
@@ -80,6 +80,10 @@ public final class StateOutbox: Sendable {
     }
 
     private func send(_ topic: String, _ payload: String, _ qos: QoS) {
+        // Nothing to wait for: it holds no place in the window.
+        guard qos > .atMostOnce else {
+            return client.publishUnobserved(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: true))
+        }
         state.value.inFlight += 1
         client.requestPublication(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: true)).whenComplete { _ in
             self.state.value.inFlight -= 1

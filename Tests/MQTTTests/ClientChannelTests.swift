@@ -142,6 +142,29 @@ struct ClientChannelTests {
         try await run.value
     }
 
+    @Test("an unobserved QoS 0 publish goes out as it is; one made without a connection is dropped, not queued")
+    func unobservedPublish() async throws {
+        let rig = try Rig()
+        let client = rig.client
+        func publish(_ payload: String) async throws {
+            try await rig.loop.submit {
+                client.publishUnobserved(MQTTMessage(topic: "gpiobridge/pi/lamp", payload: payload, qos: .atMostOnce, retain: true))
+            }.get()
+        }
+        try await publish("before")
+        let run = Task { try await rig.client.run() }
+        _ = try await rig.sent()
+        try await rig.receive(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .success)))
+        try await publish("after")
+        let sent = try await rig.sent()
+        guard case .publish(let state) = sent else { throw TestFailure("no state: \(sent)") }
+        #expect(state.payload == ByteBuffer(string: "after"), "the one made without a connection was dropped")
+        #expect(state.qos == .atMostOnce && state.retain && state.packetID == nil)
+        rig.client.stop()
+        #expect(try await rig.sent() == .disconnect(ReasonPacket(reasonCode: .success)))
+        try await run.value
+    }
+
     @Test("a protocol violation by the broker is answered with DISCONNECT 0x82 and ends the connection")
     func violation() async throws {
         let rig = try Rig()

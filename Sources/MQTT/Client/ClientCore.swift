@@ -138,14 +138,8 @@ final class ClientCore {
 
     func publish(_ message: MQTTMessage) -> EventLoopFuture<Void> {
         guard !isFinished else { return eventLoop.makeFailedFuture(MQTTClientError.session(.sessionClosed)) }
-        let packet = PublishPacket(
-            topic: message.topic, payload: message.payload, qos: message.qos,
-            retain: message.retain, properties: message.properties)
-        if let connection, connection.machine.isEstablished,
-            let tooLarge = Self.sizeError(packet, version: connection.machine.version, limit: connection.machine.serverMaximumPacketSize)
-        {
-            return eventLoop.makeFailedFuture(tooLarge)
-        }
+        let packet = PublishPacket(message)
+        if let tooLarge = sizeError(packet) { return eventLoop.makeFailedFuture(tooLarge) }
         let operation = nextOperationID
         nextOperationID += 1
         let promise = eventLoop.makePromise(of: Void.self)
@@ -157,6 +151,24 @@ final class ClientCore {
             }
         }
         return promise.futureResult
+    }
+
+    /// Publishes with nobody to tell how it went: no promise, no waiter. A QoS 0 message without
+    /// a connection is dropped silently; one too large is logged.
+    func publishUnobserved(_ message: MQTTMessage) {
+        guard !isFinished else { return }
+        let packet = PublishPacket(message)
+        if let tooLarge = sizeError(packet) {
+            logger.warning("a message to \(message.topic) was not sent: \(tooLarge)")
+            return
+        }
+        run(session.publish(packet, operation: nil), on: connection)
+    }
+
+    /// The Maximum Packet Size error for `packet` on the current connection, if any.
+    private func sizeError(_ packet: PublishPacket) -> MQTTClientError? {
+        guard let connection, connection.machine.isEstablished else { return nil }
+        return Self.sizeError(packet, version: connection.machine.version, limit: connection.machine.serverMaximumPacketSize)
     }
 
     /// With ``MQTTClientConfiguration/answerTimeout`` set, fails `promise` if the broker has not

@@ -159,6 +159,18 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
+    /// Hands a message to the session that nobody waits for, such as a QoS 0 state its publisher
+    /// states again after reconnecting: nothing is made to report how it went, and a QoS 0
+    /// message without a connection is dropped without a log line. Only on ``eventLoop``.
+    public func publishUnobserved(_ message: MQTTMessage) {
+        eventLoop.preconditionInEventLoop()
+        guard TopicName.isValid(message.topic) else {
+            logger.error("not publishing to \"\(message.topic)\": not a valid topic name")
+            return
+        }
+        core.value.publishUnobserved(message)
+    }
+
     /// Like ``publish(_:)``, but the message is handed to the session before this returns (at
     /// once when called on ``eventLoop``); the future completes as ``publish(_:)`` returns.
     public func requestPublication(_ message: MQTTMessage) -> EventLoopFuture<Void> {

@@ -89,3 +89,10 @@ public struct MQTTDelivery: Sendable {
         self.connection = connection
     }
 }
+
+extension PublishPacket {
+    /// The packet that carries `message`.
+    init(_ message: MQTTMessage) {
+        self.init(topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, properties: message.properties)
+    }
+}

@@ -66,11 +66,14 @@ public struct MQTTProperties: Hashable, Sendable {
     }
 
     /// All fields at once.
-    public var fields: Fields { storage?.fields ?? Fields() }
+    public var fields: Fields { storage?.fields ?? Self.noFields }
+
+    /// Read by every message that has no properties (most do): made once.
+    private static let noFields = Fields()
 
     /// One field.
     public subscript<Value>(dynamicMember field: WritableKeyPath<Fields, Value>) -> Value {
-        get { storage?.fields[keyPath: field] ?? Fields()[keyPath: field] }
+        get { (storage?.fields ?? Self.noFields)[keyPath: field] }
         set {
             if storage == nil {
                 storage = Storage(Fields())
