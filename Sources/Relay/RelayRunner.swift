@@ -26,7 +26,7 @@ final class RelayRunner {
     private let states: StateOutbox
     private var core: RelayCore
     private var timer = DeadlineTimer()
-    private var inbox = TurnInbox<Event>()
+    private var inbox: TurnInbox<Event>
     /// How far ahead the next drain of the inbox is scheduled: the loop reads and acknowledges
     /// in between.
     static let drainPause = TimeAmount.microseconds(50)
@@ -36,8 +36,12 @@ final class RelayRunner {
     /// How long the stop waits for the fleet broker to acknowledge `offline`.
     static let offlineWait = Duration.seconds(2)
 
-    init(profile: RelayProfile, fleet: MQTTClient, boards: MQTTClient?, loop: any EventLoop, logger: Logger) {
+    init(
+        profile: RelayProfile, fleet: MQTTClient, boards: MQTTClient?, loop: any EventLoop, logger: Logger,
+        backlog: (pauseAt: Int, resumeAt: Int)
+    ) {
         self.loop = loop
+        inbox = TurnInbox(pauseAt: backlog.pauseAt, resumeAt: backlog.resumeAt)
         self.profile = profile
         self.fleet = fleet
         self.boards = boards

@@ -32,9 +32,12 @@ public final class RelayService: Service, Sendable {
 
     /// A relay whose clients connect with `configurations` (see
     /// ``clientConfigurations(for:fleetOverride:boardsOverride:)``). A bad TLS file fails here.
+    /// When `backlog.pauseAt` messages wait to be mirrored, reading from the brokers pauses until
+    /// `backlog.resumeAt` are left.
     public init(
         profile: RelayProfile, configurations: (fleet: MQTTClientConfiguration, boards: MQTTClientConfiguration?),
-        logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        logger: Logger, clientLogger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        backlog: (pauseAt: Int, resumeAt: Int) = (10_000, 1_000)
     ) throws {
         let loop = eventLoopGroup.next()
         let runner = NIOLoopBoundBox<RelayRunner?>.makeEmptyBox(valueType: RelayRunner.self, eventLoop: loop)
@@ -55,7 +58,9 @@ public final class RelayService: Service, Sendable {
         self.fleet = fleet
         self.boards = boards
         // Queued before either client can connect: the runner hears the first delivery.
-        loop.execute { runner.value = RelayRunner(profile: profile, fleet: fleet, boards: boards, loop: loop, logger: logger) }
+        loop.execute {
+            runner.value = RelayRunner(profile: profile, fleet: fleet, boards: boards, loop: loop, logger: logger, backlog: backlog)
+        }
     }
 
     /// The services to run, in order: the clients, then the relay.

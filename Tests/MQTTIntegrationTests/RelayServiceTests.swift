@@ -393,6 +393,33 @@ struct RelayServiceTests {
         }
     }
 
+    @Test("a burst over the relay's backlog limit pauses reading from the broker until the relay caught up; every message is mirrored")
+    func backlogPausesReading() async throws {
+        let names = (0..<600).map { "b\(1000 + $0)" }
+        var yaml = "relay: {id: hub}\nfleet: {host: localhost}\nboards:\n"
+        for name in names {
+            yaml += "  - {name: \(name), tasmota: {topic: t_\(name), relays: {light: 1}, sensors: {temperature: SI7021.Temperature}}}\n"
+        }
+        try await withMosquitto { broker in
+            // Retained, so that all of them reach the relay at once when it subscribes.
+            let boards = try MQTTClient(configuration: clientConfiguration(port: broker.ports.plain, "boards"), logger: testLogger("boards"))
+            try await withRunningClients([boards]) {
+                for (index, name) in names.enumerated() {
+                    try await boards.publish(
+                        MQTTMessage(
+                            topic: "tele/t_\(name)/SENSOR", payload: "{\"SI7021\":{\"Temperature\":\(index).5}}", qos: .atLeastOnce, retain: true))
+                }
+            }
+            let log = CapturedLog()
+            try await withRelay(yaml, fleet: broker, logger: log.logger("relay"), backlog: (pauseAt: 50, resumeAt: 10)) { relay in
+                for (index, name) in names.enumerated() { try await relay.expectMessage("gpiobridge/\(name)/temperature", "\(index).5") }
+                let notices = log.all.map(\.message)
+                #expect(notices.contains { $0.contains("messages wait to be mirrored: reading from the brokers pauses until 10 are left") })
+                #expect(notices.contains { $0.contains("the mirroring caught up: reading from the brokers again") })
+            }
+        }
+    }
+
     @Test("a flood of fake announcements: the relay mirrors discover.max_boards of them, reports the rest once on its error topic, and keeps working")
     func announcementFlood() async throws {
         let yaml = "relay: {id: hub}\nfleet: {host: localhost}\ndiscover: {tasmota: true, esphome: true, max_boards: 5}\n"

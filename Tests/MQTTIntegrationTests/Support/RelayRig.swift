@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MQTT
 import Profile
 import Relay
@@ -31,7 +32,8 @@ struct RelayRig: Sendable {
 /// With `asWritten`, the profile's own broker settings are used (for TLS and passwords).
 /// `afterStop` sees the observer's messages once the relay has stopped.
 func withRelay(
-    _ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWritten: Bool = false,
+    _ yaml: String, fleet: Mosquitto, boards: Mosquitto? = nil, asWritten: Bool = false, logger: Logger = testLogger("relay"),
+    backlog: (pauseAt: Int, resumeAt: Int) = (10_000, 1_000),
     _ body: @escaping @Sendable (RelayRig) async throws -> Void,
     afterStop: @escaping @Sendable (Inbox) async throws -> Void = { _ in }
 ) async throws {
@@ -46,7 +48,7 @@ func withRelay(
     configurations.fleet.reconnect = fast
     configurations.boards?.reconnect = fast
     let relay = try RelayService(
-        profile: profile, configurations: configurations, logger: testLogger("relay"), clientLogger: testLogger("relay-mqtt"))
+        profile: profile, configurations: configurations, logger: logger, clientLogger: testLogger("relay-mqtt"), backlog: backlog)
     let services = relay.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("relay-group")))
     let observer = try MQTTClient(configuration: clientConfiguration(port: fleet.ports.plain, "fleet-observer"), logger: testLogger("observer"))
